@@ -1,0 +1,1 @@
+//! engineio (work in progress)

@@ -1,0 +1,1 @@
+//! relay (work in progress)

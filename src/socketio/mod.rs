@@ -1,0 +1,1 @@
+//! socketio (work in progress)

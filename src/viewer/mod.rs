@@ -1,0 +1,1 @@
+//! viewer (work in progress)
