@@ -1,5 +1,57 @@
 //! The `sioedge` command line: `run`, `relay`, `check-config`, `devices`.
 
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "sioedge",
+    version,
+    about = "Camera and microphone to the browser over Socket.IO"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway: capture, serve the LAN viewer, publish to relays.
+    Run {
+        /// Config file (default /etc/sioedge/sioedge.toml; the embedded default when absent).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Run the relay: accept publishers, serve viewers, optionally scale out through Redis.
+    Relay {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a config file without starting anything.
+    CheckConfig { file: PathBuf },
+    /// List cameras, microphones and encoders on this machine.
+    Devices {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 fn main() -> anyhow::Result<()> {
-    Ok(())
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        // Each arm is wired by the issue that builds the command (gateway, relay, config, media).
+        Command::Run { .. }
+        | Command::Relay { .. }
+        | Command::CheckConfig { .. }
+        | Command::Devices { .. } => {
+            anyhow::bail!("this command is not built yet")
+        }
+    }
 }
