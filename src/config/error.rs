@@ -113,8 +113,7 @@ impl fmt::Display for FieldPath {
 pub(crate) struct Locator<'a> {
     file: String,
     text: &'a str,
-    /// Every key and value of the document: its path, the key's span and the value's span.
-    entries: Vec<(FieldPath, Option<Range<usize>>, Range<usize>)>,
+    entries: Entries,
 }
 
 impl<'a> Locator<'a> {
@@ -131,17 +130,19 @@ impl<'a> Locator<'a> {
         }
     }
 
-    /// A problem at a byte span; the field is the deepest key or value containing the span start.
+    /// A problem at a byte span; the field is the deepest key containing the span start, else
+    /// the deepest value containing it.
     pub(crate) fn at_span(&self, span: Option<Range<usize>>, message: String) -> Problem {
         let start = span.map_or(0, |s| s.start);
-        let field = self
-            .entries
-            .iter()
-            .filter(|(_, key, value)| {
-                value.contains(&start) || key.as_ref().is_some_and(|k| k.contains(&start))
-            })
-            .max_by_key(|(path, _, _)| path.0.len())
-            .map(|(path, _, _)| path.to_string())
+        let deepest = |hit: &dyn Fn(&Entry) -> bool| {
+            self.entries
+                .iter()
+                .filter(|e| hit(e))
+                .max_by_key(|(path, _, _)| path.0.len())
+                .map(|(path, _, _)| path.to_string())
+        };
+        let field = deepest(&|(_, key, _)| key.as_ref().is_some_and(|k| k.contains(&start)))
+            .or_else(|| deepest(&|(_, _, value)| value.contains(&start)))
             .unwrap_or_default();
         self.problem(start, field, message)
     }
@@ -178,7 +179,9 @@ impl<'a> Locator<'a> {
     }
 }
 
-type Entries = Vec<(FieldPath, Option<Range<usize>>, Range<usize>)>;
+/// A key or value of the document: its path, the key's span (none for array items), the value's span.
+type Entry = (FieldPath, Option<Range<usize>>, Range<usize>);
+type Entries = Vec<Entry>;
 
 fn collect_table(table: &DeTable<'_>, at: &FieldPath, out: &mut Entries) {
     for (key, value) in table.iter() {

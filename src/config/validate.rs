@@ -397,8 +397,13 @@ fn relay_server(c: &mut Checker<'_>, at: &FieldPath, rs: &RelayServerConfig) {
     );
     c.ensure(
         rs.publisher_namespace != rs.viewer_namespace,
-        &at.key("viewer_namespace"),
-        || "must differ from publisher_namespace".into(),
+        &at.key("publisher_namespace"),
+        || {
+            format!(
+                "must differ from viewer_namespace (both \"{}\")",
+                rs.viewer_namespace
+            )
+        },
     );
     c.exclusive(
         &at.key("tokens_file"),
