@@ -54,7 +54,13 @@ fn main() -> anyhow::Result<()> {
             }
         },
         // Each arm is wired by the issue that builds the command (gateway, relay, config, media).
-        Command::Run { .. } | Command::Relay { .. } | Command::Devices { .. } => {
+        Command::Devices { json } => {
+            #[cfg(feature = "media")]
+            print!("{}", sioedge::media::devices::report(json)?);
+            #[cfg(not(feature = "media"))]
+            anyhow::bail!("built without the `media` feature: no capture (json: {json})");
+        }
+        Command::Run { .. } | Command::Relay { .. } => {
             anyhow::bail!("this command is not built yet")
         }
     }
