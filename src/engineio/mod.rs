@@ -6,9 +6,11 @@ pub mod client;
 pub mod handshake;
 pub mod packet;
 pub mod payload;
+pub mod session;
 mod str;
 
 pub use handshake::{Handshake, generate_sid};
 pub use packet::{Packet, PacketError, WsFrame};
 pub use payload::{PayloadError, PayloadLimits, decode_payload, encode_payload};
+pub use session::{CloseReason, Event, Session, SessionConfig, State, Transmit, TransportKind};
 pub use str::{Str, Utf8Error};
