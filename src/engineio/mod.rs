@@ -2,6 +2,7 @@
 //! session state machine. Bytes and `Instant`s in; bytes, events and deadlines out. No sockets,
 //! no runtime: `server/` and `client/` drive these types.
 
+pub mod client;
 pub mod handshake;
 pub mod packet;
 pub mod payload;
