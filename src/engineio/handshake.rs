@@ -100,7 +100,10 @@ mod tests {
         let a = generate_sid().unwrap();
         let b = generate_sid().unwrap();
         assert_eq!(a.len(), SID_LEN);
-        assert!(a.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
         assert_ne!(a, b);
     }
 }

@@ -243,7 +243,10 @@ pub(crate) mod tests {
     #[test]
     fn binary_message_maps_to_raw_binary_frame_and_base64_text() {
         let p = Packet::Binary(Bytes::from_static(&[1, 2, 3, 4]));
-        assert_eq!(p.to_ws(), WsFrame::Binary(Bytes::from_static(&[1, 2, 3, 4])));
+        assert_eq!(
+            p.to_ws(),
+            WsFrame::Binary(Bytes::from_static(&[1, 2, 3, 4]))
+        );
         // docs: "bAQIDBA==" is the polling form of <Buffer 01 02 03 04>
         assert_eq!(text(&p), "bAQIDBA==");
         assert_eq!(p.encoded_text_len(), 9);

@@ -83,7 +83,8 @@ pub fn decode_payload(body: Bytes, limits: &PayloadLimits) -> Result<Vec<Packet>
     let text = Str::from_utf8(body).map_err(|_| PayloadError::InvalidUtf8)?;
     let mut packets = Vec::with_capacity(count);
     for (index, record) in text.as_str().split(SEPARATOR as char).enumerate() {
-        let packet = decode_record(&text, record).map_err(|error| PayloadError::Packet { index, error })?;
+        let packet =
+            decode_record(&text, record).map_err(|error| PayloadError::Packet { index, error })?;
         packets.push(packet);
     }
     Ok(packets)
@@ -201,7 +202,10 @@ mod tests {
         let wire = "4hello\x1e4€\x1ebAQIDBA==";
         assert_eq!(enc(&packets), Bytes::from(wire));
         assert_eq!(payload_len(&packets), wire.len());
-        assert_eq!(decode_payload(Bytes::from(wire), &PayloadLimits::default()).unwrap(), packets);
+        assert_eq!(
+            decode_payload(Bytes::from(wire), &PayloadLimits::default()).unwrap(),
+            packets
+        );
     }
 
     #[test]
@@ -212,8 +216,14 @@ mod tests {
         };
         let d = |s: &'static [u8]| decode_payload(Bytes::from_static(s), &l);
         assert_eq!(d(b""), Err(PayloadError::Empty));
-        assert_eq!(d(b"4hello world"), Err(PayloadError::TooLarge { len: 12, max: 10 }));
-        assert_eq!(d(b"4a\x1e4b\x1e4c"), Err(PayloadError::TooManyPackets { max: 2 }));
+        assert_eq!(
+            d(b"4hello world"),
+            Err(PayloadError::TooLarge { len: 12, max: 10 })
+        );
+        assert_eq!(
+            d(b"4a\x1e4b\x1e4c"),
+            Err(PayloadError::TooManyPackets { max: 2 })
+        );
         assert_eq!(d(b"4\xff"), Err(PayloadError::InvalidUtf8));
         assert_eq!(
             d(b"4a\x1eb!!"),
@@ -236,7 +246,10 @@ mod tests {
                 error: PacketError::UnknownType(b'9')
             })
         );
-        assert_eq!(d(b"4a\x1e2\x1e"), Err(PayloadError::TooManyPackets { max: 2 }));
+        assert_eq!(
+            d(b"4a\x1e2\x1e"),
+            Err(PayloadError::TooManyPackets { max: 2 })
+        );
     }
 
     #[test]

@@ -142,7 +142,10 @@ mod tests {
         let s = Str::from("hello world");
         let sub = s.slice_ref(&s.as_str()[6..]);
         assert_eq!(sub, "world");
-        assert_eq!(sub.as_bytes().as_ptr() as usize, s.as_bytes().as_ptr() as usize + 6);
+        assert_eq!(
+            sub.as_bytes().as_ptr() as usize,
+            s.as_bytes().as_ptr() as usize + 6
+        );
         // A foreign &str is copied, not mis-sliced.
         let other = String::from("zz");
         assert_eq!(s.slice_ref(&other), "zz");
