@@ -68,6 +68,7 @@ fn media(stream: &str, seq: u32, key: bool) -> Record {
         track: "video".into(),
         kind: RecordKind::Media,
         key,
+        cache: true,
         node: "".into(),
         meta: Bytes::from(format!(r#"{{"seq":{seq}}}"#)),
         data: Bytes::from(vec![seq as u8; 1000 + seq as usize]),
@@ -127,18 +128,21 @@ async fn frames_reach_only_subscribed_nodes_in_order_and_late_joiners_get_the_ca
         "unsubscribed node receives nothing"
     );
 
-    // The newest keyframe is the shared late-joiner cache.
+    // The current GOP (newest keyframe and the frames since) is the shared late-joiner cache.
     let last_key = (first..first + 50)
         .rev()
         .find(|s| s % 10 == 0)
         .expect("a keyframe");
-    let cached = b
-        .cached_keyframe("cam0", "video")
-        .await
-        .expect("redis")
-        .expect("cached");
-    assert!(cached.key);
-    assert_eq!(cached.meta, Bytes::from(format!(r#"{{"seq":{last_key}}}"#)));
+    let gop = b.cached_gop("cam0", "video").await.expect("redis");
+    let seqs: Vec<String> = gop
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.meta).into_owned())
+        .collect();
+    let expected: Vec<String> = (last_key..first + 50)
+        .map(|s| format!(r#"{{"seq":{s}}}"#))
+        .collect();
+    assert_eq!(seqs, expected);
+    assert!(gop[0].key && gop[1..].iter().all(|r| !r.key));
 
     // Announces are listed by every node; Gone removes them.
     a.publish(Record {
