@@ -103,7 +103,7 @@ fn frame(i: u64) -> MediaFrame {
         codec: Codec::H264,
         pts: i * 33_333,
         duration: 33_333,
-        key: i % 10 == 0,
+        key: i.is_multiple_of(10),
         t: 0,
         data: Bytes::from(vec![i as u8; 500]),
     }

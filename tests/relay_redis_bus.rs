@@ -89,7 +89,7 @@ async fn publish_until_received(
     stream: &str,
 ) -> u32 {
     for seq in 0..200 {
-        a.publish(media(stream, seq, seq % 10 == 0));
+        a.publish(media(stream, seq, seq.is_multiple_of(10)));
         if let Ok(Some(r)) = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await {
             return serde_json::from_slice::<serde_json::Value>(&r.meta).expect("json")["seq"]
                 .as_u64()
@@ -110,7 +110,7 @@ async fn frames_reach_only_subscribed_nodes_in_order_and_late_joiners_get_the_ca
 
     let first = publish_until_received(&a, &mut b_rx, "cam0").await;
     for seq in first + 1..first + 50 {
-        a.publish(media("cam0", seq, seq % 10 == 0));
+        a.publish(media("cam0", seq, seq.is_multiple_of(10)));
     }
     for seq in first + 1..first + 50 {
         let r = recv(&mut b_rx).await;
@@ -131,7 +131,7 @@ async fn frames_reach_only_subscribed_nodes_in_order_and_late_joiners_get_the_ca
     // The current GOP (newest keyframe and the frames since) is the shared late-joiner cache.
     let last_key = (first..first + 50)
         .rev()
-        .find(|s| s % 10 == 0)
+        .find(|s| s.is_multiple_of(10))
         .expect("a keyframe");
     let gop = b.cached_gop("cam0", "video").await.expect("redis");
     let seqs: Vec<String> = gop
