@@ -1,1 +1,3 @@
-//! hub (work in progress)
+//! The hub: streams, the late-joiner cache and bounded fan-out to viewers and relays.
+
+pub mod queue;
