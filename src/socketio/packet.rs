@@ -123,6 +123,12 @@ pub struct Encoded {
 }
 
 impl Encoded {
+    /// Bytes on the wire over WebSocket (frame payloads, without WebSocket headers): the size to
+    /// account in bounded queues. Queue `Arc<Encoded>` to share one encoding among receivers.
+    pub fn wire_len(&self) -> usize {
+        self.ws_text.len() + self.attachments.iter().map(Bytes::len).sum::<usize>()
+    }
+
     /// The Engine.IO packets to send, in order (text message, then one binary per attachment).
     pub fn eio_packets(&self) -> impl Iterator<Item = crate::engineio::Packet> + '_ {
         std::iter::once(crate::engineio::Packet::Message(self.text.clone())).chain(
@@ -369,6 +375,7 @@ pub(crate) mod tests {
         assert_eq!(e.text, r#"51-["baz",{"_placeholder":true,"num":0}]"#);
         assert_eq!(e.attachments, vec![Bytes::from_static(&[1, 2, 3, 4])]);
         assert_eq!(e.ws_text, r#"451-["baz",{"_placeholder":true,"num":0}]"#);
+        assert_eq!(e.wire_len(), e.ws_text.len() + 4);
         // One buffer for both forms.
         assert_eq!(e.text.as_ptr() as usize, e.ws_text.as_ptr() as usize + 1);
         assert_eq!(
