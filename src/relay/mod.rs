@@ -1,1 +1,3 @@
-//! relay (work in progress)
+//! Relay mode (`sioedge relay`): authenticated publishers, many viewers, Redis scale-out.
+
+pub mod redis_bus;
