@@ -239,6 +239,28 @@ fn webcodecs_on_loopback_origin() {
         colours.as_u64().unwrap_or(0) >= 5,
         "{colours} colours on the canvas"
     );
+
+    // audio starts muted; the unmute click (a user gesture) gets Web Audio running and scheduled
+    assert_eq!(b.eval("window.sioedge.players.cam0.muted"), true);
+    b.cmd(json!({"op": "click", "selector": ".player button"}));
+    assert_eq!(b.eval("window.sioedge.players.cam0.muted"), false);
+    assert_eq!(b.eval("window.sioedge.audioState()"), "running");
+    let played = num(&b.player("cam0"), "audioPlayed");
+    b.wait_for(
+        &format!(
+            "window.sioedge.players.cam0.audioPlayed > {}",
+            played + 25.0
+        ),
+        Duration::from_secs(5),
+    );
+
+    // a second stream plays beside the first
+    b.cmd(json!({"op": "click", "selector": "li[data-stream=mjpeg0] button.play"}));
+    b.wait_for(
+        "window.sioedge.players.mjpeg0?.drawn > 5",
+        Duration::from_secs(10),
+    );
+    std::thread::sleep(Duration::from_millis(1200)); // one stats refresh for the picture
     let shot = target_tmp().join("viewer-webcodecs.png");
     b.cmd(json!({"op": "screenshot", "path": shot}));
     let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
@@ -314,11 +336,24 @@ fn mse_on_plain_http_origin() {
 /// plays again within 5 s, without a reload.
 #[test]
 fn reconnects_after_server_restart() {
+    restart_case("127.0.0.1", &[], "webcodecs");
+}
+/// The same on the MSE path (the MediaSource is rebuilt for the restarted stream).
+#[test]
+fn reconnects_after_server_restart_mse() {
+    restart_case(
+        "viewer.test",
+        &["--host-resolver-rules=MAP viewer.test 127.0.0.1"],
+        "mse",
+    );
+}
+fn restart_case(host: &str, args: &[&str], path: &str) {
     let _g = serial();
     let port = free_port();
     let mut server = Server::start(port);
-    let mut b = Browser::launch(&[]);
-    b.open_and_play(&format!("http://127.0.0.1:{port}/"), "cam0");
+    let mut b = Browser::launch(args);
+    b.open_and_play(&format!("http://{host}:{port}/"), "cam0");
+    assert_eq!(b.eval("window.sioedge.path"), path);
     b.eval("window.__noReload = 1");
     server.kill();
     b.wait_for(
@@ -332,13 +367,13 @@ fn reconnects_after_server_restart() {
     b.wait_for(
         &format!(
             "window.sioedge.players.cam0.videoDecoded >= {} && window.sioedge.conn === 'connected'",
-            before + 15.0
+            before + 5.0
         ),
         Duration::from_secs(10),
     );
     let took = restarted.elapsed();
     eprintln!(
-        "playing again {:.0} ms after the server was back",
+        "{path}: playing again {:.0} ms after the server was back",
         took.as_secs_f64() * 1000.0
     );
     assert!(took < Duration::from_secs(5), "took {took:?}");

@@ -252,6 +252,7 @@ class AudioOut {
     const src = ctx.createBufferSource();
     src.buffer = buf; src.connect(this.gain); src.start(this.next);
     this.next += n / rate;
+    this.player.st.audioPlayed++;
   }
   close() { this.gain?.disconnect(); }
 }
@@ -281,7 +282,8 @@ class WcVideo {
       this.needKey = false;
     }
     if (this.needKey || !this.codec) { st.dropped++; return; }
-    if (this.dec.decodeQueueSize > 20) { this.dec.reset(); this.codec = null; this.needKey = true; this.ts.clear(); st.dropped++; return; }
+    // a stalled decoder (not the late-joiner GOP burst, up to one GOP at once): restart at the next keyframe
+    if (this.dec.decodeQueueSize > 2 * (this.info.fps || 30)) { this.dec.reset(); this.codec = null; this.needKey = true; this.ts.clear(); st.dropped++; return; }
     if (this.ts.size > 200) this.ts.clear();
     this.ts.set(m.pts, m.t);
     this.dec.decode(new EncodedVideoChunk({ type: m.key ? 'key' : 'delta', timestamp: m.pts, data }));
@@ -500,7 +502,7 @@ class Player {
         el('button', { textContent: '✕', title: 'stop watching', onclick: () => stop(name) })),
       this.screen, this.statsEl);
     $('#players').append(this.card);
-    this.st = dbg.players[name] = { path: null, state: 'starting', recvFrames: 0, recvBytes: 0, videoDecoded: 0, audioDecoded: 0, drawn: 0,
+    this.st = dbg.players[name] = { path: null, state: 'starting', recvFrames: 0, recvBytes: 0, muted: true, videoDecoded: 0, audioDecoded: 0, audioPlayed: 0, drawn: 0,
       dropped: 0, skipped: 0, seqGaps: 0, seeks: 0, lag: null, lat: [], latencyP50: null, latencyP99: null, fps: 0, kbps: 0,
       offsetMs: 0, clickAt: performance.now(), firstPictureMs: null, notes: [] };
     this.last = { decoded: 0, bytes: 0, at: performance.now() };
@@ -510,7 +512,7 @@ class Player {
   note(msg) { this.st.notes.push(msg); console.warn(this.name, msg); }
   setState(s, cls = '') { this.st.state = s; this.stateEl.textContent = s; this.stateEl.className = 'badge ' + cls; }
   setMuted(m) {
-    this.muted = m;
+    this.muted = this.st.muted = m;
     this.muteBtn.textContent = m ? 'unmute' : 'mute';
     this.audio.setMuted(m);
     if (this.sinks.mse) { this.sinks.mse.video.muted = m; if (!m) this.sinks.mse.video.play().catch(() => {}); }
@@ -547,6 +549,7 @@ class Player {
       if (mse.audio) this.sinks[mse.audio.track] = { push: (m, d) => this.sinks.mse.push('audio', m, d), close() {} };
     }
     this.st.path = paths.join('+');
+    this.muteBtn.hidden = !a;
     const screen = this.sinks.mse && mse.video ? this.sinks.mse.video : Object.values(this.sinks).find((s) => s.canvas)?.canvas;
     this.screen.replaceChildren(...[screen, this.sinks.mse?.video].filter((x, i, all) => x && all.indexOf(x) === i));
     this.setMuted(this.muted);
@@ -626,7 +629,7 @@ function play(name) {
   if (sio.state === 'connected') watch(p);
 }
 function stop(name) { const p = players.get(name); if (!p) return; players.delete(name); sio.emit('unwatch', { stream: name }); p.close(); }
-dbg.play = play; dbg.stop = stop;
+dbg.play = play; dbg.stop = stop; dbg.audioState = () => actx?.state ?? 'none';
 
 function renderStreams(list) {
   dbg.streams = list;
@@ -650,7 +653,10 @@ sio.on('connect', () => {
   for (const p of players.values()) { p.teardown(); p.tracksJson = ''; watch(p); } // resume after a restart
 });
 sio.on('disconnect', (why) => { setConn('disconnected: ' + why, 'err'); for (const p of players.values()) p.setState('reconnecting', 'warn'); });
-sio.on('state', (s) => setConn(s, s.startsWith('refused') ? 'err' : 'warn'));
+sio.on('state', (s) => {
+  setConn(s, s.startsWith('refused') ? 'err' : 'warn');
+  if (s.startsWith('refused')) showNotice(`The server refused this viewer (${s.slice(9)}). If it needs a token, open the page as ${location.pathname}?token=…`);
+});
 sio.on('announce', (a) => { const p = players.get(a?.stream); if (p && a.tracks) p.build(a.tracks); });
 sio.on('status', (s) => { const p = players.get(s?.stream); if (p) p.setState(`${s.track} ${s.state}${s.reason ? ': ' + s.reason : ''}`, s.state === 'live' ? 'ok' : 'err'); });
 sio.on('media', (m, buf) => { const p = players.get(m?.stream); if (p && buf instanceof ArrayBuffer) p.media(m, buf); });
