@@ -186,7 +186,7 @@ const CASES: &[(&str, usize, usize, &str)] = &[
         "relay_server_bad_adapter.toml",
         3,
         11,
-        "relay_server.adapter: expected \"redis://host:port/db\"",
+        "relay_server.adapter: not a usable Redis URL \"http://127.0.0.1:6379/0\"",
     ),
     (
         "relay_server_bad_tokens_file.toml",

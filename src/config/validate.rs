@@ -435,18 +435,23 @@ fn relay_server(c: &mut Checker<'_>, at: &FieldPath, rs: &RelayServerConfig) {
         }
     }
     if let Some(adapter) = &rs.adapter {
-        let ok = adapter.parse::<http::Uri>().is_ok_and(|u| {
-            matches!(u.scheme_str(), Some("redis" | "rediss"))
-                && u.host().is_some_and(|h| !h.is_empty())
-                && u.path()
-                    .trim_start_matches('/')
-                    .chars()
-                    .all(|ch| ch.is_ascii_digit())
-        });
-        c.ensure(ok, &at.key("adapter"), || {
-            format!("expected \"redis://host:port/db\" or \"rediss://...\" (got \"{adapter}\")")
-        });
+        // The same parser the Redis bus uses, so what passes here connects there.
+        if let Err(e) = redis::IntoConnectionInfo::into_connection_info(adapter.as_str()) {
+            c.err(
+                &at.key("adapter"),
+                format!("not a usable Redis URL \"{adapter}\" (expected redis://host:port/db): {e}"),
+            );
+        }
     }
+    c.ensure(
+        !rs.adapter_prefix.is_empty()
+            && rs
+                .adapter_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)),
+        &at.key("adapter_prefix"),
+        || format!("must be non-empty, among A-Z a-z 0-9 - _ . : (got \"{}\")", rs.adapter_prefix),
+    );
     c.positive(&at.key("cache_ttl"), rs.cache_ttl);
 }
 
