@@ -4,8 +4,9 @@
 //! `sioedge relay` (`[relay_server]`); `[log]` and `user` are common. Every problem is reported as
 //! `FILE:LINE:COL: FIELD: MESSAGE` (see [`ConfigError`]). Conventions:
 //! - durations: `"25s"`, `"300ms"`, `"2m"`, or an integer number of milliseconds;
-//! - bitrates: `"2M"`, `"800k"`, or an integer number of bits per second;
 //! - sizes: `"1MiB"`, `"64KB"`, or an integer number of bytes;
+//! - track settings (`[stream.video]`, `[stream.audio]`) are media's [`VideoSpec`]/[`AudioSpec`]
+//!   and use plain numbers (`bitrate_kbps`, `keyframe_interval` in seconds, `frame_ms`);
 //! - relative file paths are relative to the config file's directory.
 //!
 //! `target-configs/sioedge.example.toml` documents every option next to its default.
@@ -23,8 +24,9 @@ pub use relay::{QueueLimits, Reconnection, RelayConfig, RelayTls, Transport};
 pub use server::{
     DuplicatePublisher, LogConfig, RelayServerConfig, ServerConfig, ServerTls, ViewerAuth,
 };
-pub use stream::{AudioConfig, AudioSource, StreamConfig, VideoConfig, VideoEncoder, VideoSource};
+pub use stream::StreamConfig;
 
+use crate::media::{AudioSpec, VideoSpec};
 use error::Locator;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -128,8 +130,8 @@ impl Config {
             relays: Vec::new(),
             streams: vec![StreamConfig {
                 id: "cam0".into(),
-                video: Some(VideoConfig::default()),
-                audio: Some(AudioConfig::default()),
+                video: Some(VideoSpec::default()),
+                audio: Some(AudioSpec::default()),
             }],
             relay_server: None,
             log: LogConfig::default(),
@@ -179,14 +181,14 @@ impl Config {
                     let mut tracks = Vec::new();
                     if let Some(v) = &s.video {
                         tracks.push(format!(
-                            "{} {:?} {}x{}@{} from {}",
-                            v.id, v.codec, v.width, v.height, v.fps, v.source
+                            "video {:?} {}x{}@{} from {}",
+                            v.codec, v.width, v.height, v.fps, v.source
                         ));
                     }
                     if let Some(a) = &s.audio {
                         tracks.push(format!(
-                            "{} {:?} {}Hz from {}",
-                            a.id, a.codec, a.sample_rate, a.source
+                            "audio {:?} {}Hz from {}",
+                            a.codec, a.sample_rate, a.source
                         ));
                     }
                     format!("{} [{}]", s.id, tracks.join(", ")).to_lowercase()
