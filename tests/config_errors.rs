@@ -93,6 +93,12 @@ const CASES: &[(&str, usize, usize, &str)] = &[
         "relay[0].url: scheme must be http, https, ws or wss (got \"ftp\")",
     ),
     (
+        "relay_url_path.toml",
+        2,
+        7,
+        "relay[0].url: no path allowed in \"https://relay.example.com/socket.io/\": put it in socketio_path",
+    ),
+    (
         "token_and_token_file.toml",
         4,
         14,

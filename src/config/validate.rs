@@ -202,11 +202,18 @@ fn relay(c: &mut Checker<'_>, at: &FieldPath, r: &RelayConfig) {
         Ok(u) if u.host().is_none_or(str::is_empty) => {
             c.err(&at.key("url"), format!("no host in \"{}\"", r.url))
         }
+        Ok(u) if !matches!(u.path(), "" | "/") => c.err(
+            &at.key("url"),
+            format!(
+                "no path allowed in \"{}\": put it in socketio_path, and the namespace in namespace",
+                r.url
+            ),
+        ),
         Ok(_) => {}
         Err(e) => c.err(&at.key("url"), format!("not a URL (\"{}\"): {e}", r.url)),
     }
     c.absolute_path(&at.key("namespace"), &r.namespace, "a namespace");
-    c.absolute_path(&at.key("path"), &r.path, "the path");
+    c.absolute_path(&at.key("socketio_path"), &r.socketio_path, "the path");
     c.non_empty(&at.key("token"), r.token.as_deref());
     c.exclusive(
         &at.key("token_file"),
