@@ -72,7 +72,7 @@ const CASES: &[(&str, usize, usize, &str)] = &[
         "max_payload_small.toml",
         2,
         15,
-        "server.max_payload: must be at least 1024 bytes (got 100)",
+        "server.max_payload: must be between 1024 and 268435456 (got 100)",
     ),
     (
         "bad_duration.toml",

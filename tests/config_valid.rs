@@ -2,7 +2,7 @@
 //! is spelled right, `check-config` says ok, reloads can be diffed, and no input panics.
 
 use proptest::prelude::*;
-use sioedge::config::{Config, DuplicatePublisher, Transport};
+use sioedge::config::{Config, DuplicatePublisher, StreamConfig, Transport};
 use sioedge::media::{AudioCodec, VideoCodec, VideoSource};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -189,15 +189,61 @@ fn relay_only_file_is_valid_but_not_for_the_gateway() {
 
 #[test]
 fn reload_diff_sees_changed_streams_and_relays_only() {
-    let base = "[[stream]]\nid = \"a\"\n[stream.video]\n[[stream]]\nid = \"b\"\n[stream.audio]\n";
-    let old = parse(base);
-    let new = parse(&base.replace("[stream.video]", "[stream.video]\nfps = 15"));
-    assert_eq!(new.streams[0].video.as_ref().map(|v| v.fps), Some(15));
+    let old = parse(
+        r#"
+[[relay]]
+url = "wss://a.example"
+token = "t"
+[[relay]]
+url = "wss://b.example"
+token = "t"
+[[stream]]
+id = "a"
+[stream.video]
+[[stream]]
+id = "b"
+[stream.audio]
+[[stream]]
+id = "c"
+[stream.audio]
+"#,
+    );
+    let new = parse(
+        r#"
+[[relay]]
+url = "wss://b.example"
+token = "t2"
+[[relay]]
+url = "wss://a.example"
+token = "t"
+[[stream]]
+id = "b"
+[stream.audio]
+[[stream]]
+id = "a"
+[stream.video]
+fps = 15
+[[stream]]
+id = "d"
+[stream.video]
+"#,
+    );
     assert_ne!(old, new);
-    assert_ne!(old.streams[0], new.streams[0]);
-    assert_eq!(old.streams[1], new.streams[1]);
+    let streams = old.diff_streams(&new);
+    let ids = |v: &[&StreamConfig]| v.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&streams.added), ["d"]);
+    assert_eq!(ids(&streams.removed), ["c"]);
+    assert_eq!(streams.changed.len(), 1);
+    let (before, after) = streams.changed[0];
+    assert_eq!((before.id.as_str(), after.id.as_str()), ("a", "a"));
+    assert_eq!(after.video.as_ref().map(|v| v.fps), Some(15));
+    // Reordering alone is not a change; a new token is.
+    let relays = old.diff_relays(&new);
+    assert!(relays.added.is_empty() && relays.removed.is_empty());
+    assert_eq!(relays.changed.len(), 1);
+    assert_eq!(relays.changed[0].1.token.as_deref(), Some("t2"));
+    assert!(old.diff_streams(&old).is_empty() && old.diff_relays(&old).is_empty());
     assert_eq!(old.server, new.server);
-    assert_eq!(parse(base), old);
 }
 
 proptest! {

@@ -163,9 +163,7 @@ fn server(c: &mut Checker<'_>, at: &FieldPath, s: &ServerConfig) {
     );
     c.positive(&at.key("ping_interval"), s.ping_interval);
     c.positive(&at.key("ping_timeout"), s.ping_timeout);
-    c.ensure(s.max_payload >= 1024, &at.key("max_payload"), || {
-        format!("must be at least 1024 bytes (got {})", s.max_payload)
-    });
+    c.range(&at.key("max_payload"), s.max_payload, 1024, 256 << 20);
     if let Some(tls) = &s.tls {
         server_tls(c, &at.key("tls"), tls);
     }
@@ -256,19 +254,9 @@ fn relay(c: &mut Checker<'_>, at: &FieldPath, r: &RelayConfig) {
     c.range(&at_rc.key("randomization"), rc.randomization, 0.0, 1.0);
 
     let at_q = at.key("queue");
-    c.ensure(r.queue.max_frames >= 1, &at_q.key("max_frames"), || {
-        "must be at least 1".into()
-    });
-    c.ensure(
-        r.queue.max_bytes >= 64 * 1024,
-        &at_q.key("max_bytes"),
-        || {
-            format!(
-                "must be at least 65536 bytes so a keyframe fits (got {})",
-                r.queue.max_bytes
-            )
-        },
-    );
+    c.range(&at_q.key("max_frames"), r.queue.max_frames, 1, 1 << 20);
+    // At least 64 KiB so a keyframe fits.
+    c.range(&at_q.key("max_bytes"), r.queue.max_bytes, 64 << 10, 1 << 30);
 }
 
 fn stream(c: &mut Checker<'_>, at: &FieldPath, s: &StreamConfig) {
