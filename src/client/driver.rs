@@ -579,11 +579,7 @@ impl Conn<'_> {
                 }
                 self.shared.lock().connected.insert(ns.clone());
                 tracing::info!("relay {}: namespace {ns} connected", self.opts.url);
-                send_event(
-                    self.shared,
-                    self.events,
-                    ClientEvent::Connected { namespace: ns },
-                );
+                // State and counters first: whoever sees the event must see them updated.
                 if live.pending_ns.is_empty() {
                     live.ns_deadline = None;
                     self.connected = true;
@@ -599,6 +595,11 @@ impl Conn<'_> {
                     }
                     *self.ever_connected = true;
                 }
+                send_event(
+                    self.shared,
+                    self.events,
+                    ClientEvent::Connected { namespace: ns },
+                );
             }
             PacketKind::ConnectError => {
                 let data = p.data.unwrap_or(Value::Null);

@@ -24,7 +24,7 @@ p.add_argument("--ping-timeout", type=float, default=20)
 p.add_argument("--max-payload", type=int, default=1_000_000)
 p.add_argument("--certfile")
 p.add_argument("--keyfile")
-p.add_argument("--quiet-media", action="store_true", help="count media instead of printing each")
+p.add_argument("--quiet-media", action="store_true", help="print only the first media frame of each connection and every 100th")
 a = p.parse_args()
 
 
@@ -37,6 +37,7 @@ sio = socketio.AsyncServer(async_mode=a.mode, ping_interval=a.ping_interval,
                            ping_timeout=a.ping_timeout, max_http_buffer_size=a.max_payload,
                            cors_allowed_origins="*")
 media_count = 0
+media_sids = set()
 
 
 def js(v):
@@ -80,9 +81,11 @@ for ns in ["/", "/admin"]:
         async def media(sid, meta, data):
             global media_count
             media_count += 1
-            if not a.quiet_media or meta.get("key") or media_count % 100 == 0:
+            first = sid not in media_sids
+            media_sids.add(sid)
+            if not a.quiet_media or first or media_count % 100 == 0:
                 out(ev="media", ns=ns, seq=meta.get("seq"), key=meta.get("key"), len=len(data),
-                    crc=zlib.crc32(data), count=media_count)
+                    crc=zlib.crc32(data), count=media_count, first=first)
 
     handlers(ns)
 
