@@ -31,7 +31,7 @@ fn pump_media(
         let mut tick = tokio::time::interval(period);
         while !stop.load(Ordering::Relaxed) {
             tick.tick().await;
-            let key = seq % GOP == 0;
+            let key = seq.is_multiple_of(GOP);
             let t0 = Instant::now();
             client.send_media(
                 "/",
@@ -171,7 +171,7 @@ async fn client_fault_relay_stops_pinging() {
     // python-socketio with a 0.5 s ping interval announces pingInterval 0 (rounded down): the
     // client must neither fail on it nor drop a healthy connection.
     let port = free_port();
-    let mut relay = Relay::start(
+    let relay = Relay::start(
         Kind::Aiohttp,
         port,
         &["--ping-interval", "0.5", "--ping-timeout", "1"],
