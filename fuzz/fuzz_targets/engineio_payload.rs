@@ -20,7 +20,8 @@ fuzz_target!(|data: &[u8]| {
             max_bytes: usize::MAX,
             max_packets: usize::MAX,
         };
-        let again = decode_payload(out.freeze(), &unlimited).expect("re-encoded payload must decode");
+        let again =
+            decode_payload(out.freeze(), &unlimited).expect("re-encoded payload must decode");
         assert_eq!(again, packets);
     }
 });
