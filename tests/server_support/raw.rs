@@ -1,6 +1,7 @@
 //! Raw HTTP/1.1 and WebSocket clients for black-box tests that must send exactly the bytes they
 //! want (including invalid ones).
 
+use bytes::{Buf, BytesMut};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -49,7 +50,7 @@ pub enum Frame {
 /// A minimal WebSocket client (masked frames out, any frames in).
 pub struct RawWs {
     stream: TcpStream,
-    buf: Vec<u8>,
+    buf: BytesMut,
 }
 
 impl RawWs {
@@ -63,7 +64,7 @@ impl RawWs {
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
         stream.write_all(req.as_bytes()).await.expect("write");
-        let mut buf = Vec::new();
+        let mut buf = BytesMut::new();
         let head_end = loop {
             if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 break p + 4;
@@ -80,7 +81,7 @@ impl RawWs {
         if !head.starts_with("HTTP/1.1 101") {
             return Err(head.lines().next().unwrap_or("").to_owned());
         }
-        buf.drain(..head_end);
+        buf.advance(head_end);
         Ok(RawWs { stream, buf })
     }
 
@@ -122,7 +123,7 @@ impl RawWs {
     pub async fn recv(&mut self) -> Option<Frame> {
         loop {
             if let Some((frame, used)) = parse(&self.buf) {
-                self.buf.drain(..used);
+                self.buf.advance(used);
                 return Some(frame);
             }
             self.buf.reserve(65536);
