@@ -1,6 +1,6 @@
 //! socketioxide fan-out peer: viewers (auth {"role":"viewer"}) join `viewers`; each binary
 //! `frame` event is re-emitted to that room. Usage: socketioxide-bench-peer --port N.
-use axum::serve::ListenerExt;
+use axum::serve::{Listener, ListenerExt};
 use bytes::Bytes;
 use socketioxide::SocketIo;
 use socketioxide::extract::{Data, SocketRef};
