@@ -589,18 +589,19 @@ class Player {
   }
   report() {
     const st = this.st, now = performance.now(), dt = (now - this.last.at) / 1000;
-    const dec = st.videoDecoded || st.audioDecoded;
     st.fps = Math.round((st.videoDecoded - this.last.decoded) / dt * 10) / 10;
     st.kbps = Math.round((st.recvBytes - this.last.bytes) * 8 / dt / 1000);
-    this.last = { decoded: st.videoDecoded, bytes: st.recvBytes, at: now };
+    if (st.recvFrames !== this.last.frames) this.lastMediaAt = now;
+    else if (st.state === 'live' && now - (this.lastMediaAt ?? now) > 3000) this.setState('no media', 'warn');
+    if (st.state === 'no media' && st.recvFrames !== this.last.frames) this.setState('live', 'ok');
+    this.last = { decoded: st.videoDecoded, bytes: st.recvBytes, frames: st.recvFrames, at: now };
     const recent = st.lat.slice(-300);
     st.latencyP50 = pct(recent, 0.5); st.latencyP99 = pct(recent, 0.99);
     st.offsetMs = this.offsetMs();
     const f = (x) => (x === null ? '–' : x.toFixed(0));
     this.statsEl.textContent = `${st.path || '–'}  ${st.fps} fps  ${st.kbps} kbit/s\nlatency p50 ${f(st.latencyP50)} ms  p99 ${f(st.latencyP99)} ms` +
       (st.lag !== null ? `  buffer ${(st.lag * 1000).toFixed(0)} ms` : '') +
-      `\ndropped ${st.dropped + st.seqGaps + (st.mseDropped || 0)}  first picture ${f(st.firstPictureMs)} ms  audio ${st.audioDecoded}`;
-    if (!dec && st.state === 'live') this.setState('waiting', 'warn');
+      `\ndropped ${st.dropped + st.seqGaps + (st.mseDropped || 0)}  first picture ${f(st.firstPictureMs)} ms  clock offset ${f(st.offsetMs)} ms`;
   }
   close() { clearInterval(this.timer); this.teardown(); this.audio.close(); this.card.remove(); delete dbg.players[this.name]; }
 }
@@ -658,7 +659,12 @@ sio.on('state', (s) => {
   if (s.startsWith('refused')) showNotice(`The server refused this viewer (${s.slice(9)}). If it needs a token, open the page as ${location.pathname}?token=…`);
 });
 sio.on('announce', (a) => { const p = players.get(a?.stream); if (p && a.tracks) p.build(a.tracks); });
-sio.on('status', (s) => { const p = players.get(s?.stream); if (p) p.setState(`${s.track} ${s.state}${s.reason ? ': ' + s.reason : ''}`, s.state === 'live' ? 'ok' : 'err'); });
+sio.on('status', (s) => {
+  const p = players.get(s?.stream);
+  if (!p) return;
+  if (s.state === 'down') p.setState(`${s.track} down${s.reason ? ': ' + s.reason : ''}`, 'err');
+  else if (p.st.state.includes(' down')) p.setState('live', 'ok');
+});
 sio.on('media', (m, buf) => { const p = players.get(m?.stream); if (p && buf instanceof ArrayBuffer) p.media(m, buf); });
 setInterval(() => { if (sio.state === 'connected') refreshStreams(); }, 5000);
 
