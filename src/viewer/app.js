@@ -8,7 +8,7 @@ const CFG = {
   nsp: params.get('ns') || meta('namespace') || '/',
   path: params.get('path') || meta('path') || '/socket.io/',
   server: params.get('server') || location.origin.replace(/^http/, 'ws'),
-  token: params.get('token') || '',
+  secret: params.get('token') || params.get('password') || sessionStorage.getItem('sioedge-secret') || '',
   mode: params.get('mode') || '', // "mse" forces the MSE path on a secure origin (debugging)
 };
 const MS = window.ManagedMediaSource || window.MediaSource;
@@ -608,9 +608,24 @@ class Player {
 
 // ---------------------------------------------------------------- page wiring
 const players = new Map();
-const sio = new Sio(CFG.server + CFG.path + '?EIO=4&transport=websocket', CFG.nsp, CFG.token ? { token: CFG.token } : null);
+// The server checks whichever it is configured with (viewer_token → auth.token, viewer_password → auth.password).
+const authFor = (secret) => (secret ? { token: secret, password: secret } : null);
+const sio = new Sio(CFG.server + CFG.path + '?EIO=4&transport=websocket', CFG.nsp, authFor(CFG.secret));
 
 function showNotice(text) { const n = $('#notice'); if (!n.textContent.includes(text)) n.textContent += (n.textContent ? ' ' : '') + text; n.hidden = false; }
+/** The server refused the CONNECT: ask for the viewer password/token (kept for this tab only). */
+function askSecret(why) {
+  const input = el('input', { id: 'secret', type: 'password', placeholder: 'password or token', autocomplete: 'current-password' });
+  const form = el('form', { onsubmit: (e) => {
+    e.preventDefault();
+    sessionStorage.setItem('sioedge-secret', input.value);
+    sio.auth = authFor(input.value);
+    form.remove();
+    $('#notice').hidden = true;
+  } }, `The server refused this viewer (${why}). `, input, ' ', el('button', { textContent: 'connect' }));
+  $('#notice').replaceChildren(form);
+  $('#notice').hidden = false;
+}
 function setConn(s, cls) { dbg.conn = s; const c = $('#conn'); c.textContent = s; c.className = 'badge ' + cls; }
 
 async function watch(p) {
@@ -656,7 +671,7 @@ sio.on('connect', () => {
 sio.on('disconnect', (why) => { setConn('disconnected: ' + why, 'err'); for (const p of players.values()) p.setState('reconnecting', 'warn'); });
 sio.on('state', (s) => {
   setConn(s, s.startsWith('refused') ? 'err' : 'warn');
-  if (s.startsWith('refused')) showNotice(`The server refused this viewer (${s.slice(9)}). If it needs a token, open the page as ${location.pathname}?token=…`);
+  if (s.startsWith('refused') && !$('#secret')) askSecret(s.slice(9));
 });
 sio.on('announce', (a) => { const p = players.get(a?.stream); if (p && a.tracks) p.build(a.tracks); });
 sio.on('status', (s) => {
