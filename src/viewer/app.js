@@ -383,6 +383,10 @@ class MseSink {
     this.ms = new MS();
     this.url = URL.createObjectURL(this.ms);
     this.video.src = this.url;
+    this.video.onerror = () => { // a decode error kills the MediaSource: start over, a second later
+      const why = 'media error: ' + (this.video.error?.message || this.video.error?.code);
+      setTimeout(() => this.closed || this.player.rebuild(why), 1000);
+    };
     this.tracks = {};
     if (vInfo) this.tracks.video = { info: vInfo, sb: null, q: [], seq: 1, ready: false };
     if (aInfo) this.tracks.audio = { info: aInfo, sb: null, q: [], seq: 1, ready: true, entry: opusEntry(aInfo.channels || 1, aInfo.sampleRate || 48000) };
@@ -418,6 +422,8 @@ class MseSink {
       this.setup();
     }
     if (!tr.sb) { if (this.early.length < 200) this.early.push([kind, m, data]); return; }
+    if (tr.skipToKey && !m.key) { this.player.st.dropped++; return; }
+    tr.skipToKey = false;
     // Timeline: microseconds since the first capture time seen (minus 1 s so early audio is >= 0),
     // following the track's pts between re-anchors so sample spacing stays regular.
     this.t0 ??= m.t - 1e6;
@@ -438,7 +444,7 @@ class MseSink {
     } else {
       tr.q.push(fragment(tr.seq++, Math.round(us * 0.048), opusSamples(data), true, data));
     }
-    if (tr.q.length > 90) { tr.q.length = 0; this.player.st.dropped += 90; } // stalled: drop rather than grow
+    if (tr.q.length > 90) { this.player.st.dropped += tr.q.length; tr.q.length = 0; tr.skipToKey = true; } // stalled: drop rather than grow
     this.pump(tr);
   }
   pump(tr) {
@@ -447,7 +453,7 @@ class MseSink {
     if (b.length && v.currentTime - b.start(0) > 8) { tr.sb.remove(0, v.currentTime - 4); return; } // trim history
     if (!tr.q.length) return;
     const data = concat(tr.q); tr.q = [];
-    try { tr.sb.appendBuffer(data); } catch (e) { this.player.note('MSE append: ' + e.message); }
+    try { tr.sb.appendBuffer(data); } catch (e) { this.player.note('MSE append: ' + e.message); tr.skipToKey = true; }
   }
   /** Live-edge control, 5x a second. */
   tick() {
@@ -456,7 +462,7 @@ class MseSink {
     const end = b.end(b.length - 1), lag = end - v.currentTime;
     this.player.st.lag = lag;
     if (v.currentTime < b.start(0) || lag > 1.2) { v.currentTime = Math.max(b.start(b.length - 1), end - 0.15); this.player.st.seeks++; }
-    v.playbackRate = lag > 0.6 ? 1.5 : lag > 0.3 ? 1.1 : 1;
+    v.playbackRate = lag > 0.6 ? 1.5 : lag > 0.2 ? 1.1 : 1;
     if (v.paused) v.play().catch(() => {});
     const q = v.getVideoPlaybackQuality?.();
     if (q) { this.player.st.mseFrames = q.totalVideoFrames; this.player.st.mseDropped = q.droppedVideoFrames; }
