@@ -94,6 +94,8 @@ struct Server {
     kind: Kind,
     port: u16,
     token: Option<String>,
+    /// Node relay only: serve the contract on this namespace instead of "/".
+    nsp: Option<String>,
     dir: tempfile::TempDir,
     proc: Option<Proc>,
 }
@@ -107,6 +109,7 @@ impl Server {
             kind,
             port,
             token: token.map(str::to_owned),
+            nsp: None,
             dir,
             proc: None,
         };
@@ -124,6 +127,9 @@ impl Server {
                     .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/viewer"));
                 if let Some(t) = &self.token {
                     cmd.args(["--token", t]);
+                }
+                if let Some(n) = &self.nsp {
+                    cmd.args(["--ns", n]);
                 }
                 let proc = Proc::spawn(&mut cmd);
                 let line = proc.line(Duration::from_secs(90), "fake gateway start");
@@ -515,6 +521,25 @@ fn asks_for_the_viewer_token() {
     b.cmd(json!({"op": "click", "selector": "li[data-stream=cam0] button.play"}));
     b.wait_for(
         "window.sioedge.players.cam0?.drawn > 5",
+        Duration::from_secs(10),
+    );
+}
+
+/// The page follows `?ns=` to a relay that serves the contract on another namespace (namespaced
+/// EVENT, ACK and BINARY_EVENT packets), here a Node socket.io relay on `/viewers`.
+#[test]
+fn node_relay_on_a_custom_namespace() {
+    let _g = serial();
+    let port = free_port();
+    let mut server = Server::start_with(Kind::NodeRelay, port, None);
+    server.nsp = Some("/viewers".into());
+    server.restart();
+    let mut b = Browser::launch(&[]);
+    let p = b.open_and_play(&format!("http://127.0.0.1:{port}/?ns=/viewers"), "cam0");
+    assert_eq!(b.eval("window.sioedge.cfg.nsp"), "/viewers");
+    assert_eq!(p["path"], "webcodecs+webcodecs-audio");
+    b.wait_for(
+        "window.sioedge.players.cam0.videoDecoded > 30 && window.sioedge.players.cam0.audioDecoded > 30",
         Duration::from_secs(10),
     );
 }

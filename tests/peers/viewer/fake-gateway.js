@@ -5,7 +5,7 @@
 // with t = capture wall-clock µs at emission. It stands for "a third-party Node socket.io relay"
 // in the tests, and lets the page be developed without the gateway.
 //
-// usage: node fake-gateway.js --port N [--host 127.0.0.1] [--root src/viewer] [--cache DIR] [--token SECRET]
+// usage: node fake-gateway.js --port N [--host 127.0.0.1] [--root src/viewer] [--cache DIR] [--token SECRET] [--ns /namespace]
 // prints "listening http://HOST:PORT/" once ready.
 'use strict';
 const fs = require('fs');
@@ -19,6 +19,7 @@ const port = Number(arg('port', '0'));
 const host = arg('host', '127.0.0.1');
 const root = path.resolve(arg('root', path.join(__dirname, '../../../src/viewer')));
 const token = arg('token', '');
+const nsp = arg('ns', '/');
 const cache = path.resolve(arg('cache', path.join(require('os').tmpdir(), 'sioedge-fake-media')));
 
 // ---- media generation (once, cached; atomic rename so parallel tests can share the cache)
@@ -90,7 +91,7 @@ const server = http.createServer((req, res) => {
   res.writeHead(200, { 'content-type': TYPES[path.extname(name)], 'cache-control': 'no-store' }).end(fs.readFileSync(file));
 });
 server.on('connection', (s) => s.setNoDelay(true));
-const io = new Server(server, { maxHttpBufferSize: 4e6 });
+const io = new Server(server, { maxHttpBufferSize: 4e6 }).of(nsp);
 
 // ---- real-time replay; the GOP since the last keyframe is cached for late joiners
 const gop = {}; // "stream/track" -> [[meta, data], ...]
