@@ -155,6 +155,7 @@ impl Server {
                 std::fs::write(&config, toml).expect("write test config");
                 let proc = Proc::spawn(
                     Command::new(env!("CARGO_BIN_EXE_sioedge"))
+                        .env("RUST_LOG", "warn")
                         .arg("run")
                         .arg("--config")
                         .arg(&config),
