@@ -63,3 +63,13 @@ target_setup() {
   # resolve libgstreamer's own dependencies. Per-target, so host build scripts are unaffected.
   export "CARGO_TARGET_${U}_RUSTFLAGS=-C link-arg=--sysroot=$S -C link-arg=-Wl,-rpath-link,$S/usr/lib/$T -C link-arg=-Wl,-rpath-link,$S/lib/$T"
 }
+
+# elf_machine: reads an ELF file on stdin, prints its machine (aarch64, arm, x86_64, ...).
+elf_machine() {
+  local hdr
+  hdr=$(head -c 20 | od -An -tx1 | tr -d ' \n')
+  [ "${hdr:0:8}" = 7f454c46 ] || { echo "not-elf"; return 0; }
+  case "${hdr:36:4}" in
+    b700) echo aarch64 ;; 2800) echo arm ;; 3e00) echo x86_64 ;; *) echo "machine-${hdr:36:4}" ;;
+  esac
+}
