@@ -1,0 +1,604 @@
+//! The Redis bus that makes several relay processes one relay.
+//!
+//! Why it looks like this:
+//! - **One pub/sub channel per stream** (`{prefix}:s:{stream}`) for media: a node subscribes only
+//!   to the streams its viewers watch, so it receives no other frames. Announces, statuses and
+//!   withdrawals are small and go to one control channel (`{prefix}:ctl`) that every node follows,
+//!   so every node can list every stream.
+//! - **Records are opaque envelopes** (see [`Record`]): the bus never parses JSON or media; a frame
+//!   crosses Redis as one `PUBLISH` and is decoded by every receiving node once.
+//! - **Shared state with TTLs**: each stream's announce lives at `{prefix}:a:{stream}` and the
+//!   current GOP of each cached track (the last keyframe and the frames since, which a late joiner
+//!   needs to decode without waiting) in the list `{prefix}:g:{stream}:{track}`, both expiring
+//!   unless the publishing node refreshes them, so a node that dies takes only its own streams
+//!   with it.
+//! - **Never blocks the caller**: publishing goes through a bounded channel (full → dropped and
+//!   counted); received records go out through a bounded channel (full → dropped and counted).
+//! - **Survives Redis restarts**: the subscriber reconnects with backoff and resubscribes; commands
+//!   go through redis' `ConnectionManager`, which reconnects by itself.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures_util::StreamExt;
+use redis::AsyncCommands;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// What a record carries; the relay gives each kind its meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordKind {
+    /// A media frame: `meta` is the event's JSON, `data` the frame.
+    Media = 1,
+    /// A stream's announce JSON in `meta`.
+    Announce = 2,
+    /// A track status JSON in `meta`.
+    Status = 3,
+    /// The stream's publisher is gone.
+    Gone = 4,
+}
+
+impl RecordKind {
+    fn from_u8(v: u8) -> Option<Self> {
+        Some(match v {
+            1 => RecordKind::Media,
+            2 => RecordKind::Announce,
+            3 => RecordKind::Status,
+            4 => RecordKind::Gone,
+            _ => return None,
+        })
+    }
+}
+
+/// One message on the bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub stream: Arc<str>,
+    pub track: Arc<str>,
+    pub kind: RecordKind,
+    /// A keyframe (media records only): starts a new GOP in the late-joiner cache.
+    pub key: bool,
+    /// Keep this media record in its track's shared GOP cache (video tracks).
+    pub cache: bool,
+    /// The node that published it (filled in by the bus on publish).
+    pub node: Arc<str>,
+    pub meta: Bytes,
+    pub data: Bytes,
+}
+
+/// Errors of the bus.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("invalid redis adapter url {url:?}: {source}")]
+    Url {
+        url: String,
+        #[source]
+        source: redis::RedisError,
+    },
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis is not reachable yet")]
+    NotConnected,
+}
+
+/// Settings of the bus.
+#[derive(Debug, Clone)]
+pub struct BusConfig {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// Key and channel prefix, so several deployments can share one Redis.
+    pub prefix: String,
+    /// This node's id (unique per process).
+    pub node: String,
+    /// How long announces and cached keyframes outlive their last refresh.
+    pub ttl: Duration,
+    /// Bound of both the outgoing and the incoming record queues.
+    pub queue: usize,
+}
+
+/// Counters for status pages and metrics.
+#[derive(Debug, Default)]
+pub struct BusStats {
+    pub published: AtomicU64,
+    pub publish_dropped: AtomicU64,
+    pub received: AtomicU64,
+    pub receive_dropped: AtomicU64,
+    pub reconnects: AtomicU64,
+    pub connected: AtomicBool,
+}
+
+enum Cmd {
+    Publish(Record),
+}
+
+/// Handle to the bus; cheap to clone.
+#[derive(Clone)]
+pub struct RedisBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cfg: BusConfig,
+    client: redis::Client,
+    out: mpsc::Sender<Cmd>,
+    wanted: watch::Sender<HashSet<Arc<str>>>,
+    announced: Mutex<BTreeMap<Arc<str>, Bytes>>,
+    conn: tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>,
+    stats: BusStats,
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl RedisBus {
+    /// Starts the bus tasks on the current tokio runtime. Redis need not be up yet: the tasks
+    /// connect (and reconnect) in the background. Returns the handle and the incoming records.
+    pub fn start(cfg: BusConfig) -> Result<(RedisBus, mpsc::Receiver<Record>), BusError> {
+        let client = redis::Client::open(cfg.url.as_str()).map_err(|source| BusError::Url {
+            url: cfg.url.clone(),
+            source,
+        })?;
+        let (out_tx, out_rx) = mpsc::channel(cfg.queue.max(1));
+        let (in_tx, in_rx) = mpsc::channel(cfg.queue.max(1));
+        let (wanted, wanted_rx) = watch::channel(HashSet::new());
+        let inner = Arc::new(Inner {
+            cfg,
+            client,
+            out: out_tx,
+            wanted,
+            announced: Mutex::new(BTreeMap::new()),
+            conn: tokio::sync::Mutex::new(None),
+            stats: BusStats::default(),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let tasks = vec![
+            tokio::spawn(publisher(inner.clone(), out_rx)).abort_handle(),
+            tokio::spawn(subscriber(inner.clone(), wanted_rx, in_tx)).abort_handle(),
+            tokio::spawn(keepalive(Arc::downgrade(&inner))).abort_handle(),
+        ];
+        *inner.tasks.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
+        Ok((RedisBus { inner }, in_rx))
+    }
+
+    /// Publishes a record to every node subscribed to its stream, without waiting. A keyframe is
+    /// also stored as its track's late-joiner cache. Returns false when the record was dropped
+    /// because the outgoing queue is full.
+    pub fn publish(&self, mut record: Record) -> bool {
+        record.node = self.inner.cfg.node.as_str().into();
+        if record.kind == RecordKind::Announce {
+            self.lock_announced()
+                .insert(record.stream.clone(), record.meta.clone());
+        } else if record.kind == RecordKind::Gone {
+            self.lock_announced().remove(&record.stream);
+        }
+        let ok = self.inner.out.try_send(Cmd::Publish(record)).is_ok();
+        if !ok {
+            self.inner
+                .stats
+                .publish_dropped
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        ok
+    }
+
+    /// Starts receiving the records of `stream`.
+    pub fn subscribe(&self, stream: &str) {
+        self.inner
+            .wanted
+            .send_if_modified(|w| w.insert(stream.into()));
+    }
+
+    /// Stops receiving the records of `stream`.
+    pub fn unsubscribe(&self, stream: &str) {
+        self.inner.wanted.send_if_modified(|w| w.remove(stream));
+    }
+
+    /// The current GOP of a track from the shared late-joiner cache, keyframe first (empty when
+    /// nothing is cached).
+    pub async fn cached_gop(&self, stream: &str, track: &str) -> Result<Vec<Record>, BusError> {
+        let key = format!("{}:g:{stream}:{track}", self.inner.cfg.prefix);
+        let raw: Vec<Vec<u8>> = self
+            .with_conn(|mut c| async move { c.lrange(key, 0, -1).await })
+            .await?;
+        Ok(raw
+            .into_iter()
+            .filter_map(|r| decode(Bytes::from(r)))
+            .collect())
+    }
+
+    /// Every stream announced by any live node: (stream id, announce JSON).
+    pub async fn streams(&self) -> Result<Vec<(String, Bytes)>, BusError> {
+        let prefix = self.inner.cfg.prefix.clone();
+        let set = format!("{prefix}:streams");
+        let ids: Vec<String> = self
+            .with_conn(|mut c| {
+                let set = set.clone();
+                async move { c.smembers(set).await }
+            })
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = ids.iter().map(|id| format!("{prefix}:a:{id}")).collect();
+        let values: Vec<Option<Vec<u8>>> = self
+            .with_conn(|mut c| {
+                let keys = keys.clone();
+                async move { redis::cmd("MGET").arg(keys).query_async(&mut c).await }
+            })
+            .await?;
+        let mut live = Vec::new();
+        let mut dead = Vec::new();
+        for (id, value) in ids.into_iter().zip(values) {
+            match value {
+                Some(v) => live.push((id, Bytes::from(v))),
+                None => dead.push(id),
+            }
+        }
+        if !dead.is_empty() {
+            let _: Result<(), BusError> = self
+                .with_conn(|mut c| async move { c.srem(set, dead).await })
+                .await;
+        }
+        Ok(live)
+    }
+
+    /// Stops the bus at once: nothing more is sent or received and this node's announces are no
+    /// longer refreshed, so they expire as if the process had died. Publish `Gone` records first
+    /// for a graceful exit.
+    pub fn abort(&self) {
+        for task in self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+
+    /// The bus counters.
+    pub fn stats(&self) -> &BusStats {
+        &self.inner.stats
+    }
+
+    fn lock_announced(&self) -> std::sync::MutexGuard<'_, BTreeMap<Arc<str>, Bytes>> {
+        self.inner
+            .announced
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    async fn with_conn<T, F, Fut>(&self, f: F) -> Result<T, BusError>
+    where
+        F: FnOnce(redis::aio::ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let conn = connection(&self.inner)
+            .await
+            .ok_or(BusError::NotConnected)?;
+        Ok(f(conn).await?)
+    }
+}
+
+/// The shared command connection, created on first use (Redis may come up after us).
+async fn connection(inner: &Inner) -> Option<redis::aio::ConnectionManager> {
+    let mut guard = inner.conn.lock().await;
+    if guard.is_none() {
+        let cfg = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_max_delay(Duration::from_secs(2));
+        match inner.client.get_connection_manager_with_config(cfg).await {
+            Ok(c) => *guard = Some(c),
+            Err(e) => {
+                tracing::debug!(error = %e, "redis not reachable");
+                return None;
+            }
+        }
+    }
+    guard.clone()
+}
+
+fn channel(prefix: &str, stream: &str) -> String {
+    format!("{prefix}:s:{stream}")
+}
+
+fn control_channel(prefix: &str) -> String {
+    format!("{prefix}:ctl")
+}
+
+/// Longest GOP kept in the shared cache; a longer one is dropped from the cache (no cache is
+/// better than a cache that cannot be decoded).
+const MAX_GOP_FRAMES: usize = 600;
+
+async fn publisher(inner: Arc<Inner>, mut rx: mpsc::Receiver<Cmd>) {
+    let ttl_ms = inner.cfg.ttl.as_millis().max(1) as u64;
+    let mut gop_len: std::collections::HashMap<(Arc<str>, Arc<str>), usize> = Default::default();
+    while let Some(Cmd::Publish(record)) = rx.recv().await {
+        let Some(mut conn) = connection(&inner).await else {
+            inner.stats.publish_dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        let prefix = &inner.cfg.prefix;
+        let payload = encode(&record);
+        let mut pipe = redis::pipe();
+        let to = match record.kind {
+            RecordKind::Media => channel(prefix, &record.stream),
+            _ => control_channel(prefix),
+        };
+        pipe.publish(to, payload.as_ref()).ignore();
+        match record.kind {
+            RecordKind::Media if record.cache => {
+                let key = format!("{prefix}:g:{}:{}", record.stream, record.track);
+                let len = gop_len
+                    .entry((record.stream.clone(), record.track.clone()))
+                    .or_insert(0);
+                if record.key {
+                    *len = 1;
+                    pipe.del(&key).ignore();
+                    pipe.rpush(&key, payload.as_ref()).ignore();
+                } else if *len > 0 && *len < MAX_GOP_FRAMES {
+                    *len += 1;
+                    pipe.rpush_exists(&key, payload.as_ref()).ignore();
+                } else if *len >= MAX_GOP_FRAMES {
+                    *len = 0;
+                    pipe.del(&key).ignore();
+                }
+                pipe.pexpire(&key, ttl_ms as i64).ignore();
+            }
+            RecordKind::Announce => {
+                pipe.pset_ex(
+                    format!("{prefix}:a:{}", record.stream),
+                    record.meta.as_ref(),
+                    ttl_ms,
+                )
+                .ignore();
+                pipe.sadd(format!("{prefix}:streams"), record.stream.as_ref())
+                    .ignore();
+            }
+            RecordKind::Gone => {
+                gop_len.retain(|(stream, _), _| *stream != record.stream);
+                pipe.del(format!("{prefix}:a:{}", record.stream)).ignore();
+                pipe.srem(format!("{prefix}:streams"), record.stream.as_ref())
+                    .ignore();
+            }
+            RecordKind::Media | RecordKind::Status => {}
+        }
+        match pipe.query_async::<()>(&mut conn).await {
+            Ok(()) => {
+                inner.stats.published.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => {
+                inner.stats.publish_dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(error = %e, "redis publish failed");
+            }
+        }
+    }
+}
+
+/// Refreshes the TTLs of this node's announces, and stops when the bus is dropped.
+async fn keepalive(inner: std::sync::Weak<Inner>) {
+    let period = match inner.upgrade() {
+        Some(i) => (i.cfg.ttl / 3).max(Duration::from_millis(100)),
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(period).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let announced: Vec<(Arc<str>, Bytes)> = inner
+            .announced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if announced.is_empty() {
+            continue;
+        }
+        let Some(mut conn) = connection(&inner).await else {
+            continue;
+        };
+        let prefix = &inner.cfg.prefix;
+        let ttl_ms = inner.cfg.ttl.as_millis().max(1) as u64;
+        let mut pipe = redis::pipe();
+        for (stream, meta) in &announced {
+            pipe.pset_ex(format!("{prefix}:a:{stream}"), meta.as_ref(), ttl_ms)
+                .ignore();
+            pipe.sadd(format!("{prefix}:streams"), stream.as_ref())
+                .ignore();
+        }
+        if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+            tracing::debug!(error = %e, "redis keepalive failed");
+        }
+    }
+}
+
+async fn subscriber(
+    inner: Arc<Inner>,
+    mut wanted: watch::Receiver<HashSet<Arc<str>>>,
+    out: mpsc::Sender<Record>,
+) {
+    let prefix = inner.cfg.prefix.clone();
+    let mut backoff = Duration::from_millis(100);
+    let mut first = true;
+    loop {
+        if out.is_closed() {
+            return;
+        }
+        let pubsub = match inner.client.get_async_pubsub().await {
+            Ok(p) => p,
+            Err(e) => {
+                inner.stats.connected.store(false, Ordering::Relaxed);
+                tracing::debug!(error = %e, "redis pubsub connect failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        if !first {
+            inner.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+            tracing::info!("redis bus reconnected");
+        }
+        first = false;
+        let (mut sink, mut stream) = pubsub.split();
+        let mut current: HashSet<Arc<str>> = HashSet::new();
+        let mut failed = sink.subscribe(control_channel(&prefix)).await.is_err();
+        let target = wanted.borrow_and_update().clone();
+        for s in &target {
+            if failed || sink.subscribe(channel(&prefix, s)).await.is_err() {
+                failed = true;
+                break;
+            }
+            current.insert(s.clone());
+        }
+        if !failed {
+            inner.stats.connected.store(true, Ordering::Relaxed);
+            backoff = Duration::from_millis(100);
+        }
+        while !failed {
+            tokio::select! {
+                changed = wanted.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let target = wanted.borrow_and_update().clone();
+                    for s in target.difference(&current) {
+                        failed |= sink.subscribe(channel(&prefix, s)).await.is_err();
+                    }
+                    for s in current.difference(&target) {
+                        failed |= sink.unsubscribe(channel(&prefix, s)).await.is_err();
+                    }
+                    current = target;
+                }
+                msg = stream.next() => {
+                    let Some(msg) = msg else { break };
+                    let Some(record) = decode(Bytes::copy_from_slice(msg.get_payload_bytes())) else {
+                        tracing::warn!(channel = msg.get_channel_name(), "malformed record on the redis bus");
+                        continue;
+                    };
+                    if *record.node == *inner.cfg.node {
+                        continue;
+                    }
+                    inner.stats.received.fetch_add(1, Ordering::Relaxed);
+                    if out.try_send(record).is_err() {
+                        if out.is_closed() {
+                            return;
+                        }
+                        inner.stats.receive_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        inner.stats.connected.store(false, Ordering::Relaxed);
+        tracing::warn!("redis bus connection lost; reconnecting");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+const MAGIC: &[u8; 3] = b"SE1";
+
+/// Envelope: `SE1 | kind u8 | flags u8 (1 key, 2 cache) | node_len u8 | node | stream_len u8 |
+/// stream | track_len u8 | track | meta_len u32 BE | meta | data`.
+fn encode(r: &Record) -> Bytes {
+    let short = |s: &Arc<str>| -> Vec<u8> { s.as_bytes()[..s.len().min(255)].to_vec() };
+    let (node, stream, track) = (short(&r.node), short(&r.stream), short(&r.track));
+    let mut b = BytesMut::with_capacity(
+        MAGIC.len() + 5 + node.len() + stream.len() + track.len() + 4 + r.meta.len() + r.data.len(),
+    );
+    b.put_slice(MAGIC);
+    b.put_u8(r.kind as u8);
+    b.put_u8(r.key as u8 | (r.cache as u8) << 1);
+    for part in [&node, &stream, &track] {
+        b.put_u8(part.len() as u8);
+        b.put_slice(part);
+    }
+    b.put_u32(r.meta.len() as u32);
+    b.put_slice(&r.meta);
+    b.put_slice(&r.data);
+    b.freeze()
+}
+
+/// Parses an envelope; `None` for anything malformed.
+fn decode(mut b: Bytes) -> Option<Record> {
+    if b.len() < MAGIC.len() + 4 || &b[..MAGIC.len()] != MAGIC {
+        return None;
+    }
+    b.advance(MAGIC.len());
+    let kind = RecordKind::from_u8(b.get_u8())?;
+    let flags = b.get_u8();
+    let node = take_str(&mut b)?;
+    let stream = take_str(&mut b)?;
+    let track = take_str(&mut b)?;
+    if b.len() < 4 {
+        return None;
+    }
+    let meta_len = b.get_u32() as usize;
+    if b.len() < meta_len {
+        return None;
+    }
+    let meta = b.split_to(meta_len);
+    Some(Record {
+        stream,
+        track,
+        kind,
+        key: flags & 1 != 0,
+        cache: flags & 2 != 0,
+        node,
+        meta,
+        data: b,
+    })
+}
+
+fn take_str(b: &mut Bytes) -> Option<Arc<str>> {
+    let len = *b.first()? as usize;
+    b.advance(1);
+    if b.len() < len {
+        return None;
+    }
+    let s = b.split_to(len);
+    std::str::from_utf8(&s).ok().map(Arc::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        Record {
+            stream: "cam0".into(),
+            track: "video".into(),
+            kind: RecordKind::Media,
+            key: true,
+            cache: true,
+            node: "n1".into(),
+            meta: Bytes::from_static(br#"{"seq":1}"#),
+            data: Bytes::from_static(&[0, 0, 0, 1, 0x65, 0xff]),
+        }
+    }
+
+    #[test]
+    fn envelope_round_trips() {
+        let r = record();
+        assert_eq!(decode(encode(&r)), Some(r));
+    }
+
+    #[test]
+    fn every_truncation_is_rejected_not_panicking() {
+        let full = encode(&record());
+        // The data part may legitimately be empty, so truncations inside it still decode.
+        let header = full.len() - record().data.len();
+        for n in 0..header {
+            assert_eq!(decode(full.slice(..n)), None, "prefix of {n} bytes");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let mut v = MAGIC.to_vec();
+            v.extend(data);
+            let _ = decode(Bytes::from(v));
+        }
+    }
+}
