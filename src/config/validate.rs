@@ -262,14 +262,14 @@ fn relay(c: &mut Checker<'_>, at: &FieldPath, r: &RelayConfig) {
 
     // Whatever else the client itself would refuse (only when the checks above passed, so a
     // problem is not reported twice). Its field names are the file's.
-    if c.problems.len() == before {
-        if let Ok(Err(e)) = r.client_options("device").map(|o| o.validate()) {
-            let mut field = at.clone();
-            for key in e.field.split('.') {
-                field = field.key(key);
-            }
-            c.err(&field, e.why);
+    if c.problems.len() == before
+        && let Ok(Err(e)) = r.client_options("device").map(|o| o.validate())
+    {
+        let mut field = at.clone();
+        for key in e.field.split('.') {
+            field = field.key(key);
         }
+        c.err(&field, e.why);
     }
 }
 
