@@ -9,6 +9,7 @@
 //!   for the driving loop.
 //! - [`Str`]: zero-copy UTF-8 text over `Bytes`, so decoded messages slice the received buffer.
 
+pub mod client;
 pub mod handshake;
 pub mod packet;
 pub mod payload;

@@ -1,0 +1,724 @@
+//! Track descriptions as they appear in the config file (`[stream.video]`, `[stream.audio]`).
+//!
+//! These are plain serde structs with defaults, so an empty `[stream.video]` table means "the first
+//! camera, 1280×720 at 30 fps, H.264 at 2 Mbit/s, a keyframe every second". They are independent of
+//! GStreamer (available without the `media` feature) so that `check-config` works in relay-only builds.
+//! [`VideoSpec::validate`] and [`AudioSpec::validate`] catch values serde cannot (ranges, codec and
+//! encoder combinations) and name the offending field; the config layer attaches the file position.
+
+use super::frame::Codec;
+use crate::config as cfg;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where video frames come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum VideoSource {
+    /// The first camera GStreamer's device monitor finds (libcamera first, then V4L2), else `Test`.
+    Auto,
+    /// A moving SMPTE pattern with a wall clock and a running-time overlay (read latency off a frame).
+    Test,
+    /// A CSI camera through libcamera (`libcamerasrc`): the Raspberry Pi camera modules on
+    /// Bookworm. `libcamera` takes the first camera, `libcamera:<camera name>` a given one.
+    Libcamera(Option<String>),
+    /// A V4L2 capture device such as a USB UVC webcam (`v4l2:/dev/video0`), raw or MJPEG.
+    V4l2(String),
+}
+
+/// Where audio samples come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum AudioSource {
+    /// The first microphone GStreamer's device monitor finds, else `Test`.
+    Auto,
+    /// A tick every second (`audiotestsrc wave=ticks`), handy to check A/V sync against the video clock.
+    Test,
+    /// An ALSA capture device (`alsa:hw:1,0`, `alsa:plughw:CARD=Device,DEV=0`; plain `alsa` is
+    /// `alsa:default`): Pi OS Lite has no PipeWire.
+    Alsa(String),
+    /// A PulseAudio/PipeWire source (desktop Pi OS): `pulse` for the default, `pulse:<name>`.
+    Pulse(Option<String>),
+}
+
+/// Which H.264/MJPEG encoder element to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoEncoder {
+    /// For H.264: `v4l2h264enc` when the board has the hardware encoder (Pi ≤ 4, Zero 2 W), else
+    /// `x264enc`, else `openh264enc`. For MJPEG: `v4l2jpegenc` if present, else `jpegenc`.
+    Auto,
+    /// The Raspberry Pi ≤ 4 hardware encoder (V4L2 M2M, `/dev/video11`).
+    V4l2h264enc,
+    /// Software x264 tuned for latency (zerolatency, ultrafast, no B-frames).
+    X264,
+    /// Software OpenH264 (Cisco), lighter than x264 on small cores.
+    Openh264,
+    /// `jpegenc`; implies `codec = "mjpeg"`.
+    Mjpeg,
+    /// The Raspberry Pi ≤ 4 hardware JPEG encoder; implies `codec = "mjpeg"`.
+    V4l2jpegenc,
+}
+
+/// Encoded video format carried to viewers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoCodec {
+    /// H.264 constrained-baseline, Annex B, one access unit per frame, SPS/PPS before each keyframe.
+    H264,
+    /// One JPEG picture per frame (every frame is a keyframe; heavy on bandwidth).
+    Mjpeg,
+}
+
+/// Encoded audio format carried to viewers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AudioCodec {
+    /// Opus packets of `frame_ms` each.
+    Opus,
+    /// Interleaved S16LE PCM chunks of `frame_ms` each.
+    Pcm,
+}
+
+/// What Opus optimises for (`opusenc audio-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpusApplication {
+    /// Music and mixed content.
+    Generic,
+    /// Speech.
+    Voice,
+    /// CELT only: the smallest algorithmic delay (about 2.5 ms less than the others).
+    Lowdelay,
+}
+
+/// The video track of a stream (`[stream.video]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VideoSpec {
+    /// Track id within the stream (default `video`).
+    pub id: String,
+    /// `"auto"`, `"test"`, `"libcamera[:<name>]"` or `"v4l2:/dev/videoN"`. Ignored when `pipeline` is set.
+    pub source: VideoSource,
+    /// Frame width in pixels (even, 16..=7680).
+    pub width: u32,
+    /// Frame height in pixels (even, 16..=4320).
+    pub height: u32,
+    /// Frames per second asked from the source (1..=120).
+    pub fps: u32,
+    /// `"auto"`, `"v4l2h264enc"`, `"x264"`, `"openh264"`, `"mjpeg"` (jpegenc) or `"v4l2jpegenc"`.
+    pub encoder: VideoEncoder,
+    /// `"h264"` or `"mjpeg"`.
+    pub codec: VideoCodec,
+    /// Target bitrate of the H.264 encoders in kbit/s (16..=100000).
+    pub bitrate_kbps: u32,
+    /// Seconds between H.264 keyframes (0.1..=60). Late joiners wait at most this long for a picture.
+    pub keyframe_interval: f64,
+    /// Escape hatch: a `gst-launch-1.0` fragment that produces raw video (e.g.
+    /// `"v4l2src device=/dev/video2 ! video/x-raw,format=YUY2"`). sioedge appends the conversion to
+    /// `width`×`height`, the encoder and its sink. Replaces `source`.
+    pub pipeline: Option<String>,
+}
+
+impl Default for VideoSpec {
+    fn default() -> Self {
+        VideoSpec {
+            id: "video".into(),
+            source: VideoSource::Auto,
+            width: 1280,
+            height: 720,
+            fps: 30,
+            encoder: VideoEncoder::Auto,
+            codec: VideoCodec::H264,
+            bitrate_kbps: 2000,
+            keyframe_interval: 1.0,
+            pipeline: None,
+        }
+    }
+}
+
+/// The audio track of a stream (`[stream.audio]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioSpec {
+    /// Track id within the stream (default `audio`).
+    pub id: String,
+    /// `"auto"`, `"test"`, `"alsa[:<device>]"` or `"pulse[:<name>]"`. Ignored when `pipeline` is set.
+    pub source: AudioSource,
+    /// `"opus"` or `"pcm"`.
+    pub codec: AudioCodec,
+    /// Samples per second (Opus: 8000, 12000, 16000, 24000 or 48000; PCM: 8000..=192000).
+    pub sample_rate: u32,
+    /// 1 (mono) or 2 (stereo).
+    pub channels: u32,
+    /// Opus bitrate in kbit/s (6..=510). Ignored for PCM.
+    pub bitrate_kbps: u32,
+    /// Duration of one frame in milliseconds. Opus: 10 (lower latency), 20 (less overhead), 40 or
+    /// 60; PCM: 1..=100.
+    pub frame_ms: u32,
+    /// `"generic"`, `"voice"` or `"lowdelay"` (Opus only).
+    pub application: OpusApplication,
+    /// Escape hatch: a `gst-launch-1.0` fragment that produces raw audio (e.g.
+    /// `"alsasrc device=hw:2 buffer-time=40000"`). sioedge appends conversion, encoder and sink.
+    /// Replaces `source`.
+    pub pipeline: Option<String>,
+}
+
+impl Default for AudioSpec {
+    fn default() -> Self {
+        AudioSpec {
+            id: "audio".into(),
+            source: AudioSource::Auto,
+            codec: AudioCodec::Opus,
+            sample_rate: 48000,
+            channels: 1,
+            bitrate_kbps: 32,
+            frame_ms: 20,
+            application: OpusApplication::Lowdelay,
+            pipeline: None,
+        }
+    }
+}
+
+/// A value in a track spec that cannot work. `field` is the TOML key, for the config layer's message.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct SpecError {
+    /// The offending key, e.g. `"width"`.
+    pub field: &'static str,
+    /// What is wrong with it and what is allowed.
+    pub problem: String,
+}
+
+fn check(ok: bool, field: &'static str, problem: impl FnOnce() -> String) -> Result<(), SpecError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(SpecError {
+            field,
+            problem: problem(),
+        })
+    }
+}
+
+fn check_pipeline(pipeline: &Option<String>) -> Result<(), SpecError> {
+    if let Some(p) = pipeline {
+        check(!p.trim().is_empty(), "pipeline", || {
+            "must not be empty (remove the key to use `source`)".into()
+        })?;
+        check(!p.contains("appsink"), "pipeline", || {
+            "must produce raw media only; sioedge adds the encoder and the appsink".into()
+        })?;
+    }
+    Ok(())
+}
+
+fn check_id(id: &str) -> Result<(), SpecError> {
+    check(
+        !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "id",
+        || format!("{id:?} must be non-empty ASCII letters, digits, '-' or '_'"),
+    )
+}
+
+impl VideoSpec {
+    /// Checks ranges and combinations; the first problem found is returned. Accepts everything
+    /// the config file's validation accepts.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        check_id(&self.id)?;
+        for (field, v, max) in [("width", self.width, 7680), ("height", self.height, 4320)] {
+            check((16..=max).contains(&v) && v % 2 == 0, field, || {
+                format!("{v} is not an even number of pixels in 16..={max}")
+            })?;
+        }
+        check((1..=120).contains(&self.fps), "fps", || {
+            format!("{} is outside 1..=120", self.fps)
+        })?;
+        check(
+            (16..=100_000).contains(&self.bitrate_kbps),
+            "bitrate_kbps",
+            || format!("{} is outside 16..=100000", self.bitrate_kbps),
+        )?;
+        let ki = self.keyframe_interval;
+        check(
+            ki.is_finite() && (0.1..=60.0).contains(&ki),
+            "keyframe_interval",
+            || format!("{ki} s is outside 0.1..=60"),
+        )?;
+        let jpeg_encoder = matches!(
+            self.encoder,
+            VideoEncoder::Mjpeg | VideoEncoder::V4l2jpegenc
+        );
+        let h264_encoder = !jpeg_encoder && self.encoder != VideoEncoder::Auto;
+        check(
+            !(jpeg_encoder && self.codec == VideoCodec::H264),
+            "encoder",
+            || {
+                format!(
+                    "{:?} produces JPEG: set codec = \"mjpeg\" too",
+                    self.encoder
+                )
+            },
+        )?;
+        check(
+            !(h264_encoder && self.codec == VideoCodec::Mjpeg),
+            "encoder",
+            || {
+                format!(
+                    "{:?} is an H.264 encoder but codec = \"mjpeg\"",
+                    self.encoder
+                )
+            },
+        )?;
+        check_pipeline(&self.pipeline)
+    }
+
+    /// Frames between keyframes (at least 1).
+    pub fn keyframe_distance(&self) -> u32 {
+        ((self.fps as f64 * self.keyframe_interval).round() as u32).max(1)
+    }
+}
+
+impl AudioSpec {
+    /// Checks ranges and combinations; the first problem found is returned. Accepts everything
+    /// the config file's validation accepts.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        check_id(&self.id)?;
+        match self.codec {
+            AudioCodec::Opus => {
+                check(
+                    [8000, 12000, 16000, 24000, 48000].contains(&self.sample_rate),
+                    "sample_rate",
+                    || {
+                        format!(
+                            "Opus supports 8000, 12000, 16000, 24000 or 48000, not {}",
+                            self.sample_rate
+                        )
+                    },
+                )?;
+                check(
+                    (6..=510).contains(&self.bitrate_kbps),
+                    "bitrate_kbps",
+                    || format!("{} is outside 6..=510", self.bitrate_kbps),
+                )?;
+                check(
+                    matches!(self.frame_ms, 10 | 20 | 40 | 60),
+                    "frame_ms",
+                    || format!("Opus frames are 10, 20, 40 or 60 ms, not {}", self.frame_ms),
+                )?;
+            }
+            AudioCodec::Pcm => {
+                check(
+                    (8000..=192_000).contains(&self.sample_rate),
+                    "sample_rate",
+                    || format!("{} is outside 8000..=192000", self.sample_rate),
+                )?;
+                check((1..=100).contains(&self.frame_ms), "frame_ms", || {
+                    format!("{} is outside 1..=100", self.frame_ms)
+                })?;
+            }
+        }
+        check((1..=2).contains(&self.channels), "channels", || {
+            format!("{} is not 1 or 2", self.channels)
+        })?;
+        check_pipeline(&self.pipeline)
+    }
+}
+
+impl TryFrom<String> for VideoSource {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.split_once(':') {
+            None if s == "auto" => Ok(VideoSource::Auto),
+            None if s == "test" => Ok(VideoSource::Test),
+            None if s == "libcamera" => Ok(VideoSource::Libcamera(None)),
+            Some(("libcamera", cam)) if !cam.is_empty() => {
+                Ok(VideoSource::Libcamera(Some(cam.to_string())))
+            }
+            Some(("v4l2", path)) if path.starts_with('/') => {
+                Ok(VideoSource::V4l2(path.to_string()))
+            }
+            _ => Err(format!(
+                "unknown video source {s:?}: expected \"auto\", \"test\", \"libcamera\", \
+                 \"libcamera:<name>\" or \"v4l2:/dev/videoN\""
+            )),
+        }
+    }
+}
+
+impl fmt::Display for VideoSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VideoSource::Auto => f.write_str("auto"),
+            VideoSource::Test => f.write_str("test"),
+            VideoSource::Libcamera(None) => f.write_str("libcamera"),
+            VideoSource::Libcamera(Some(c)) => write!(f, "libcamera:{c}"),
+            VideoSource::V4l2(p) => write!(f, "v4l2:{p}"),
+        }
+    }
+}
+
+impl From<VideoSource> for String {
+    fn from(s: VideoSource) -> String {
+        s.to_string()
+    }
+}
+
+impl TryFrom<String> for AudioSource {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.split_once(':') {
+            None if s == "auto" => Ok(AudioSource::Auto),
+            None if s == "test" => Ok(AudioSource::Test),
+            None if s == "alsa" => Ok(AudioSource::Alsa("default".into())),
+            None if s == "pulse" => Ok(AudioSource::Pulse(None)),
+            Some(("alsa", dev)) if !dev.is_empty() => Ok(AudioSource::Alsa(dev.to_string())),
+            Some(("pulse", dev)) if !dev.is_empty() => {
+                Ok(AudioSource::Pulse(Some(dev.to_string())))
+            }
+            _ => Err(format!(
+                "unknown audio source {s:?}: expected \"auto\", \"test\", \"alsa[:<device>]\" or \
+                 \"pulse[:<name>]\""
+            )),
+        }
+    }
+}
+
+impl fmt::Display for AudioSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AudioSource::Auto => f.write_str("auto"),
+            AudioSource::Test => f.write_str("test"),
+            AudioSource::Pulse(None) => f.write_str("pulse"),
+            AudioSource::Pulse(Some(d)) => write!(f, "pulse:{d}"),
+            AudioSource::Alsa(d) => write!(f, "alsa:{d}"),
+        }
+    }
+}
+
+impl From<AudioSource> for String {
+    fn from(s: AudioSource) -> String {
+        s.to_string()
+    }
+}
+
+/// The config file's `[stream.video]` (units, durations) as capture parameters.
+impl From<&cfg::VideoConfig> for VideoSpec {
+    fn from(c: &cfg::VideoConfig) -> VideoSpec {
+        VideoSpec {
+            id: c.id.clone(),
+            source: match &c.source {
+                cfg::VideoSource::Auto => VideoSource::Auto,
+                cfg::VideoSource::Test => VideoSource::Test,
+                cfg::VideoSource::Libcamera { camera } => VideoSource::Libcamera(camera.clone()),
+                cfg::VideoSource::V4l2 { device } => {
+                    VideoSource::V4l2(device.to_string_lossy().into_owned())
+                }
+            },
+            width: c.width,
+            height: c.height,
+            fps: c.fps,
+            encoder: match c.encoder {
+                cfg::VideoEncoder::Auto => VideoEncoder::Auto,
+                cfg::VideoEncoder::V4l2h264enc => VideoEncoder::V4l2h264enc,
+                cfg::VideoEncoder::X264enc => VideoEncoder::X264,
+                cfg::VideoEncoder::Openh264enc => VideoEncoder::Openh264,
+                cfg::VideoEncoder::V4l2jpegenc => VideoEncoder::V4l2jpegenc,
+                cfg::VideoEncoder::Jpegenc => VideoEncoder::Mjpeg,
+            },
+            codec: match c.codec {
+                Codec::Mjpeg => VideoCodec::Mjpeg,
+                _ => VideoCodec::H264,
+            },
+            bitrate_kbps: c.bitrate.div_ceil(1000),
+            keyframe_interval: c.keyframe_interval.as_secs_f64(),
+            pipeline: c.pipeline.clone(),
+        }
+    }
+}
+
+/// The config file's `[stream.audio]` (units, durations) as capture parameters.
+impl From<&cfg::AudioConfig> for AudioSpec {
+    fn from(c: &cfg::AudioConfig) -> AudioSpec {
+        AudioSpec {
+            id: c.id.clone(),
+            source: match &c.source {
+                cfg::AudioSource::Auto => AudioSource::Auto,
+                cfg::AudioSource::Test => AudioSource::Test,
+                cfg::AudioSource::Alsa { device } => AudioSource::Alsa(device.clone()),
+                cfg::AudioSource::Pulse { device } => AudioSource::Pulse(device.clone()),
+            },
+            codec: match c.codec {
+                Codec::Pcm => AudioCodec::Pcm,
+                _ => AudioCodec::Opus,
+            },
+            sample_rate: c.sample_rate,
+            channels: c.channels,
+            bitrate_kbps: c.bitrate.div_ceil(1000),
+            frame_ms: (c.frame_duration.as_millis() as u32).max(1),
+            application: OpusApplication::Lowdelay,
+            pipeline: c.pipeline.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_tables_give_the_documented_defaults() {
+        let v: VideoSpec = toml::from_str("").unwrap();
+        assert_eq!(v, VideoSpec::default());
+        assert_eq!(v.keyframe_distance(), 30);
+        v.validate().unwrap();
+        let a: AudioSpec = toml::from_str("").unwrap();
+        assert_eq!(a, AudioSpec::default());
+        a.validate().unwrap();
+    }
+
+    #[test]
+    fn sources_parse_and_round_trip() {
+        let v: VideoSpec = toml::from_str(
+            "source = \"v4l2:/dev/video2\"\nwidth = 640\nheight = 480\nencoder = \"x264\"",
+        )
+        .unwrap();
+        assert_eq!(v.source, VideoSource::V4l2("/dev/video2".into()));
+        assert_eq!(v.encoder, VideoEncoder::X264);
+        let back = toml::to_string(&v).unwrap();
+        assert!(back.contains("source = \"v4l2:/dev/video2\""), "{back}");
+        let a: AudioSpec = toml::from_str("source = \"alsa:plughw:CARD=Device,DEV=0\"").unwrap();
+        assert_eq!(
+            a.source,
+            AudioSource::Alsa("plughw:CARD=Device,DEV=0".into())
+        );
+        for bad in ["v4l2:", "v4l2:video0", "camera", ""] {
+            let e = toml::from_str::<VideoSpec>(&format!("source = {bad:?}")).unwrap_err();
+            assert!(e.to_string().contains("unknown video source"), "{e}");
+        }
+        let e = toml::from_str::<AudioSpec>("source = \"alsa:\"").unwrap_err();
+        assert!(e.to_string().contains("unknown audio source"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let e = toml::from_str::<VideoSpec>("widht = 640").unwrap_err();
+        assert!(e.to_string().contains("widht"), "{e}");
+        let e = toml::from_str::<AudioSpec>("samplerate = 48000").unwrap_err();
+        assert!(e.to_string().contains("samplerate"), "{e}");
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let cases: Vec<(VideoSpec, &str)> = vec![
+            (
+                VideoSpec {
+                    width: 641,
+                    ..Default::default()
+                },
+                "width",
+            ),
+            (
+                VideoSpec {
+                    height: 8,
+                    ..Default::default()
+                },
+                "height",
+            ),
+            (
+                VideoSpec {
+                    fps: 0,
+                    ..Default::default()
+                },
+                "fps",
+            ),
+            (
+                VideoSpec {
+                    bitrate_kbps: 10,
+                    ..Default::default()
+                },
+                "bitrate_kbps",
+            ),
+            (
+                VideoSpec {
+                    keyframe_interval: 0.0,
+                    ..Default::default()
+                },
+                "keyframe_interval",
+            ),
+            (
+                VideoSpec {
+                    keyframe_interval: f64::NAN,
+                    ..Default::default()
+                },
+                "keyframe_interval",
+            ),
+            (
+                VideoSpec {
+                    encoder: VideoEncoder::Mjpeg,
+                    ..Default::default()
+                },
+                "encoder",
+            ),
+            (
+                VideoSpec {
+                    codec: VideoCodec::Mjpeg,
+                    encoder: VideoEncoder::X264,
+                    ..Default::default()
+                },
+                "encoder",
+            ),
+            (
+                VideoSpec {
+                    pipeline: Some(" ".into()),
+                    ..Default::default()
+                },
+                "pipeline",
+            ),
+            (
+                VideoSpec {
+                    pipeline: Some("videotestsrc ! appsink".into()),
+                    ..Default::default()
+                },
+                "pipeline",
+            ),
+        ];
+        for (spec, field) in cases {
+            assert_eq!(spec.validate().unwrap_err().field, field, "{spec:?}");
+        }
+        let ok = VideoSpec {
+            codec: VideoCodec::Mjpeg,
+            encoder: VideoEncoder::Auto,
+            ..Default::default()
+        };
+        ok.validate().unwrap();
+        let cases: Vec<(AudioSpec, &str)> = vec![
+            (
+                AudioSpec {
+                    sample_rate: 44100,
+                    ..Default::default()
+                },
+                "sample_rate",
+            ),
+            (
+                AudioSpec {
+                    channels: 3,
+                    ..Default::default()
+                },
+                "channels",
+            ),
+            (
+                AudioSpec {
+                    bitrate_kbps: 1000,
+                    ..Default::default()
+                },
+                "bitrate_kbps",
+            ),
+            (
+                AudioSpec {
+                    frame_ms: 5,
+                    ..Default::default()
+                },
+                "frame_ms",
+            ),
+        ];
+        for (spec, field) in cases {
+            let e = spec.validate().unwrap_err();
+            assert_eq!(e.field, field, "{spec:?}");
+            assert!(e.to_string().starts_with(field));
+        }
+        AudioSpec {
+            codec: AudioCodec::Pcm,
+            sample_rate: 44100,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+    }
+
+    #[test]
+    fn camera_and_pulse_names_parse() {
+        let v: VideoSpec =
+            toml::from_str("source = \"libcamera:/base/soc/i2c0mux/imx708@1a\"").unwrap();
+        assert_eq!(
+            v.source,
+            VideoSource::Libcamera(Some("/base/soc/i2c0mux/imx708@1a".into()))
+        );
+        let a: AudioSpec = toml::from_str("source = \"pulse:alsa_input.usb\"").unwrap();
+        assert_eq!(a.source, AudioSource::Pulse(Some("alsa_input.usb".into())));
+        let a: AudioSpec = toml::from_str("source = \"alsa\"").unwrap();
+        assert_eq!(a.source, AudioSource::Alsa("default".into()));
+        assert_eq!(String::from(AudioSource::Pulse(None)), "pulse");
+    }
+
+    /// Every stream the config file accepts converts to specs capture accepts, with units mapped.
+    #[test]
+    fn config_streams_convert_and_validate() {
+        let text = r#"
+            [[stream]]
+            id = "cam0"
+            [stream.video]
+            id = "v"
+            source = "v4l2:/dev/video0"
+            encoder = "x264enc"
+            width = 7680
+            height = 4320
+            bitrate = "16k"
+            keyframe_interval = "2500ms"
+            [stream.audio]
+            source = "pulse:mic"
+            codec = "pcm"
+            sample_rate = 192000
+            frame_duration = "5ms"
+
+            [[stream]]
+            id = "cam1"
+            [stream.video]
+            source = "libcamera"
+            codec = "mjpeg"
+            encoder = "v4l2jpegenc"
+            [stream.audio]
+            source = "alsa:hw:1,0"
+            bitrate = "64k"
+            frame_duration = "60ms"
+        "#;
+        let cfg = cfg::Config::parse(text, "test.toml", std::path::Path::new(".")).unwrap();
+        let v = VideoSpec::from(cfg.streams[0].video.as_ref().unwrap());
+        assert_eq!(v.id, "v");
+        assert_eq!(v.source, VideoSource::V4l2("/dev/video0".into()));
+        assert_eq!((v.encoder, v.codec), (VideoEncoder::X264, VideoCodec::H264));
+        assert_eq!((v.width, v.height, v.bitrate_kbps), (7680, 4320, 16));
+        assert_eq!(v.keyframe_interval, 2.5);
+        v.validate().unwrap();
+        let a = AudioSpec::from(cfg.streams[0].audio.as_ref().unwrap());
+        assert_eq!(
+            (a.id.as_str(), a.codec, a.sample_rate, a.frame_ms),
+            ("audio", AudioCodec::Pcm, 192_000, 5)
+        );
+        assert_eq!(a.source, AudioSource::Pulse(Some("mic".into())));
+        a.validate().unwrap();
+        let v = VideoSpec::from(cfg.streams[1].video.as_ref().unwrap());
+        assert_eq!(
+            (v.codec, v.encoder),
+            (VideoCodec::Mjpeg, VideoEncoder::V4l2jpegenc)
+        );
+        assert_eq!(v.source, VideoSource::Libcamera(None));
+        v.validate().unwrap();
+        let a = AudioSpec::from(cfg.streams[1].audio.as_ref().unwrap());
+        assert_eq!((a.bitrate_kbps, a.frame_ms), (64, 60));
+        assert_eq!(a.source, AudioSource::Alsa("hw:1,0".into()));
+        a.validate().unwrap();
+        // the embedded default config too
+        for s in cfg::Config::embedded_default().streams {
+            if let Some(v) = &s.video {
+                VideoSpec::from(v).validate().unwrap();
+            }
+            if let Some(a) = &s.audio {
+                AudioSpec::from(a).validate().unwrap();
+            }
+        }
+    }
+}
