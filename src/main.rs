@@ -47,10 +47,15 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         // Each arm is wired by the issue that builds the command (gateway, relay, config, media).
-        Command::Run { .. }
-        | Command::Relay { .. }
-        | Command::CheckConfig { .. }
-        | Command::Devices { .. } => {
+        Command::Devices { json } => {
+            #[cfg(feature = "media")]
+            print!("{}", sioedge::media::devices::report(json)?);
+            #[cfg(not(feature = "media"))]
+            anyhow::bail!("built without the `media` feature: no capture (json: {json})");
+            #[cfg(feature = "media")]
+            Ok(())
+        }
+        Command::Run { .. } | Command::Relay { .. } | Command::CheckConfig { .. } => {
             anyhow::bail!("this command is not built yet")
         }
     }

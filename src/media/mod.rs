@@ -1,5 +1,91 @@
 //! Media capture (GStreamer, behind the `media` feature) and the frame type every other layer carries.
+//!
+//! # Using capture (for the gateway)
+//!
+//! ```no_run
+//! # #[cfg(feature = "media")] fn demo() -> Result<(), sioedge::media::MediaError> {
+//! use sioedge::media::{AudioSpec, Capture, MediaEvent, VideoSpec};
+//! let (tx, mut rx) = tokio::sync::mpsc::channel(256);
+//! let mut capture = Capture::new(tx)?;
+//! capture.add_stream("cam0", Some(&VideoSpec::default()), Some(&AudioSpec::default()))?;
+//! # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+//! # rt.block_on(async {
+//! while let Some(event) = rx.recv().await {
+//!     match event {
+//!         MediaEvent::TrackUp(info) => { /* announce `info` (serializes to an announce track entry) */ }
+//!         MediaEvent::Frame(frame) => { /* hand to the hub; `frame.data` shares GStreamer's memory */ }
+//!         MediaEvent::TrackDown { stream, track, reason } => { /* mark down; capture retries itself */ }
+//!     }
+//! }
+//! # });
+//! # Ok(()) }
+//! ```
+//!
+//! - One GStreamer pipeline per track, each watched by its own supervisor thread (no GLib main
+//!   loop). A failing camera never stops the microphone of the same stream.
+//! - Per track the channel sees `TrackUp` before any `Frame`, and `TrackDown` when the pipeline
+//!   fails; then capture rebuilds it with backoff (1 s doubling to 30 s, back to 1 s after 10 s of
+//!   health) and sends a fresh `TrackUp` before frames resume.
+//! - The appsink callback runs on GStreamer's streaming thread and only ever `try_send`s: when the
+//!   channel is full the frame is dropped and counted ([`Capture::stats`]); after a dropped H.264
+//!   frame, frames are dropped up to the next keyframe (deltas without their reference are useless).
+//! - `pts` is monotonic per track across restarts; `t` is the capture wall-clock time (see
+//!   [`MediaFrame::t`] and `capture.rs`).
+//! - Dropping [`Capture`] (or [`Capture::remove_stream`]) stops the pipelines and joins the threads.
 
+mod event;
 mod frame;
+pub mod h264;
+mod spec;
 
+#[cfg(feature = "media")]
+mod capture;
+#[cfg(feature = "media")]
+pub mod devices;
+#[cfg(feature = "media")]
+pub mod pipeline;
+
+pub use event::{MediaEvent, TrackInfo};
 pub use frame::{Codec, MediaFrame, TrackKind};
+pub use spec::{
+    AudioCodec, AudioSource, AudioSpec, OpusApplication, SpecError, VideoCodec, VideoEncoder,
+    VideoSource, VideoSpec,
+};
+
+#[cfg(feature = "media")]
+pub use capture::{Capture, TrackStats, buffer_to_bytes};
+
+/// Why capture could not start or a probe failed (pipeline failures at run time are not errors:
+/// they become [`MediaEvent::TrackDown`] and retries).
+#[cfg(feature = "media")]
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// GStreamer itself could not be initialised.
+    #[error("GStreamer init failed: {0}")]
+    Init(#[from] gstreamer::glib::Error),
+    /// A track spec is invalid.
+    #[error("invalid {kind} spec for stream {stream}: {source}")]
+    Spec {
+        /// Stream id.
+        stream: String,
+        /// `video` or `audio`.
+        kind: &'static str,
+        /// The field and problem.
+        source: SpecError,
+    },
+    /// The stream id is already capturing.
+    #[error("stream {0} is already capturing")]
+    Duplicate(String),
+    /// A buffer could not be mapped readable.
+    #[error("cannot map a GStreamer buffer readable")]
+    Map,
+    /// Device probing or reporting failed.
+    #[error("device probe: {0}")]
+    Probe(String),
+}
+
+/// Initialises GStreamer once (idempotent, cheap after the first call).
+#[cfg(feature = "media")]
+pub fn init() -> Result<(), MediaError> {
+    Ok(gstreamer::init()?)
+}

@@ -1,0 +1,526 @@
+//! Track descriptions as they appear in the config file (`[stream.video]`, `[stream.audio]`).
+//!
+//! These are plain serde structs with defaults, so an empty `[stream.video]` table means "the first
+//! camera, 1280×720 at 30 fps, H.264 at 2 Mbit/s, a keyframe every second". They are independent of
+//! GStreamer (available without the `media` feature) so that `check-config` works in relay-only builds.
+//! [`VideoSpec::validate`] and [`AudioSpec::validate`] catch values serde cannot (ranges, codec and
+//! encoder combinations) and name the offending field; the config layer attaches the file position.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Where video frames come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum VideoSource {
+    /// The first camera GStreamer's device monitor finds (libcamera first, then V4L2), else `Test`.
+    Auto,
+    /// A moving SMPTE pattern with a wall clock and a running-time overlay (read latency off a frame).
+    Test,
+    /// A CSI camera through libcamera (`libcamerasrc`): the Raspberry Pi camera modules on Bookworm.
+    Libcamera,
+    /// A V4L2 capture device such as a USB UVC webcam (`v4l2:/dev/video0`), raw or MJPEG.
+    V4l2(String),
+}
+
+/// Where audio samples come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum AudioSource {
+    /// The first microphone GStreamer's device monitor finds, else `Test`.
+    Auto,
+    /// A tick every second (`audiotestsrc wave=ticks`), handy to check A/V sync against the video clock.
+    Test,
+    /// An ALSA capture device (`alsa:hw:1,0`, `alsa:plughw:CARD=Device,DEV=0`): Pi OS Lite has no PipeWire.
+    Alsa(String),
+    /// The PulseAudio/PipeWire default source (desktop Pi OS).
+    Pulse,
+}
+
+/// Which H.264/MJPEG encoder element to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoEncoder {
+    /// For H.264: `v4l2h264enc` when the board has the hardware encoder (Pi ≤ 4, Zero 2 W), else
+    /// `x264enc`, else `openh264enc`. For MJPEG: `jpegenc`.
+    Auto,
+    /// The Raspberry Pi ≤ 4 hardware encoder (V4L2 M2M, `/dev/video11`).
+    V4l2h264enc,
+    /// Software x264 tuned for latency (zerolatency, ultrafast, no B-frames).
+    X264,
+    /// Software OpenH264 (Cisco), lighter than x264 on small cores.
+    Openh264,
+    /// `jpegenc`; implies `codec = "mjpeg"`.
+    Mjpeg,
+}
+
+/// Encoded video format carried to viewers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VideoCodec {
+    /// H.264 constrained-baseline, Annex B, one access unit per frame, SPS/PPS before each keyframe.
+    H264,
+    /// One JPEG picture per frame (every frame is a keyframe; heavy on bandwidth).
+    Mjpeg,
+}
+
+/// Encoded audio format carried to viewers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AudioCodec {
+    /// Opus packets of `frame_ms` each.
+    Opus,
+    /// Interleaved S16LE PCM chunks of `frame_ms` each.
+    Pcm,
+}
+
+/// What Opus optimises for (`opusenc audio-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpusApplication {
+    /// Music and mixed content.
+    Generic,
+    /// Speech.
+    Voice,
+    /// CELT only: the smallest algorithmic delay (about 2.5 ms less than the others).
+    Lowdelay,
+}
+
+/// The video track of a stream (`[stream.video]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VideoSpec {
+    /// `"auto"`, `"test"`, `"libcamera"` or `"v4l2:/dev/videoN"`. Ignored when `pipeline` is set.
+    pub source: VideoSource,
+    /// Frame width in pixels (even, 16..=4096).
+    pub width: u32,
+    /// Frame height in pixels (even, 16..=4096).
+    pub height: u32,
+    /// Frames per second asked from the source (1..=120).
+    pub fps: u32,
+    /// `"auto"`, `"v4l2h264enc"`, `"x264"`, `"openh264"` or `"mjpeg"`.
+    pub encoder: VideoEncoder,
+    /// `"h264"` or `"mjpeg"`.
+    pub codec: VideoCodec,
+    /// Target bitrate of the H.264 encoders in kbit/s (50..=50000).
+    pub bitrate_kbps: u32,
+    /// Seconds between H.264 keyframes (0.1..=60). Late joiners wait at most this long for a picture.
+    pub keyframe_interval: f64,
+    /// Escape hatch: a `gst-launch-1.0` fragment that produces raw video (e.g.
+    /// `"v4l2src device=/dev/video2 ! video/x-raw,format=YUY2"`). sioedge appends the conversion to
+    /// `width`×`height`, the encoder and its sink. Replaces `source`.
+    pub pipeline: Option<String>,
+}
+
+impl Default for VideoSpec {
+    fn default() -> Self {
+        VideoSpec {
+            source: VideoSource::Auto,
+            width: 1280,
+            height: 720,
+            fps: 30,
+            encoder: VideoEncoder::Auto,
+            codec: VideoCodec::H264,
+            bitrate_kbps: 2000,
+            keyframe_interval: 1.0,
+            pipeline: None,
+        }
+    }
+}
+
+/// The audio track of a stream (`[stream.audio]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioSpec {
+    /// `"auto"`, `"test"`, `"alsa:<device>"` or `"pulse"`. Ignored when `pipeline` is set.
+    pub source: AudioSource,
+    /// `"opus"` or `"pcm"`.
+    pub codec: AudioCodec,
+    /// Samples per second (Opus: 8000, 12000, 16000, 24000 or 48000; PCM: 8000..=96000).
+    pub sample_rate: u32,
+    /// 1 (mono) or 2 (stereo).
+    pub channels: u32,
+    /// Opus bitrate in kbit/s (6..=510). Ignored for PCM.
+    pub bitrate_kbps: u32,
+    /// Duration of one frame in milliseconds: 10 (lower latency) or 20 (less overhead).
+    pub frame_ms: u32,
+    /// `"generic"`, `"voice"` or `"lowdelay"` (Opus only).
+    pub application: OpusApplication,
+    /// Escape hatch: a `gst-launch-1.0` fragment that produces raw audio (e.g.
+    /// `"alsasrc device=hw:2 buffer-time=40000"`). sioedge appends conversion, encoder and sink.
+    /// Replaces `source`.
+    pub pipeline: Option<String>,
+}
+
+impl Default for AudioSpec {
+    fn default() -> Self {
+        AudioSpec {
+            source: AudioSource::Auto,
+            codec: AudioCodec::Opus,
+            sample_rate: 48000,
+            channels: 1,
+            bitrate_kbps: 32,
+            frame_ms: 20,
+            application: OpusApplication::Lowdelay,
+            pipeline: None,
+        }
+    }
+}
+
+/// A value in a track spec that cannot work. `field` is the TOML key, for the config layer's message.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct SpecError {
+    /// The offending key, e.g. `"width"`.
+    pub field: &'static str,
+    /// What is wrong with it and what is allowed.
+    pub problem: String,
+}
+
+fn check(ok: bool, field: &'static str, problem: impl FnOnce() -> String) -> Result<(), SpecError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(SpecError {
+            field,
+            problem: problem(),
+        })
+    }
+}
+
+fn check_pipeline(pipeline: &Option<String>) -> Result<(), SpecError> {
+    if let Some(p) = pipeline {
+        check(!p.trim().is_empty(), "pipeline", || {
+            "must not be empty (remove the key to use `source`)".into()
+        })?;
+        check(!p.contains("appsink"), "pipeline", || {
+            "must produce raw media only; sioedge adds the encoder and the appsink".into()
+        })?;
+    }
+    Ok(())
+}
+
+impl VideoSpec {
+    /// Checks ranges and combinations; the first problem found is returned.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        for (field, v) in [("width", self.width), ("height", self.height)] {
+            check((16..=4096).contains(&v) && v % 2 == 0, field, || {
+                format!("{v} is not an even number of pixels in 16..=4096")
+            })?;
+        }
+        check((1..=120).contains(&self.fps), "fps", || {
+            format!("{} is outside 1..=120", self.fps)
+        })?;
+        check(
+            (50..=50_000).contains(&self.bitrate_kbps),
+            "bitrate_kbps",
+            || format!("{} is outside 50..=50000", self.bitrate_kbps),
+        )?;
+        let ki = self.keyframe_interval;
+        check(
+            ki.is_finite() && (0.1..=60.0).contains(&ki),
+            "keyframe_interval",
+            || format!("{ki} s is outside 0.1..=60"),
+        )?;
+        check(
+            !(self.encoder == VideoEncoder::Mjpeg && self.codec == VideoCodec::H264),
+            "encoder",
+            || "\"mjpeg\" produces JPEG: set codec = \"mjpeg\" too".into(),
+        )?;
+        check(
+            self.codec != VideoCodec::Mjpeg
+                || matches!(self.encoder, VideoEncoder::Auto | VideoEncoder::Mjpeg),
+            "encoder",
+            || {
+                format!(
+                    "{:?} is an H.264 encoder but codec = \"mjpeg\"",
+                    self.encoder
+                )
+            },
+        )?;
+        check_pipeline(&self.pipeline)
+    }
+
+    /// Frames between keyframes (at least 1).
+    pub fn keyframe_distance(&self) -> u32 {
+        ((self.fps as f64 * self.keyframe_interval).round() as u32).max(1)
+    }
+}
+
+impl AudioSpec {
+    /// Checks ranges and combinations; the first problem found is returned.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        match self.codec {
+            AudioCodec::Opus => check(
+                [8000, 12000, 16000, 24000, 48000].contains(&self.sample_rate),
+                "sample_rate",
+                || {
+                    format!(
+                        "Opus supports 8000, 12000, 16000, 24000 or 48000, not {}",
+                        self.sample_rate
+                    )
+                },
+            )?,
+            AudioCodec::Pcm => check(
+                (8000..=96_000).contains(&self.sample_rate),
+                "sample_rate",
+                || format!("{} is outside 8000..=96000", self.sample_rate),
+            )?,
+        }
+        check((1..=2).contains(&self.channels), "channels", || {
+            format!("{} is not 1 or 2", self.channels)
+        })?;
+        check(
+            (6..=510).contains(&self.bitrate_kbps),
+            "bitrate_kbps",
+            || format!("{} is outside 6..=510", self.bitrate_kbps),
+        )?;
+        check(matches!(self.frame_ms, 10 | 20), "frame_ms", || {
+            format!("{} is not 10 or 20", self.frame_ms)
+        })?;
+        check_pipeline(&self.pipeline)
+    }
+}
+
+impl TryFrom<String> for VideoSource {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "auto" => Ok(VideoSource::Auto),
+            "test" => Ok(VideoSource::Test),
+            "libcamera" => Ok(VideoSource::Libcamera),
+            _ => match s.strip_prefix("v4l2:") {
+                Some(path) if path.starts_with('/') => Ok(VideoSource::V4l2(path.to_string())),
+                _ => Err(format!(
+                    "unknown video source {s:?}: expected \"auto\", \"test\", \"libcamera\" or \"v4l2:/dev/videoN\""
+                )),
+            },
+        }
+    }
+}
+
+impl fmt::Display for VideoSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VideoSource::Auto => f.write_str("auto"),
+            VideoSource::Test => f.write_str("test"),
+            VideoSource::Libcamera => f.write_str("libcamera"),
+            VideoSource::V4l2(p) => write!(f, "v4l2:{p}"),
+        }
+    }
+}
+
+impl From<VideoSource> for String {
+    fn from(s: VideoSource) -> String {
+        s.to_string()
+    }
+}
+
+impl TryFrom<String> for AudioSource {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "auto" => Ok(AudioSource::Auto),
+            "test" => Ok(AudioSource::Test),
+            "pulse" => Ok(AudioSource::Pulse),
+            _ => match s.strip_prefix("alsa:") {
+                Some(dev) if !dev.is_empty() => Ok(AudioSource::Alsa(dev.to_string())),
+                _ => Err(format!(
+                    "unknown audio source {s:?}: expected \"auto\", \"test\", \"alsa:<device>\" or \"pulse\""
+                )),
+            },
+        }
+    }
+}
+
+impl fmt::Display for AudioSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AudioSource::Auto => f.write_str("auto"),
+            AudioSource::Test => f.write_str("test"),
+            AudioSource::Pulse => f.write_str("pulse"),
+            AudioSource::Alsa(d) => write!(f, "alsa:{d}"),
+        }
+    }
+}
+
+impl From<AudioSource> for String {
+    fn from(s: AudioSource) -> String {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_tables_give_the_documented_defaults() {
+        let v: VideoSpec = toml::from_str("").unwrap();
+        assert_eq!(v, VideoSpec::default());
+        assert_eq!(v.keyframe_distance(), 30);
+        v.validate().unwrap();
+        let a: AudioSpec = toml::from_str("").unwrap();
+        assert_eq!(a, AudioSpec::default());
+        a.validate().unwrap();
+    }
+
+    #[test]
+    fn sources_parse_and_round_trip() {
+        let v: VideoSpec = toml::from_str(
+            "source = \"v4l2:/dev/video2\"\nwidth = 640\nheight = 480\nencoder = \"x264\"",
+        )
+        .unwrap();
+        assert_eq!(v.source, VideoSource::V4l2("/dev/video2".into()));
+        assert_eq!(v.encoder, VideoEncoder::X264);
+        let back = toml::to_string(&v).unwrap();
+        assert!(back.contains("source = \"v4l2:/dev/video2\""), "{back}");
+        let a: AudioSpec = toml::from_str("source = \"alsa:plughw:CARD=Device,DEV=0\"").unwrap();
+        assert_eq!(
+            a.source,
+            AudioSource::Alsa("plughw:CARD=Device,DEV=0".into())
+        );
+        for bad in ["v4l2:", "v4l2:video0", "camera", ""] {
+            let e = toml::from_str::<VideoSpec>(&format!("source = {bad:?}")).unwrap_err();
+            assert!(e.to_string().contains("unknown video source"), "{e}");
+        }
+        let e = toml::from_str::<AudioSpec>("source = \"alsa:\"").unwrap_err();
+        assert!(e.to_string().contains("unknown audio source"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let e = toml::from_str::<VideoSpec>("widht = 640").unwrap_err();
+        assert!(e.to_string().contains("widht"), "{e}");
+        let e = toml::from_str::<AudioSpec>("samplerate = 48000").unwrap_err();
+        assert!(e.to_string().contains("samplerate"), "{e}");
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let cases: Vec<(VideoSpec, &str)> = vec![
+            (
+                VideoSpec {
+                    width: 641,
+                    ..Default::default()
+                },
+                "width",
+            ),
+            (
+                VideoSpec {
+                    height: 8,
+                    ..Default::default()
+                },
+                "height",
+            ),
+            (
+                VideoSpec {
+                    fps: 0,
+                    ..Default::default()
+                },
+                "fps",
+            ),
+            (
+                VideoSpec {
+                    bitrate_kbps: 10,
+                    ..Default::default()
+                },
+                "bitrate_kbps",
+            ),
+            (
+                VideoSpec {
+                    keyframe_interval: 0.0,
+                    ..Default::default()
+                },
+                "keyframe_interval",
+            ),
+            (
+                VideoSpec {
+                    keyframe_interval: f64::NAN,
+                    ..Default::default()
+                },
+                "keyframe_interval",
+            ),
+            (
+                VideoSpec {
+                    encoder: VideoEncoder::Mjpeg,
+                    ..Default::default()
+                },
+                "encoder",
+            ),
+            (
+                VideoSpec {
+                    codec: VideoCodec::Mjpeg,
+                    encoder: VideoEncoder::X264,
+                    ..Default::default()
+                },
+                "encoder",
+            ),
+            (
+                VideoSpec {
+                    pipeline: Some(" ".into()),
+                    ..Default::default()
+                },
+                "pipeline",
+            ),
+            (
+                VideoSpec {
+                    pipeline: Some("videotestsrc ! appsink".into()),
+                    ..Default::default()
+                },
+                "pipeline",
+            ),
+        ];
+        for (spec, field) in cases {
+            assert_eq!(spec.validate().unwrap_err().field, field, "{spec:?}");
+        }
+        let ok = VideoSpec {
+            codec: VideoCodec::Mjpeg,
+            encoder: VideoEncoder::Auto,
+            ..Default::default()
+        };
+        ok.validate().unwrap();
+        let cases: Vec<(AudioSpec, &str)> = vec![
+            (
+                AudioSpec {
+                    sample_rate: 44100,
+                    ..Default::default()
+                },
+                "sample_rate",
+            ),
+            (
+                AudioSpec {
+                    channels: 3,
+                    ..Default::default()
+                },
+                "channels",
+            ),
+            (
+                AudioSpec {
+                    bitrate_kbps: 1000,
+                    ..Default::default()
+                },
+                "bitrate_kbps",
+            ),
+            (
+                AudioSpec {
+                    frame_ms: 5,
+                    ..Default::default()
+                },
+                "frame_ms",
+            ),
+        ];
+        for (spec, field) in cases {
+            let e = spec.validate().unwrap_err();
+            assert_eq!(e.field, field, "{spec:?}");
+            assert!(e.to_string().starts_with(field));
+        }
+        AudioSpec {
+            codec: AudioCodec::Pcm,
+            sample_rate: 44100,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+    }
+}
