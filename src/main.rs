@@ -46,7 +46,16 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        // Each arm is wired by the issue that builds the command (gateway, relay, config, media).
+        Command::CheckConfig { file } => match sioedge::config::Config::from_file(&file) {
+            Ok(cfg) => {
+                println!("{}: ok ({})", file.display(), cfg.summary());
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(2);
+            }
+        },
         Command::Devices { json } => {
             #[cfg(feature = "media")]
             print!("{}", sioedge::media::devices::report(json)?);
@@ -55,7 +64,8 @@ fn main() -> anyhow::Result<()> {
             #[cfg(feature = "media")]
             Ok(())
         }
-        Command::Run { .. } | Command::Relay { .. } | Command::CheckConfig { .. } => {
+        // Each arm is wired by the issue that builds the command (gateway, relay, config, media).
+        Command::Run { .. } | Command::Relay { .. } => {
             anyhow::bail!("this command is not built yet")
         }
     }

@@ -1,0 +1,471 @@
+//! Semantic checks after deserialization: impossible values, duplicates, conflicting options and
+//! missing files. Every problem is collected (not just the first) and located by field path.
+
+use super::error::{ConfigError, FieldPath, Locator, Problem};
+use super::relay::{RelayConfig, Transport};
+use super::server::{RelayServerConfig, ServerConfig, ServerTls};
+use super::stream::{AudioConfig, StreamConfig, VideoConfig, VideoSource};
+use super::units::fmt_duration;
+use super::{Config, load_tokens};
+use crate::media::{Codec, TrackKind};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// Collects located problems while walking a config.
+pub(crate) struct Checker<'l> {
+    loc: &'l Locator<'l>,
+    pub(crate) problems: Vec<Problem>,
+}
+
+impl<'l> Checker<'l> {
+    pub(crate) fn new(loc: &'l Locator<'l>) -> Self {
+        Checker {
+            loc,
+            problems: Vec::new(),
+        }
+    }
+
+    fn err(&mut self, at: &FieldPath, message: impl Into<String>) {
+        self.problems.push(self.loc.at_field(at, message.into()));
+    }
+
+    /// Reports `message` at `at` unless `ok`.
+    fn ensure(&mut self, ok: bool, at: &FieldPath, message: impl FnOnce() -> String) {
+        if !ok {
+            self.err(at, message());
+        }
+    }
+
+    fn range<T: PartialOrd + std::fmt::Display>(&mut self, at: &FieldPath, v: T, lo: T, hi: T) {
+        self.ensure(v >= lo && v <= hi, at, || {
+            format!("must be between {lo} and {hi} (got {v})")
+        });
+    }
+
+    fn id(&mut self, at: &FieldPath, v: &str) {
+        let ok = !v.is_empty()
+            && v.len() <= 64
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        self.ensure(ok, at, || {
+            format!("must be 1 to 64 characters among A-Z a-z 0-9 - _ . (got \"{v}\")")
+        });
+    }
+
+    fn absolute_path(&mut self, at: &FieldPath, v: &str, what: &str) {
+        self.ensure(v.starts_with('/'), at, || {
+            format!("{what} must start with \"/\" (got \"{v}\")")
+        });
+    }
+
+    fn non_empty(&mut self, at: &FieldPath, v: Option<&str>) {
+        if v.is_some_and(|v| v.trim().is_empty()) {
+            self.err(at, "must not be empty");
+        }
+    }
+
+    fn positive(&mut self, at: &FieldPath, d: Duration) {
+        self.ensure(!d.is_zero(), at, || "must be greater than 0".into());
+    }
+
+    fn file_exists(&mut self, at: &FieldPath, file: Option<&Path>) {
+        let Some(file) = file else { return };
+        match std::fs::metadata(file) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => self.err(at, format!("{} is not a regular file", file.display())),
+            Err(e) => self.err(at, format!("cannot open {}: {e}", file.display())),
+        }
+    }
+
+    fn exclusive(&mut self, at: &FieldPath, a: bool, b: bool, names: (&str, &str)) {
+        self.ensure(!(a && b), at, || {
+            format!("set either {} or {}, not both", names.0, names.1)
+        });
+    }
+}
+
+/// Checks a whole config.
+pub(crate) fn config(c: &mut Checker<'_>, cfg: &Config) {
+    let root = FieldPath::default();
+    c.id(&root.key("device"), &cfg.device);
+    if let Some(user) = &cfg.user {
+        let ok = !user.is_empty()
+            && user.len() <= 32
+            && user
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_".contains(&b));
+        c.ensure(ok, &root.key("user"), || {
+            format!("not a valid user name (got \"{user}\")")
+        });
+    }
+    c.ensure(
+        !cfg.streams.is_empty() || cfg.relay_server.is_some(),
+        &root.key("stream"),
+        || "nothing to run: define at least one [[stream]] (or a [relay_server])".into(),
+    );
+    server(c, &root.key("server"), &cfg.server);
+
+    let mut seen_relays = HashMap::new();
+    for (i, relay) in cfg.relays.iter().enumerate() {
+        let at = root.key("relay").index(i);
+        self::relay(c, &at, relay);
+        let key = (relay.url.as_str(), relay.namespace.as_str());
+        if let Some(first) = seen_relays.insert(key, i) {
+            c.err(
+                &at.key("url"),
+                format!(
+                    "duplicate relay {} namespace {} (also relay[{first}])",
+                    relay.url, relay.namespace
+                ),
+            );
+        }
+    }
+
+    let mut seen_streams = HashMap::new();
+    for (i, s) in cfg.streams.iter().enumerate() {
+        let at = root.key("stream").index(i);
+        stream(c, &at, s);
+        if let Some(first) = seen_streams.insert(s.id.as_str(), i) {
+            c.err(
+                &at.key("id"),
+                format!("duplicate stream id \"{}\" (also stream[{first}])", s.id),
+            );
+        }
+    }
+
+    if let Some(rs) = &cfg.relay_server {
+        relay_server(c, &root.key("relay_server"), rs);
+    }
+    log_level(c, &root.key("log").key("level"), &cfg.log.level);
+}
+
+fn server(c: &mut Checker<'_>, at: &FieldPath, s: &ServerConfig) {
+    c.absolute_path(&at.key("path"), &s.path, "the path");
+    for (i, origin) in s.cors_origins.iter().enumerate() {
+        let ok = origin == "*"
+            || origin.parse::<http::Uri>().is_ok_and(|u| {
+                matches!(u.scheme_str(), Some("http" | "https"))
+                    && u.host().is_some_and(|h| !h.is_empty())
+                    && u.path_and_query().is_none_or(|p| p.as_str() == "/")
+                    && !origin.ends_with('/')
+            });
+        c.ensure(ok, &at.key("cors_origins").index(i), || {
+            format!("not an origin: expected \"*\" or \"http(s)://host[:port]\" (got \"{origin}\")")
+        });
+    }
+    c.non_empty(&at.key("viewer_token"), s.viewer_token.as_deref());
+    c.non_empty(&at.key("viewer_password"), s.viewer_password.as_deref());
+    c.exclusive(
+        &at.key("viewer_password"),
+        s.viewer_token.is_some(),
+        s.viewer_password.is_some(),
+        ("viewer_token", "viewer_password"),
+    );
+    c.positive(&at.key("ping_interval"), s.ping_interval);
+    c.positive(&at.key("ping_timeout"), s.ping_timeout);
+    c.ensure(s.max_payload >= 1024, &at.key("max_payload"), || {
+        format!("must be at least 1024 bytes (got {})", s.max_payload)
+    });
+    if let Some(tls) = &s.tls {
+        server_tls(c, &at.key("tls"), tls);
+    }
+}
+
+fn server_tls(c: &mut Checker<'_>, at: &FieldPath, tls: &ServerTls) {
+    if tls.self_signed {
+        c.ensure(
+            tls.cert.is_some() == tls.key.is_some(),
+            &at.key(if tls.cert.is_some() { "cert" } else { "key" }),
+            || "with self_signed, give both cert and key (where to keep them) or neither".into(),
+        );
+    } else {
+        c.ensure(tls.cert.is_some(), &at.key("cert"), || {
+            "missing: give cert and key files, or set self_signed = true".into()
+        });
+        c.ensure(tls.key.is_some(), &at.key("key"), || {
+            "missing: give cert and key files, or set self_signed = true".into()
+        });
+        c.file_exists(&at.key("cert"), tls.cert.as_deref());
+        c.file_exists(&at.key("key"), tls.key.as_deref());
+    }
+}
+
+fn relay(c: &mut Checker<'_>, at: &FieldPath, r: &RelayConfig) {
+    match r.url.parse::<http::Uri>() {
+        Ok(u) if !matches!(u.scheme_str(), Some("http" | "https" | "ws" | "wss")) => c.err(
+            &at.key("url"),
+            format!(
+                "scheme must be http, https, ws or wss (got \"{}\")",
+                u.scheme_str().unwrap_or("")
+            ),
+        ),
+        Ok(u) if u.host().is_none_or(str::is_empty) => {
+            c.err(&at.key("url"), format!("no host in \"{}\"", r.url))
+        }
+        Ok(_) => {}
+        Err(e) => c.err(&at.key("url"), format!("not a URL (\"{}\"): {e}", r.url)),
+    }
+    c.absolute_path(&at.key("namespace"), &r.namespace, "a namespace");
+    c.absolute_path(&at.key("path"), &r.path, "the path");
+    c.non_empty(&at.key("token"), r.token.as_deref());
+    c.exclusive(
+        &at.key("token_file"),
+        r.token.is_some(),
+        r.token_file.is_some(),
+        ("token", "token_file"),
+    );
+    c.file_exists(&at.key("token_file"), r.token_file.as_deref());
+    let transports_ok = matches!(
+        r.transports.as_slice(),
+        [Transport::Websocket] | [Transport::Polling, Transport::Websocket] | [Transport::Polling]
+    );
+    c.ensure(transports_ok, &at.key("transports"), || {
+        "must be [\"websocket\"], [\"polling\", \"websocket\"] or [\"polling\"]".into()
+    });
+    for (name, value) in &r.headers {
+        let at = at.key("headers").key(name);
+        c.ensure(
+            http::HeaderName::from_bytes(name.as_bytes()).is_ok(),
+            &at,
+            || format!("\"{name}\" is not a valid HTTP header name"),
+        );
+        c.ensure(http::HeaderValue::from_str(value).is_ok(), &at, || {
+            "not a valid HTTP header value".into()
+        });
+    }
+    c.positive(&at.key("connect_timeout"), r.connect_timeout);
+    c.file_exists(&at.key("tls").key("ca_file"), r.tls.ca_file.as_deref());
+
+    let rc = &r.reconnection;
+    let at_rc = at.key("reconnection");
+    c.positive(&at_rc.key("delay"), rc.delay);
+    c.ensure(rc.max_delay >= rc.delay, &at_rc.key("max_delay"), || {
+        format!(
+            "must not be shorter than delay ({} < {})",
+            fmt_duration(rc.max_delay),
+            fmt_duration(rc.delay)
+        )
+    });
+    c.range(&at_rc.key("randomization"), rc.randomization, 0.0, 1.0);
+
+    let at_q = at.key("queue");
+    c.ensure(r.queue.max_frames >= 1, &at_q.key("max_frames"), || {
+        "must be at least 1".into()
+    });
+    c.ensure(
+        r.queue.max_bytes >= 64 * 1024,
+        &at_q.key("max_bytes"),
+        || {
+            format!(
+                "must be at least 65536 bytes so a keyframe fits (got {})",
+                r.queue.max_bytes
+            )
+        },
+    );
+}
+
+fn stream(c: &mut Checker<'_>, at: &FieldPath, s: &StreamConfig) {
+    c.id(&at.key("id"), &s.id);
+    c.ensure(s.video.is_some() || s.audio.is_some(), at, || {
+        "a stream needs a [stream.video] or a [stream.audio] table (or both)".into()
+    });
+    if let Some(v) = &s.video {
+        video(c, &at.key("video"), v);
+    }
+    if let Some(a) = &s.audio {
+        audio(c, &at.key("audio"), a);
+    }
+    if let (Some(v), Some(a)) = (&s.video, &s.audio) {
+        c.ensure(v.id != a.id, &at.key("audio").key("id"), || {
+            format!("duplicate track id \"{}\" (also video.id)", a.id)
+        });
+    }
+}
+
+/// Shared by video and audio: the track id, the codec's kind and the source/pipeline choice.
+fn track_common(
+    c: &mut Checker<'_>,
+    at: &FieldPath,
+    (id, codec, kind): (&str, Codec, TrackKind),
+    pipeline: Option<&str>,
+    source_is_auto: bool,
+) {
+    c.id(&at.key("id"), id);
+    c.ensure(codec.kind() == kind, &at.key("codec"), || {
+        let allowed = match kind {
+            TrackKind::Video => "\"h264\" or \"mjpeg\"",
+            TrackKind::Audio => "\"opus\" or \"pcm\"",
+        };
+        format!("must be {allowed} for a {kind:?} track").to_lowercase()
+    });
+    c.non_empty(&at.key("pipeline"), pipeline);
+    c.ensure(
+        pipeline.is_none() || source_is_auto,
+        &at.key("pipeline"),
+        || "set either source or pipeline, not both".into(),
+    );
+}
+
+fn video(c: &mut Checker<'_>, at: &FieldPath, v: &VideoConfig) {
+    track_common(
+        c,
+        at,
+        (&v.id, v.codec, TrackKind::Video),
+        v.pipeline.as_deref(),
+        v.source == VideoSource::Auto,
+    );
+    if let Some(enc_codec) = v.encoder.codec() {
+        c.ensure(
+            enc_codec == v.codec || v.codec.kind() != TrackKind::Video,
+            &at.key("encoder"),
+            || format!("{:?} makes {enc_codec:?}, not {:?}", v.encoder, v.codec).to_lowercase(),
+        );
+    }
+    for (name, value, max) in [("width", v.width, 7680), ("height", v.height, 4320)] {
+        c.range(&at.key(name), value, 16, max);
+        c.ensure(value.is_multiple_of(2), &at.key(name), || {
+            format!("must be even (got {value})")
+        });
+    }
+    c.range(&at.key("fps"), v.fps, 1, 120);
+    c.range(&at.key("bitrate"), v.bitrate, 16_000, 100_000_000);
+    c.ensure(
+        v.keyframe_interval >= Duration::from_millis(100)
+            && v.keyframe_interval <= Duration::from_secs(60),
+        &at.key("keyframe_interval"),
+        || {
+            format!(
+                "must be between 100ms and 60s (got {})",
+                fmt_duration(v.keyframe_interval)
+            )
+        },
+    );
+}
+
+fn audio(c: &mut Checker<'_>, at: &FieldPath, a: &AudioConfig) {
+    track_common(
+        c,
+        at,
+        (&a.id, a.codec, TrackKind::Audio),
+        a.pipeline.as_deref(),
+        a.source == super::stream::AudioSource::Auto,
+    );
+    c.range(&at.key("channels"), a.channels, 1, 2);
+    let ms = a.frame_duration.as_micros() as f64 / 1000.0;
+    match a.codec {
+        Codec::Opus => {
+            c.ensure(
+                [8000, 12000, 16000, 24000, 48000].contains(&a.sample_rate),
+                &at.key("sample_rate"),
+                || {
+                    format!(
+                        "Opus needs 8000, 12000, 16000, 24000 or 48000 (got {})",
+                        a.sample_rate
+                    )
+                },
+            );
+            c.range(&at.key("bitrate"), a.bitrate, 6_000, 510_000);
+            c.ensure(
+                [10.0, 20.0, 40.0, 60.0].contains(&ms),
+                &at.key("frame_duration"),
+                || format!("Opus frames are 10ms, 20ms, 40ms or 60ms (got {ms}ms)"),
+            );
+        }
+        _ => {
+            c.range(&at.key("sample_rate"), a.sample_rate, 8000, 192_000);
+            c.ensure(
+                (1.0..=100.0).contains(&ms),
+                &at.key("frame_duration"),
+                || format!("must be between 1ms and 100ms (got {ms}ms)"),
+            );
+        }
+    }
+}
+
+fn relay_server(c: &mut Checker<'_>, at: &FieldPath, rs: &RelayServerConfig) {
+    server(c, at, &rs.http());
+    c.absolute_path(
+        &at.key("publisher_namespace"),
+        &rs.publisher_namespace,
+        "a namespace",
+    );
+    c.absolute_path(
+        &at.key("viewer_namespace"),
+        &rs.viewer_namespace,
+        "a namespace",
+    );
+    c.ensure(
+        rs.publisher_namespace != rs.viewer_namespace,
+        &at.key("publisher_namespace"),
+        || {
+            format!(
+                "must differ from viewer_namespace (both \"{}\")",
+                rs.viewer_namespace
+            )
+        },
+    );
+    c.exclusive(
+        &at.key("tokens_file"),
+        !rs.tokens.is_empty(),
+        rs.tokens_file.is_some(),
+        ("tokens", "tokens_file"),
+    );
+    c.ensure(
+        !rs.tokens.is_empty() || rs.tokens_file.is_some(),
+        &at.key("tokens"),
+        || "no publisher tokens: set tokens = { device = \"token\" } or tokens_file".into(),
+    );
+    for (device, token) in &rs.tokens {
+        let at = at.key("tokens").key(device);
+        c.id(&at, device);
+        c.non_empty(&at, Some(token));
+    }
+    if let Some(file) = &rs.tokens_file {
+        match load_tokens(file) {
+            Ok(_) => {}
+            Err(e @ ConfigError::Read { .. }) => c.err(&at.key("tokens_file"), e.to_string()),
+            Err(e) => {
+                c.err(
+                    &at.key("tokens_file"),
+                    format!("invalid tokens file {} (see below)", file.display()),
+                );
+                c.problems.extend(e.problems().iter().cloned());
+            }
+        }
+    }
+    if let Some(adapter) = &rs.adapter {
+        // The same parser the Redis bus uses, so what passes here connects there.
+        if let Err(e) = redis::IntoConnectionInfo::into_connection_info(adapter.as_str()) {
+            c.err(
+                &at.key("adapter"),
+                format!("not a usable Redis URL \"{adapter}\" (expected redis://host:port/db): {e}"),
+            );
+        }
+    }
+    c.ensure(
+        !rs.adapter_prefix.is_empty()
+            && rs
+                .adapter_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)),
+        &at.key("adapter_prefix"),
+        || format!("must be non-empty, among A-Z a-z 0-9 - _ . : (got \"{}\")", rs.adapter_prefix),
+    );
+    c.positive(&at.key("cache_ttl"), rs.cache_ttl);
+}
+
+fn log_level(c: &mut Checker<'_>, at: &FieldPath, level: &str) {
+    let simple = ["off", "error", "warn", "info", "debug", "trace"];
+    let ok = if level.contains('=') || level.contains(',') {
+        tracing_subscriber::EnvFilter::try_new(level).is_ok()
+    } else {
+        simple.contains(&level.to_ascii_lowercase().as_str())
+    };
+    c.ensure(ok, at, || {
+        format!(
+            "expected off, error, warn, info, debug, trace or directives like \
+             \"info,sioedge=debug\" (got \"{level}\")"
+        )
+    });
+}

@@ -1,0 +1,314 @@
+//! `sioedge check-config` on broken files: each must exit with status 2 and print the expected
+//! problem at the expected FILE:LINE:COL, naming the field.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// (case file, line, column, expected `field: message` text after `FILE:LINE:COL: `).
+const CASES: &[(&str, usize, usize, &str)] = &[
+    (
+        "unknown_key.toml",
+        3,
+        1,
+        "server.listne: unknown field `listne`, expected one of `listen`",
+    ),
+    (
+        "top_level_typo.toml",
+        3,
+        3,
+        "streams: unknown field `streams`",
+    ),
+    (
+        "wrong_type.toml",
+        4,
+        7,
+        "stream[0].video.fps: invalid type: string \"thirty\", expected u32",
+    ),
+    ("syntax_error.toml", 1, 13, "invalid basic string"),
+    ("duplicate_key.toml", 3, 1, "duplicate key `id`"),
+    (
+        "duplicate_stream_id.toml",
+        6,
+        6,
+        "stream[1].id: duplicate stream id \"cam0\" (also stream[0])",
+    ),
+    (
+        "duplicate_track_id.toml",
+        6,
+        6,
+        "stream[0].audio.id: duplicate track id \"main\"",
+    ),
+    (
+        "duplicate_relay.toml",
+        6,
+        7,
+        "relay[1].url: duplicate relay wss://relay.example.com namespace /publish (also relay[0])",
+    ),
+    (
+        "fps_zero.toml",
+        12,
+        7,
+        "stream[1].video.fps: must be between 1 and 120 (got 0)",
+    ),
+    (
+        "width_odd.toml",
+        3,
+        19,
+        "stream[0].video.width: must be even (got 641)",
+    ),
+    (
+        "height_zero.toml",
+        4,
+        10,
+        "stream[0].video.height: must be between 16 and 4320 (got 0)",
+    ),
+    (
+        "bitrate_zero.toml",
+        4,
+        11,
+        "stream[0].video.bitrate: must be between 16000 and 100000000 (got 0)",
+    ),
+    (
+        "ping_timeout_zero.toml",
+        2,
+        16,
+        "server.ping_timeout: must be greater than 0",
+    ),
+    (
+        "max_payload_small.toml",
+        2,
+        15,
+        "server.max_payload: must be at least 1024 bytes (got 100)",
+    ),
+    (
+        "bad_duration.toml",
+        2,
+        17,
+        "server.ping_interval: invalid duration \"25x\"",
+    ),
+    (
+        "bad_listen.toml",
+        2,
+        10,
+        "server.listen: invalid socket address syntax",
+    ),
+    (
+        "relay_scheme.toml",
+        2,
+        7,
+        "relay[0].url: scheme must be http, https, ws or wss (got \"ftp\")",
+    ),
+    (
+        "token_and_token_file.toml",
+        4,
+        14,
+        "relay[0].token_file: set either token or token_file, not both",
+    ),
+    (
+        "missing_token_file.toml",
+        3,
+        14,
+        "relay[0].token_file: cannot open ",
+    ),
+    (
+        "bad_transports.toml",
+        3,
+        14,
+        "relay[0].transports: must be [\"websocket\"], [\"polling\", \"websocket\"] or [\"polling\"]",
+    ),
+    (
+        "unknown_transport.toml",
+        3,
+        15,
+        "relay[0].transports[0]: unknown variant `webtransport`",
+    ),
+    (
+        "reconnect_max_below_delay.toml",
+        5,
+        13,
+        "relay[0].reconnection.max_delay: must not be shorter than delay (2s < 10s)",
+    ),
+    (
+        "stream_without_tracks.toml",
+        1,
+        1,
+        "stream[0]: a stream needs a [stream.video] or a [stream.audio] table",
+    ),
+    (
+        "nothing_to_run.toml",
+        1,
+        1,
+        "stream: nothing to run: define at least one [[stream]]",
+    ),
+    (
+        "unknown_video_source.toml",
+        4,
+        10,
+        "stream[0].video.source: unknown video source \"/dev/video0\"",
+    ),
+    (
+        "audio_codec_on_video.toml",
+        4,
+        9,
+        "stream[0].video.codec: must be \"h264\" or \"mjpeg\" for a video track",
+    ),
+    (
+        "encoder_codec_mismatch.toml",
+        5,
+        11,
+        "stream[0].video.encoder: x264enc makes h264, not mjpeg",
+    ),
+    (
+        "opus_sample_rate.toml",
+        5,
+        15,
+        "stream[0].audio.sample_rate: Opus needs 8000, 12000, 16000, 24000 or 48000 (got 44100)",
+    ),
+    (
+        "bad_stream_id.toml",
+        2,
+        6,
+        "stream[0].id: must be 1 to 64 characters",
+    ),
+    (
+        "tls_missing_key.toml",
+        3,
+        7,
+        "server.tls.key: missing: give cert and key files, or set self_signed = true",
+    ),
+    (
+        "relay_server_no_tokens.toml",
+        1,
+        1,
+        "relay_server.tokens: no publisher tokens",
+    ),
+    (
+        "relay_server_bad_adapter.toml",
+        3,
+        11,
+        "relay_server.adapter: not a usable Redis URL \"http://127.0.0.1:6379/0\"",
+    ),
+    (
+        "relay_server_bad_tokens_file.toml",
+        2,
+        15,
+        "relay_server.tokens_file: invalid tokens file",
+    ),
+    (
+        "same_namespaces.toml",
+        3,
+        23,
+        "relay_server.publisher_namespace: must differ from viewer_namespace (both \"/\")",
+    ),
+    (
+        "bad_log_level.toml",
+        2,
+        9,
+        "log.level: expected off, error, warn, info, debug, trace",
+    ),
+];
+
+fn cases_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/config_cases")
+}
+
+fn check_config(file: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sioedge"))
+        .arg("check-config")
+        .arg(file)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run sioedge check-config")
+}
+
+#[test]
+fn every_broken_file_is_reported_with_location_and_status_2() {
+    let mut failures = Vec::new();
+    for &(name, line, column, expected) in CASES {
+        let file = cases_dir().join(name);
+        let out = check_config(&file);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let want = format!("{}:{line}:{column}: {expected}", file.display());
+        if out.status.code() != Some(2) || !stderr.lines().any(|l| l.starts_with(&want)) {
+            failures.push(format!(
+                "{name}: status {:?}\n  want: {want}\n  got:  {}",
+                out.status.code(),
+                stderr.trim().replace('\n', "\n        ")
+            ));
+        }
+        assert!(
+            out.stdout.is_empty(),
+            "{name}: nothing on stdout on failure"
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_table_covers_every_case_file() {
+    let mut files: Vec<String> = std::fs::read_dir(cases_dir())
+        .expect("read tests/config_cases")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = CASES.iter().map(|c| c.0.to_owned()).collect();
+    listed.sort();
+    assert_eq!(files, listed);
+    assert!(CASES.len() >= 15);
+}
+
+#[test]
+fn problems_inside_a_tokens_file_name_that_file() {
+    let file = cases_dir().join("relay_server_bad_tokens_file.toml");
+    let out = check_config(&file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tokens = cases_dir().join("bad.tokens");
+    let want = format!(
+        "{}:2:10: garage: a device needs a non-empty token",
+        tokens.display()
+    );
+    assert!(stderr.lines().any(|l| l == want), "{stderr}");
+}
+
+#[test]
+fn all_problems_of_a_file_are_listed_in_file_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("many.toml");
+    std::fs::write(
+        &file,
+        "[server]\nping_interval = 0\n\n[[stream]]\nid = \"a b\"\n[stream.video]\nfps = 500\nwidth = 15\n",
+    )
+    .expect("write");
+    let out = check_config(&file);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let locations: Vec<&str> = stderr
+        .lines()
+        .map(|l| l.split(": ").next().unwrap_or(""))
+        .collect();
+    let f = file.display();
+    assert_eq!(
+        locations,
+        [
+            format!("{f}:2:17"),
+            format!("{f}:5:6"),
+            format!("{f}:7:7"),
+            format!("{f}:8:9"),
+            format!("{f}:8:9"),
+        ],
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unreadable_file_is_status_2() {
+    let out = check_config(Path::new("/nonexistent/sioedge.toml"));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/sioedge.toml: cannot read:"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,237 @@
+//! Valid configs: the shipped example documents the real defaults, every optional setting in it
+//! is spelled right, `check-config` says ok, reloads can be diffed, and no input panics.
+
+use proptest::prelude::*;
+use sioedge::config::{Config, DuplicatePublisher, Transport, VideoSource};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn example_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target-configs/sioedge.example.toml")
+}
+
+fn example_text() -> String {
+    std::fs::read_to_string(example_path()).expect("read the example config")
+}
+
+fn parse(text: &str) -> Config {
+    match Config::parse(text, "test.toml", Path::new("/nonexistent-base")) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}\n--- text ---\n{text}"),
+    }
+}
+
+/// The example with its optional settings (`# key = value`, `# [table]`) switched on.
+fn example_enabled() -> String {
+    example_text()
+        .lines()
+        .map(|l| {
+            let rest = l.strip_prefix("# ").unwrap_or(l);
+            let is_table = rest.starts_with('[') && rest.ends_with(']');
+            let is_setting = rest
+                .split_once(" = ")
+                .is_some_and(|(k, _)| k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+            if l.starts_with("# ") && (is_table || is_setting) {
+                rest
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn example_active_values_are_exactly_the_embedded_default() {
+    let cfg = Config::from_file(&example_path()).unwrap_or_else(|e| panic!("{e}"));
+    let Config { source, .. } = &cfg;
+    assert_eq!(source.as_deref(), Some(example_path().as_path()));
+    let mut cfg = cfg.clone();
+    cfg.source = None;
+    assert_eq!(cfg, Config::embedded_default());
+}
+
+#[test]
+fn example_optional_settings_are_valid_and_show_the_defaults() {
+    let enabled = example_enabled();
+    assert!(enabled.contains("\n[[relay]]\n") && enabled.contains("\n[relay_server]\n"));
+    let cfg = parse(&enabled);
+    assert_eq!(cfg.device, "garage-pi");
+    assert_eq!(cfg.user.as_deref(), Some("sioedge"));
+    assert!(cfg.server.tls.as_ref().is_some_and(|t| t.self_signed));
+
+    // The relay block, minus the settings that have no default, is all defaults.
+    let mut relay = cfg.relays[0].clone();
+    let minimal = parse(
+        "[[relay]]\nurl = \"wss://relay.example.com\"\ntoken = \"change-me\"\n[[stream]]\nid = \"a\"\n[stream.audio]\n",
+    );
+    relay.headers.clear();
+    assert_eq!(relay, minimal.relays[0]);
+
+    let mut rs = cfg.relay_server.clone().expect("relay_server enabled");
+    let minimal = parse("[relay_server]\ntokens = { garage-pi = \"change-me\" }\n");
+    rs.tls = None;
+    rs.adapter = None;
+    assert_eq!(Some(rs), minimal.relay_server);
+}
+
+#[test]
+fn check_config_prints_ok_and_a_summary() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sioedge"))
+        .arg("check-config")
+        .arg(example_path())
+        .output()
+        .expect("run sioedge");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let want = format!("{}: ok (", example_path().display());
+    assert!(stdout.starts_with(&want), "{stdout}");
+    assert!(
+        stdout.contains("cam0 [video h264 640x480@30 from auto, audio opus 48000hz from auto]"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.lines().count(), 1);
+}
+
+#[test]
+fn units_sources_and_relative_paths() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("relay.token"), "  tok-123\n").expect("write token");
+    std::fs::write(
+        dir.path().join("tokens.toml"),
+        "pi = \"a\"\ncam-2 = \"b\"\n",
+    )
+    .expect("write");
+    let file = dir.path().join("sioedge.toml");
+    std::fs::write(
+        &file,
+        r#"
+device = "pi"
+[server]
+listen = "0.0.0.0:0"
+ping_interval = 1500
+ping_timeout = "2m"
+max_payload = "64KiB"
+cors_origins = ["*", "https://example.com:8443"]
+viewer_token = "v"
+
+[[relay]]
+url = "https://relay.example.com/?x=1"
+token_file = "relay.token"
+transports = ["polling", "websocket"]
+reconnection = { delay = "250ms", max_delay = "30s", randomization = 0.0, attempts = 3 }
+queue = { max_frames = 30, max_bytes = "1MB" }
+
+[[stream]]
+id = "front"
+[stream.video]
+source = "v4l2:/dev/video2"
+codec = "mjpeg"
+bitrate = 8000000
+[[stream]]
+id = "back"
+audio = { source = "alsa:hw:1,0", codec = "pcm", sample_rate = 16000, frame_duration = 10 }
+
+[relay_server]
+tokens_file = "tokens.toml"
+duplicate_publisher = "refuse"
+adapter = "redis://127.0.0.1:6379/2"
+"#,
+    )
+    .expect("write config");
+    let cfg = Config::from_file(&file).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.server.listen.port(), 0);
+    assert_eq!(cfg.server.ping_interval, Duration::from_millis(1500));
+    assert_eq!(cfg.server.ping_timeout, Duration::from_secs(120));
+    assert_eq!(cfg.server.max_payload, 65536);
+    let relay = &cfg.relays[0];
+    assert_eq!(
+        relay.token_file.as_deref(),
+        Some(dir.path().join("relay.token").as_path())
+    );
+    assert_eq!(
+        relay.read_token().expect("token file"),
+        Some("tok-123".into())
+    );
+    assert_eq!(relay.transports, [Transport::Polling, Transport::Websocket]);
+    assert_eq!(relay.reconnection.delay, Duration::from_millis(250));
+    assert_eq!(relay.queue.max_bytes, 1_000_000);
+    assert_eq!(
+        cfg.streams[0]
+            .video
+            .as_ref()
+            .map(|v| (&v.source, v.bitrate)),
+        Some((
+            &VideoSource::V4l2 {
+                device: "/dev/video2".into()
+            },
+            8_000_000
+        ))
+    );
+    let audio = cfg.streams[1].audio.as_ref().expect("audio");
+    assert_eq!(audio.frame_duration, Duration::from_millis(10));
+    assert_eq!(audio.source.to_string(), "alsa:hw:1,0");
+    let rs = cfg.for_relay().expect("relay server");
+    assert_eq!(rs.duplicate_publisher, DuplicatePublisher::Refuse);
+    let tokens = rs.publisher_tokens().expect("tokens");
+    assert_eq!(tokens.get("cam-2").map(String::as_str), Some("b"));
+    cfg.for_gateway().expect("has streams");
+}
+
+#[test]
+fn relay_only_file_is_valid_but_not_for_the_gateway() {
+    let cfg = parse("[relay_server]\ntokens = { pi = \"x\" }\n");
+    let err = cfg.for_gateway().expect_err("no streams");
+    assert!(err.to_string().contains("no [[stream]] defined"), "{err}");
+    let gw = parse("[[stream]]\nid = \"a\"\n[stream.video]\n");
+    assert!(gw.for_relay().is_err());
+}
+
+#[test]
+fn reload_diff_sees_changed_streams_and_relays_only() {
+    let base = "[[stream]]\nid = \"a\"\n[stream.video]\n[[stream]]\nid = \"b\"\n[stream.audio]\n";
+    let old = parse(base);
+    let new = parse(&base.replace("[stream.video]", "[stream.video]\nfps = 15"));
+    assert_ne!(old, new);
+    assert_ne!(old.streams[0], new.streams[0]);
+    assert_eq!(old.streams[1], new.streams[1]);
+    assert_eq!(old.server, new.server);
+    assert_eq!(parse(base), old);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Random edits of the example (deleting, duplicating or replacing bytes) never panic:
+    /// they parse or produce located errors.
+    #[test]
+    fn mutated_example_never_panics(edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<char>()), 1..6)) {
+        let mut text: Vec<char> = example_enabled().chars().collect();
+        for (at, op, ch) in edits {
+            let i = at.index(text.len());
+            match op {
+                0 => { text.remove(i); }
+                1 => text.insert(i, ch),
+                _ => text[i] = ch,
+            }
+        }
+        let text: String = text.into_iter().collect();
+        if let Err(e) = Config::parse(&text, "fuzz.toml", Path::new("/")) {
+            for p in e.problems() {
+                prop_assert!(p.line >= 1 && p.column >= 1);
+                prop_assert!(p.line <= text.lines().count() + 1);
+            }
+        }
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+        let _ = Config::parse(&text, "fuzz.toml", Path::new("/"));
+    }
+}
