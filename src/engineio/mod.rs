@@ -1,1 +1,13 @@
-//! engineio (work in progress)
+//! Sans-IO Engine.IO v4: packets, long-polling payloads, the handshake and (server side) the
+//! session state machine. Bytes and `Instant`s in; bytes, events and deadlines out. No sockets,
+//! no runtime: `server/` and `client/` drive these types.
+
+pub mod handshake;
+pub mod packet;
+pub mod payload;
+mod str;
+
+pub use handshake::{Handshake, generate_sid};
+pub use packet::{Packet, PacketError, WsFrame};
+pub use payload::{PayloadError, PayloadLimits, decode_payload, encode_payload};
+pub use str::{Str, Utf8Error};

@@ -1,1 +1,268 @@
-//! server (work in progress)
+//! The Socket.IO v5 / Engine.IO v4 server: hyper 1 (HTTP/1.1 long-polling) and our own
+//! WebSocket framing ([`ws`](self) module docs explain why) on tokio, over the sans-IO codecs in
+//! [`crate::engineio`] and [`crate::socketio`].
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use sioedge::server::Server;
+//! use sioedge::socketio::Arg;
+//! use serde_json::json;
+//!
+//! let server = Server::builder().build();
+//! server.of("/").on_connect(|socket, auth| {
+//!     if auth.get("token").is_none() {
+//!         return Err(json!({ "message": "token required" }));
+//!     }
+//!     socket.on("chat", |socket, args, ack| {
+//!         // Everyone in the namespace but the sender; binary args stay `Bytes`, never copied.
+//!         socket.broadcast().emit("chat", args.clone());
+//!         if let Some(ack) = ack {
+//!             let _ = ack.send(vec![Arg::Json(json!("ok"))]);
+//!         }
+//!     });
+//!     socket.on_disconnect(|socket, reason| tracing::info!(sid = socket.id(), reason = reason.as_str()));
+//!     Ok(())
+//! });
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! tokio::spawn({ let server = server.clone(); async move { server.serve(listener).await } });
+//! // Media fan-out: encode once, share with every viewer, drop by class when one is slow.
+//! let frame = server.of("/").encode_event("frame", vec![Arg::Binary(bytes::Bytes::from_static(b"..."))]);
+//! server.of("/").to("viewers").emit_shared(frame, sioedge::hub::queue::Class::Volatile);
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Layers: `http` (hyper connections, routing, CORS, polling, the WebSocket upgrade), `ws`
+//! (RFC 6455 frames), `engine` (Engine.IO sessions: queue, heartbeat, upgrade, close), `sio`
+//! (per-connection Socket.IO decoding and dispatch), [`Namespace`]/[`Broadcast`] (rooms and
+//! fan-out) and [`Socket`].
+
+mod encoded;
+mod engine;
+mod http;
+mod namespace;
+mod sio;
+mod socket;
+mod ws;
+
+pub use encoded::EncodedPacket;
+pub use engine::{
+    CloseReason, Conn, ConnHandler, Engine, EngineConfig, EngineHandler, Incoming, Transport,
+};
+pub use http::{AssetHook, Cors, RouteHook};
+pub use namespace::{Broadcast, ConnectHandler, Namespace};
+pub use socket::{
+    AckError, AckSender, DisconnectHandler, DisconnectReason, EmitError, EventHandler, Socket,
+};
+
+use crate::socketio::DecoderLimits;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Configures a [`Server`].
+pub struct ServerBuilder {
+    path: String,
+    engine: EngineConfig,
+    connect_timeout: Duration,
+    limits: DecoderLimits,
+    cors: Cors,
+    assets: Option<AssetHook>,
+    routes: Option<RouteHook>,
+    endpoints: Vec<(String, Arc<dyn EngineHandler>)>,
+    shutdown_grace: Duration,
+}
+
+impl ServerBuilder {
+    /// The Socket.IO path (default `/socket.io/`).
+    pub fn path(mut self, path: &str) -> Self {
+        self.path = path.to_owned();
+        self
+    }
+
+    /// Server ping interval (default 25 s).
+    pub fn ping_interval(mut self, d: Duration) -> Self {
+        self.engine.ping_interval = d;
+        self
+    }
+
+    /// How long a client has to answer a ping (default 20 s).
+    pub fn ping_timeout(mut self, d: Duration) -> Self {
+        self.engine.ping_timeout = d;
+        self
+    }
+
+    /// Largest accepted WebSocket message / polling body (default 1,000,000 bytes).
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.engine.max_payload = bytes;
+        self
+    }
+
+    /// How long a new connection may take to join a namespace (default 45 s, as Socket.IO).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// Per-connection outgoing queue bounds (packets, bytes); defaults 1024 and 8 MiB.
+    pub fn queue_bounds(mut self, items: usize, bytes: usize) -> Self {
+        self.engine.queue_items = items;
+        self.engine.queue_bytes = bytes;
+        self
+    }
+
+    /// Most binary attachments one incoming packet may carry (default 10).
+    pub fn max_attachments(mut self, n: usize) -> Self {
+        self.limits.max_attachments = n;
+        self
+    }
+
+    /// Cross-origin policy (default: same origin only).
+    pub fn cors(mut self, cors: Cors) -> Self {
+        self.cors = cors;
+        self
+    }
+
+    /// Static assets for GET requests outside the Engine.IO paths (e.g. the viewer page).
+    pub fn assets(
+        mut self,
+        hook: impl Fn(&str) -> Option<(&'static str, bytes::Bytes)> + Send + Sync + 'static,
+    ) -> Self {
+        self.assets = Some(Arc::new(hook));
+        self
+    }
+
+    /// Extra routes, tried before assets (e.g. `/api/status`, `/metrics`).
+    pub fn routes(
+        mut self,
+        hook: impl Fn(
+            &::http::request::Parts,
+        ) -> Option<::http::Response<http_body_util::Full<bytes::Bytes>>>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.routes = Some(Arc::new(hook));
+        self
+    }
+
+    /// An additional raw Engine.IO endpoint at `path` (e.g. the conformance echo).
+    pub fn engine_endpoint(mut self, path: &str, handler: Arc<dyn EngineHandler>) -> Self {
+        self.endpoints.push((path.to_owned(), handler));
+        self
+    }
+
+    /// Bound on a clean shutdown (default 2 s).
+    pub fn shutdown_grace(mut self, d: Duration) -> Self {
+        self.shutdown_grace = d;
+        self
+    }
+
+    /// Builds the server (it serves once [`Server::serve`] runs).
+    pub fn build(self) -> Server {
+        let sio = Arc::new(sio::SioServer {
+            namespaces: Arc::new(RwLock::new(HashMap::new())),
+            connect_timeout: self.connect_timeout,
+            limits: self.limits,
+        });
+        let mut engines = vec![(
+            trim_path(&self.path),
+            Engine::new(self.engine.clone(), sio.clone()),
+        )];
+        for (path, handler) in self.endpoints {
+            engines.push((trim_path(&path), Engine::new(self.engine.clone(), handler)));
+        }
+        let app = Arc::new(http::App {
+            endpoints: engines.clone(),
+            cors: self.cors,
+            assets: self.assets,
+            routes: self.routes,
+            shutdown_grace: self.shutdown_grace,
+        });
+        Server {
+            inner: Arc::new(ServerInner {
+                sio,
+                app,
+                engines: engines.into_iter().map(|(_, e)| e).collect(),
+                shutdown: watch::Sender::new(false),
+                grace: self.shutdown_grace,
+            }),
+        }
+    }
+}
+
+fn trim_path(path: &str) -> String {
+    let p = path.trim_end_matches('/');
+    if p.starts_with('/') {
+        p.to_owned()
+    } else {
+        format!("/{p}")
+    }
+}
+
+struct ServerInner {
+    sio: Arc<sio::SioServer>,
+    app: Arc<http::App>,
+    engines: Vec<Arc<Engine>>,
+    shutdown: watch::Sender<bool>,
+    grace: Duration,
+}
+
+/// A Socket.IO server. Cheap to clone (a handle).
+#[derive(Clone)]
+pub struct Server {
+    inner: Arc<ServerInner>,
+}
+
+impl Server {
+    /// Starts configuring a server.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            path: "/socket.io/".to_owned(),
+            engine: EngineConfig::default(),
+            connect_timeout: Duration::from_secs(45),
+            limits: DecoderLimits::default(),
+            cors: Cors::default(),
+            assets: None,
+            routes: None,
+            endpoints: Vec::new(),
+            shutdown_grace: Duration::from_secs(2),
+        }
+    }
+
+    /// The namespace `name` (created, with no connect handler, on first use). Clients can only
+    /// join namespaces created this way; others get CONNECT_ERROR "Invalid namespace".
+    pub fn of(&self, name: &str) -> Namespace {
+        self.inner.sio.of(name)
+    }
+
+    /// Serves connections from `listener` until [`Server::shutdown`].
+    pub async fn serve(&self, listener: TcpListener) {
+        http::serve(
+            listener,
+            self.inner.app.clone(),
+            self.inner.shutdown.subscribe(),
+        )
+        .await
+    }
+
+    /// Number of open Engine.IO sessions (all endpoints).
+    pub fn connections(&self) -> usize {
+        self.inner.engines.iter().map(|e| e.len()).sum()
+    }
+
+    /// Stops accepting, closes every session with a close packet (after flushing what is
+    /// queued) and waits for them to end, at most the shutdown grace.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+        for e in &self.inner.engines {
+            e.close_all(CloseReason::ServerShutdown);
+        }
+        let deadline = tokio::time::Instant::now() + self.inner.grace;
+        while self.connections() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}

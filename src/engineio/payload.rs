@@ -1,0 +1,292 @@
+//! The long-polling payload codec: several packets in one HTTP body.
+//!
+//! Packets are joined with the record separator `0x1e`; a binary message is written as `b`
+//! followed by its standard base64 (`4hello\x1ebAQIDBA==`). Decoding enforces limits before
+//! doing any work so that a hostile body costs at most one pass over its bytes.
+
+use super::packet::{Packet, PacketError};
+use super::str::Str;
+use bytes::{BufMut, Bytes, BytesMut};
+
+/// The record separator between packets of a payload.
+pub const SEPARATOR: u8 = 0x1e;
+
+/// Bounds applied while decoding a payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PayloadLimits {
+    /// Largest accepted body in bytes (the handshake's `maxPayload`).
+    pub max_bytes: usize,
+    /// Largest accepted number of packets in one body.
+    pub max_packets: usize,
+}
+
+impl Default for PayloadLimits {
+    fn default() -> Self {
+        PayloadLimits {
+            max_bytes: 1_000_000,
+            max_packets: 1_000,
+        }
+    }
+}
+
+/// Why a payload was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    /// The body is empty.
+    #[error("empty payload")]
+    Empty,
+    /// The body is larger than [`PayloadLimits::max_bytes`].
+    #[error("payload of {len} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// Body length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The body holds more packets than [`PayloadLimits::max_packets`].
+    #[error("payload holds more than {max} packets")]
+    TooManyPackets {
+        /// The limit.
+        max: usize,
+    },
+    /// The body is not UTF-8 text.
+    #[error("payload is not UTF-8")]
+    InvalidUtf8,
+    /// One packet of the payload is malformed.
+    #[error("packet {index} of payload: {error}")]
+    Packet {
+        /// Zero-based index of the bad packet.
+        index: usize,
+        /// What is wrong with it.
+        error: PacketError,
+    },
+}
+
+/// Decodes a long-polling body into packets. Text packets are zero-copy slices of `body`;
+/// base64 binary packets are decoded into fresh buffers (one allocation each).
+pub fn decode_payload(body: Bytes, limits: &PayloadLimits) -> Result<Vec<Packet>, PayloadError> {
+    if body.is_empty() {
+        return Err(PayloadError::Empty);
+    }
+    if body.len() > limits.max_bytes {
+        return Err(PayloadError::TooLarge {
+            len: body.len(),
+            max: limits.max_bytes,
+        });
+    }
+    let count = 1 + memchr_count(SEPARATOR, &body);
+    if count > limits.max_packets {
+        return Err(PayloadError::TooManyPackets {
+            max: limits.max_packets,
+        });
+    }
+    let text = Str::from_utf8(body).map_err(|_| PayloadError::InvalidUtf8)?;
+    let mut packets = Vec::with_capacity(count);
+    for (index, record) in text.as_str().split(SEPARATOR as char).enumerate() {
+        let packet =
+            decode_record(&text, record).map_err(|error| PayloadError::Packet { index, error })?;
+        packets.push(packet);
+    }
+    Ok(packets)
+}
+
+fn decode_record(text: &Str, record: &str) -> Result<Packet, PacketError> {
+    match record.as_bytes().first() {
+        Some(b'b') => {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(&record.as_bytes()[1..])
+                .map(|v| Packet::Binary(Bytes::from(v)))
+                .map_err(|_| PacketError::InvalidBase64)
+        }
+        _ => Packet::decode_text(text.slice_ref(record)),
+    }
+}
+
+fn memchr_count(needle: u8, haystack: &[u8]) -> usize {
+    haystack.iter().filter(|&&b| b == needle).count()
+}
+
+/// Exact encoded size of `packets` as one payload.
+pub fn payload_len<'a>(packets: impl IntoIterator<Item = &'a Packet>) -> usize {
+    let mut n = 0;
+    let mut first = true;
+    for p in packets {
+        n += p.encoded_text_len() + usize::from(!first);
+        first = false;
+    }
+    n
+}
+
+/// Appends `packets` as one payload to `out`.
+pub fn encode_payload<'a>(packets: impl IntoIterator<Item = &'a Packet>, out: &mut BytesMut) {
+    let mut first = true;
+    for p in packets {
+        if !first {
+            out.put_u8(SEPARATOR);
+        }
+        first = false;
+        p.encode_text(out);
+    }
+}
+
+/// Builds one payload incrementally within a byte budget, e.g. a client POST bounded by the
+/// server's `maxPayload`, or a poll response drained from a queue.
+#[derive(Debug)]
+pub struct PayloadBuilder {
+    buf: BytesMut,
+    count: usize,
+    max_bytes: usize,
+}
+
+impl PayloadBuilder {
+    /// A builder for payloads of at most `max_bytes` (a first packet is always accepted).
+    pub fn new(max_bytes: usize) -> Self {
+        PayloadBuilder {
+            buf: BytesMut::new(),
+            count: 0,
+            max_bytes,
+        }
+    }
+
+    /// Appends `packet` if it fits in the budget (or if the payload is still empty, so that a
+    /// single oversized packet still goes out alone). Returns whether it was appended.
+    pub fn push(&mut self, packet: &Packet) -> bool {
+        let add = packet.encoded_text_len() + usize::from(self.count > 0);
+        if self.count > 0 && self.buf.len() + add > self.max_bytes {
+            return false;
+        }
+        if self.count > 0 {
+            self.buf.put_u8(SEPARATOR);
+        }
+        packet.encode_text(&mut self.buf);
+        self.count += 1;
+        true
+    }
+
+    /// Number of packets appended so far.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// True when nothing was appended.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The finished body.
+    pub fn finish(self) -> Bytes {
+        self.buf.freeze()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn enc(packets: &[Packet]) -> Bytes {
+        let mut b = BytesMut::new();
+        encode_payload(packets, &mut b);
+        b.freeze()
+    }
+
+    // docs/engine.io-protocol/v4-current.md, "HTTP long-polling" / "Packet encoding".
+    #[test]
+    fn protocol_doc_examples() {
+        let packets = vec![
+            Packet::Message(Str::from("hello")),
+            Packet::Message(Str::from("€")),
+            Packet::Binary(Bytes::from_static(&[1, 2, 3, 4])),
+        ];
+        let wire = "4hello\x1e4€\x1ebAQIDBA==";
+        assert_eq!(enc(&packets), Bytes::from(wire));
+        assert_eq!(payload_len(&packets), wire.len());
+        assert_eq!(
+            decode_payload(Bytes::from(wire), &PayloadLimits::default()).unwrap(),
+            packets
+        );
+    }
+
+    #[test]
+    fn limits_and_errors() {
+        let l = PayloadLimits {
+            max_bytes: 10,
+            max_packets: 2,
+        };
+        let d = |s: &'static [u8]| decode_payload(Bytes::from_static(s), &l);
+        assert_eq!(d(b""), Err(PayloadError::Empty));
+        assert_eq!(
+            d(b"4hello world"),
+            Err(PayloadError::TooLarge { len: 12, max: 10 })
+        );
+        assert_eq!(
+            d(b"4a\x1e4b\x1e4c"),
+            Err(PayloadError::TooManyPackets { max: 2 })
+        );
+        assert_eq!(d(b"4\xff"), Err(PayloadError::InvalidUtf8));
+        assert_eq!(
+            d(b"4a\x1eb!!"),
+            Err(PayloadError::Packet {
+                index: 1,
+                error: PacketError::InvalidBase64
+            })
+        );
+        assert_eq!(
+            d(b"4a\x1e"),
+            Err(PayloadError::Packet {
+                index: 1,
+                error: PacketError::Empty
+            })
+        );
+        assert_eq!(
+            d(b"9"),
+            Err(PayloadError::Packet {
+                index: 0,
+                error: PacketError::UnknownType(b'9')
+            })
+        );
+        assert_eq!(
+            d(b"4a\x1e2\x1e"),
+            Err(PayloadError::TooManyPackets { max: 2 })
+        );
+    }
+
+    #[test]
+    fn builder_respects_budget() {
+        let mut b = PayloadBuilder::new(8);
+        assert!(b.push(&Packet::Message(Str::from("hello")))); // 6 bytes
+        assert!(!b.push(&Packet::Message(Str::from("x")))); // would be 6+1+2 = 9
+        assert!(b.push(&Packet::Noop)); // 6+1+1 = 8
+        assert_eq!(b.len(), 2);
+        assert_eq!(b.finish(), Bytes::from_static(b"4hello\x1e6"));
+        // A single oversized packet still goes out.
+        let mut b = PayloadBuilder::new(2);
+        assert!(b.is_empty());
+        assert!(b.push(&Packet::Message(Str::from("hello"))));
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(packets in proptest::collection::vec(crate::engineio::packet::tests::arb_packet(), 1..8)) {
+            // A message containing the separator cannot be framed; the protocol forbids it.
+            prop_assume!(packets.iter().all(|p| match p {
+                Packet::Message(s) | Packet::Open(s) => !s.as_bytes().contains(&SEPARATOR),
+                _ => true,
+            }));
+            let body = enc(&packets);
+            prop_assert_eq!(body.len(), payload_len(&packets));
+            prop_assert_eq!(decode_payload(body, &PayloadLimits::default()).unwrap(), packets);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(v in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = decode_payload(Bytes::from(v), &PayloadLimits { max_bytes: 48, max_packets: 4 });
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(s in "([0-6b][A-Za-z0-9+/=]{0,6}\x1e?){0,6}") {
+            let _ = decode_payload(Bytes::from(s), &PayloadLimits::default());
+        }
+    }
+}

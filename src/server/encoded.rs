@@ -1,0 +1,99 @@
+//! Pre-encoded outgoing packets, shared by every receiver of a broadcast.
+//!
+//! A broadcast builds one [`EncodedPacket`]: its Engine.IO packets (a text packet, then one binary
+//! packet per Socket.IO attachment) and their WebSocket frames (a small header buffer plus the
+//! shared payload `Bytes`). Each receiving connection queues an `Arc` of it, and the WebSocket
+//! writer hands the same buffers to `write_vectored`: nothing is encoded or copied per receiver.
+//! Long-polling receivers (rare: old proxies, the first second of a connection) base64-encode
+//! binary parts when their poll is answered.
+
+use super::ws;
+use crate::engineio::{Packet, Str};
+use bytes::{BufMut, Bytes, BytesMut};
+use std::sync::{Arc, OnceLock};
+
+/// One or more Engine.IO packets, encoded once, with their WebSocket frames.
+#[derive(Debug)]
+pub struct EncodedPacket {
+    parts: Vec<Packet>,
+    ws: Vec<Bytes>,
+    bytes: usize,
+}
+
+impl EncodedPacket {
+    /// Encodes Engine.IO packets (e.g. a Socket.IO text packet and its attachments).
+    pub fn new(parts: Vec<Packet>) -> Self {
+        let mut ws_frames = Vec::with_capacity(parts.len() * 2);
+        let mut bytes = 0;
+        for part in &parts {
+            let (opcode, payload) = match part.to_ws() {
+                crate::engineio::WsFrame::Text(t) => (ws::OP_TEXT, t.into_bytes()),
+                crate::engineio::WsFrame::Binary(b) => (ws::OP_BINARY, b),
+            };
+            let header = ws::header(opcode, payload.len());
+            bytes += header.len() + payload.len();
+            ws_frames.push(header);
+            ws_frames.push(payload);
+        }
+        EncodedPacket {
+            parts,
+            ws: ws_frames,
+            bytes,
+        }
+    }
+
+    /// An Engine.IO message carrying `text` (typically an encoded Socket.IO packet), followed by
+    /// binary messages for `attachments`.
+    pub fn message(text: Str, attachments: Vec<Bytes>) -> Self {
+        let mut parts = Vec::with_capacity(1 + attachments.len());
+        parts.push(Packet::Message(text));
+        parts.extend(attachments.into_iter().map(Packet::Binary));
+        EncodedPacket::new(parts)
+    }
+
+    /// A raw WebSocket control frame (pong, close) queued behind data; never sent by polling.
+    pub(crate) fn ws_control(frame: Bytes) -> Self {
+        EncodedPacket {
+            parts: Vec::new(),
+            bytes: frame.len(),
+            ws: vec![frame],
+        }
+    }
+
+    /// The Engine.IO packets.
+    pub fn parts(&self) -> &[Packet] {
+        &self.parts
+    }
+
+    /// The WebSocket frame buffers in write order (header, payload, header, payload, ...).
+    pub fn ws_bufs(&self) -> &[Bytes] {
+        &self.ws
+    }
+
+    /// Bytes this packet occupies on a WebSocket (what queues count).
+    pub fn len(&self) -> usize {
+        self.bytes
+    }
+
+    /// True for a packet with no frames.
+    pub fn is_empty(&self) -> bool {
+        self.ws.is_empty()
+    }
+
+    /// Appends the long-polling form of the packets to a payload (0x1e-separated records).
+    pub(crate) fn append_polling(&self, out: &mut BytesMut) {
+        for part in &self.parts {
+            if !out.is_empty() {
+                out.put_u8(0x1e);
+            }
+            part.encode_text(out);
+        }
+    }
+}
+
+/// Shared, allocation-free instances of the Engine.IO control packets the server sends.
+pub(crate) fn ping() -> Arc<EncodedPacket> {
+    static PING: OnceLock<Arc<EncodedPacket>> = OnceLock::new();
+    PING.get_or_init(|| Arc::new(EncodedPacket::new(vec![Packet::Ping])))
+        .clone()
+}

@@ -1,0 +1,699 @@
+//! The HTTP side: hyper 1 (HTTP/1.1) connections, routing, CORS, Engine.IO long-polling and the
+//! WebSocket upgrade, plus the hooks for static assets and extra routes.
+
+use super::encoded::EncodedPacket;
+use super::engine::{CloseReason, Conn, Drain, Engine, PollError, Transport};
+use super::ws::{self, Decoder, Message};
+use crate::engineio::{Packet, PayloadLimits, decode_payload};
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::io::IoSlice;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Serves a static asset: path (e.g. `/index.html`) → content type and bytes.
+pub type AssetHook = Arc<dyn Fn(&str) -> Option<(&'static str, Bytes)> + Send + Sync>;
+
+/// Serves extra routes (e.g. `/api/status`, `/metrics`): `None` falls through to assets / 404.
+pub type RouteHook =
+    Arc<dyn Fn(&http::request::Parts) -> Option<Response<Full<Bytes>>> + Send + Sync>;
+
+/// Cross-origin policy for the Engine.IO endpoints.
+#[derive(Debug, Clone, Default)]
+pub struct Cors {
+    /// Origins allowed besides the server's own (`*` allows any).
+    pub allowed_origins: Vec<String>,
+    /// Whether to send `Access-Control-Allow-Credentials: true`.
+    pub credentials: bool,
+}
+
+impl Cors {
+    /// `Ok(Some(origin))` when the request is cross-origin and allowed, `Ok(None)` when it is
+    /// same-origin or has no `Origin`, `Err(())` when it is cross-origin and not allowed.
+    fn check(&self, req: &http::request::Parts) -> Result<Option<HeaderValue>, ()> {
+        let Some(origin) = req.headers.get(header::ORIGIN) else {
+            return Ok(None);
+        };
+        let text = origin.to_str().map_err(|_| ())?;
+        let host = req.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let same = host.is_some_and(|h| text.split_once("://").is_some_and(|(_, rest)| rest == h));
+        if self.allowed_origins.iter().any(|o| o == "*" || o == text) {
+            return Ok(Some(origin.clone()));
+        }
+        if same { Ok(None) } else { Err(()) }
+    }
+
+    fn apply(&self, origin: &Option<HeaderValue>, resp: &mut Response<Full<Bytes>>) {
+        if let Some(origin) = origin {
+            let h = resp.headers_mut();
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+            h.insert(header::VARY, HeaderValue::from_static("Origin"));
+            if self.credentials {
+                h.insert(
+                    header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                    HeaderValue::from_static("true"),
+                );
+            }
+        }
+    }
+}
+
+/// Everything a connection needs to answer requests.
+pub(crate) struct App {
+    /// Engine.IO endpoints by path (without trailing slash).
+    pub endpoints: Vec<(String, Arc<Engine>)>,
+    pub cors: Cors,
+    pub assets: Option<AssetHook>,
+    pub routes: Option<RouteHook>,
+    /// Bound on flushing and closing at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl App {
+    fn endpoint(&self, path: &str) -> Option<&Arc<Engine>> {
+        let path = path.strip_suffix('/').unwrap_or(path);
+        self.endpoints
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, e)| e)
+    }
+}
+
+/// Accepts connections until `shutdown` turns true.
+pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, shutdown: watch::Receiver<bool>) {
+    let mut stop = shutdown.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!("set_nodelay: {e}");
+                    }
+                    tokio::spawn(serve_conn(stream, app.clone(), shutdown.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// Resolves when the shutdown flag turns true (or its sender is gone).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+async fn serve_conn(
+    stream: tokio::net::TcpStream,
+    app: Arc<App>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let grace = app.shutdown_grace;
+    let svc = service_fn(move |req| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(handle(app, req).await) }
+    });
+    let conn = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => if let Err(e) = r { tracing::debug!("http connection: {e}") },
+        _ = stopped(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(grace, conn).await;
+        }
+    }
+}
+
+fn text_response(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body.into()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=UTF-8"),
+    );
+    resp
+}
+
+/// Engine.IO's JSON error bodies (code numbers as in the reference server).
+fn engine_error(status: StatusCode, code: u8, message: &str) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({ "code": code, "message": message }).to_string();
+    let mut resp = text_response(status, body);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if let Some(engine) = app.endpoint(req.uri().path()) {
+        let engine = engine.clone();
+        return engine_request(&app, engine, req).await;
+    }
+    let (parts, _body) = req.into_parts();
+    if let Some(routes) = &app.routes
+        && let Some(resp) = routes(&parts)
+    {
+        return resp;
+    }
+    if (parts.method == Method::GET || parts.method == Method::HEAD)
+        && let Some(assets) = &app.assets
+    {
+        let path = match parts.uri.path() {
+            "/" => "/index.html",
+            p => p,
+        };
+        if let Some((content_type, body)) = assets(path) {
+            let mut resp = Response::new(Full::new(if parts.method == Method::HEAD {
+                Bytes::new()
+            } else {
+                body
+            }));
+            if let Ok(v) = HeaderValue::from_str(content_type) {
+                resp.headers_mut().insert(header::CONTENT_TYPE, v);
+            }
+            return resp;
+        }
+    }
+    text_response(StatusCode::NOT_FOUND, "not found")
+}
+
+struct Query<'a> {
+    eio: Option<&'a str>,
+    transport: Option<&'a str>,
+    sid: Option<&'a str>,
+}
+
+impl<'a> Query<'a> {
+    fn parse(q: Option<&'a str>) -> Self {
+        let mut out = Query {
+            eio: None,
+            transport: None,
+            sid: None,
+        };
+        for pair in q.unwrap_or("").split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "EIO" => out.eio = Some(v),
+                "transport" => out.transport = Some(v),
+                "sid" => out.sid = Some(v),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+async fn engine_request(
+    app: &App,
+    engine: Arc<Engine>,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let Ok(origin) = app.cors.check(&parts) else {
+        return engine_error(StatusCode::FORBIDDEN, 4, "Forbidden");
+    };
+    let mut resp = engine_dispatch(engine, parts, body, origin.is_some()).await;
+    app.cors.apply(&origin, &mut resp);
+    resp
+}
+
+async fn engine_dispatch(
+    engine: Arc<Engine>,
+    mut parts: http::request::Parts,
+    body: Incoming,
+    cross_origin: bool,
+) -> Response<Full<Bytes>> {
+    if parts.method == Method::OPTIONS && cross_origin {
+        let mut resp = text_response(StatusCode::NO_CONTENT, Bytes::new());
+        let h = resp.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST"),
+        );
+        if let Some(req_headers) = parts.headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, req_headers.clone());
+        }
+        return resp;
+    }
+    let q = Query::parse(parts.uri.query());
+    if q.eio != Some("4") {
+        return engine_error(StatusCode::BAD_REQUEST, 5, "Unsupported protocol version");
+    }
+    let sid = q.sid.map(str::to_owned);
+    match q.transport {
+        Some("websocket") => websocket(engine, &mut parts, sid.as_deref()),
+        Some("polling") => polling(engine, parts.method, sid, body).await,
+        _ => engine_error(StatusCode::BAD_REQUEST, 0, "Transport unknown"),
+    }
+}
+
+async fn polling(
+    engine: Arc<Engine>,
+    method: Method,
+    sid: Option<String>,
+    body: Incoming,
+) -> Response<Full<Bytes>> {
+    match (method, sid) {
+        (Method::GET, None) => match engine.open(Transport::Polling) {
+            Ok(conn) => poll(conn, engine.config.max_payload).await,
+            Err(e) => {
+                tracing::error!("no randomness for a session id: {e}");
+                engine_error(StatusCode::INTERNAL_SERVER_ERROR, 3, "Bad request")
+            }
+        },
+        (Method::GET, Some(sid)) => match engine.get(&sid) {
+            Some(conn) => poll(conn, engine.config.max_payload).await,
+            None => engine_error(StatusCode::BAD_REQUEST, 1, "Session ID unknown"),
+        },
+        (Method::POST, Some(sid)) => match engine.get(&sid) {
+            Some(conn) => post(conn, body, engine.config.max_payload).await,
+            None => engine_error(StatusCode::BAD_REQUEST, 1, "Session ID unknown"),
+        },
+        _ => engine_error(StatusCode::BAD_REQUEST, 2, "Bad handshake method"),
+    }
+}
+
+/// Ends a poll; if the request is dropped before it is answered (the client went away), the
+/// session is closed, as the protocol asks.
+struct PollGuard {
+    conn: Arc<Conn>,
+    answered: bool,
+}
+
+impl Drop for PollGuard {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.conn.close(CloseReason::TransportError);
+        }
+        self.conn.end_poll();
+    }
+}
+
+async fn poll(conn: Arc<Conn>, max_payload: usize) -> Response<Full<Bytes>> {
+    if let Err(e) = conn.begin_poll() {
+        return poll_refused(e);
+    }
+    let mut guard = PollGuard {
+        conn,
+        answered: false,
+    };
+    let mut out = BytesMut::new();
+    // During an upgrade an empty poll is held briefly: released with a noop if the upgrade is
+    // still in progress, refused if it completed meanwhile (as the reference server does).
+    let mut upgrade_hold: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    loop {
+        match guard.conn.drain(max_payload) {
+            Drain::Packets(packets) => {
+                packets.iter().for_each(|p| p.append_polling(&mut out));
+                break;
+            }
+            Drain::Closed(packets, reason) => {
+                packets.iter().for_each(|p| p.append_polling(&mut out));
+                let last = if reason == CloseReason::TransportClose && out.is_empty() {
+                    Packet::Noop
+                } else {
+                    Packet::Close
+                };
+                EncodedPacket::new(vec![last]).append_polling(&mut out);
+                break;
+            }
+            Drain::Empty => match guard.conn.transport() {
+                Transport::WebSocket => {
+                    guard.answered = true;
+                    return poll_refused(PollError::WrongTransport);
+                }
+                Transport::Upgrading => {
+                    let hold = upgrade_hold
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(UPGRADE_POLL_HOLD)));
+                    tokio::select! {
+                        _ = hold.as_mut() => {
+                            if guard.conn.transport() == Transport::Upgrading {
+                                EncodedPacket::new(vec![Packet::Noop]).append_polling(&mut out);
+                                break;
+                            }
+                        }
+                        _ = guard.conn.wait() => {}
+                    }
+                }
+                Transport::Polling => guard.conn.wait().await,
+            },
+        }
+    }
+    guard.answered = true;
+    drop(guard);
+    text_response(StatusCode::OK, out.freeze())
+}
+
+fn poll_refused(e: PollError) -> Response<Full<Bytes>> {
+    match e {
+        PollError::Closed => engine_error(StatusCode::BAD_REQUEST, 1, "Session ID unknown"),
+        PollError::WrongTransport => engine_error(StatusCode::BAD_REQUEST, 3, "Bad request"),
+        PollError::Concurrent => engine_error(StatusCode::BAD_REQUEST, 3, "Bad request"),
+    }
+}
+
+struct PostGuard(Arc<Conn>);
+
+impl Drop for PostGuard {
+    fn drop(&mut self) {
+        self.0.end_post();
+    }
+}
+
+async fn post(conn: Arc<Conn>, body: Incoming, max_payload: usize) -> Response<Full<Bytes>> {
+    if let Err(e) = conn.begin_post() {
+        return poll_refused(e);
+    }
+    let guard = PostGuard(conn);
+    let body = match Limited::new(body, max_payload).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            let too_big = e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some();
+            guard.0.close(if too_big {
+                CloseReason::ParseError
+            } else {
+                CloseReason::TransportError
+            });
+            return if too_big {
+                engine_error(StatusCode::PAYLOAD_TOO_LARGE, 3, "Payload too large")
+            } else {
+                engine_error(StatusCode::BAD_REQUEST, 3, "Bad request")
+            };
+        }
+    };
+    let limits = PayloadLimits {
+        max_bytes: max_payload,
+        ..PayloadLimits::default()
+    };
+    match decode_payload(body, &limits) {
+        Ok(packets) => {
+            for p in packets {
+                guard.0.receive(p);
+            }
+            text_response(StatusCode::OK, "ok")
+        }
+        Err(e) => {
+            tracing::debug!(sid = %guard.0.sid().as_str(), "bad polling payload: {e}");
+            guard.0.close(CloseReason::ParseError);
+            engine_error(StatusCode::BAD_REQUEST, 3, "Bad request")
+        }
+    }
+}
+
+fn websocket(
+    engine: Arc<Engine>,
+    parts: &mut http::request::Parts,
+    sid: Option<&str>,
+) -> Response<Full<Bytes>> {
+    let h = &parts.headers;
+    let is_upgrade = h
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let version_ok = h
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v == "13");
+    let Some(key) = h.get(header::SEC_WEBSOCKET_KEY) else {
+        return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
+    };
+    if !is_upgrade || !version_ok {
+        return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
+    }
+    let accept = async_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let upgrade_of = match sid {
+        Some(sid) => match engine.get(sid) {
+            Some(conn) if conn.begin_upgrade() => Some(conn),
+            Some(_) => return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request"),
+            None => return engine_error(StatusCode::BAD_REQUEST, 1, "Session ID unknown"),
+        },
+        None => None,
+    };
+    let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+        return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
+    };
+    let max = engine.config.max_payload;
+    tokio::spawn(async move {
+        let io = match on_upgrade.await {
+            Ok(upgraded) => TokioIo::new(upgraded),
+            Err(e) => {
+                tracing::debug!("websocket upgrade failed: {e}");
+                if let Some(conn) = upgrade_of {
+                    conn.abort_upgrade();
+                }
+                return;
+            }
+        };
+        match upgrade_of {
+            Some(conn) => run_ws(io, conn, true, max).await,
+            None => match engine.open(Transport::WebSocket) {
+                Ok(conn) => run_ws(io, conn, false, max).await,
+                Err(e) => tracing::error!("no randomness for a session id: {e}"),
+            },
+        }
+    });
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    resp
+}
+
+/// How long a poll during an upgrade waits before it is released with a noop.
+const UPGRADE_POLL_HOLD: Duration = Duration::from_millis(100);
+/// How long a closing WebSocket may take to flush what is queued and say goodbye.
+const WS_CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Read chunk size; reads are bounded by the decoder's maximum message size.
+const READ_CHUNK: usize = 16 * 1024;
+/// Bytes gathered per vectored write batch.
+const WRITE_BATCH: usize = 256 * 1024;
+
+/// Drives one WebSocket: this task reads, a spawned task writes the connection's queue.
+async fn run_ws<S>(io: S, conn: Arc<Conn>, probe: bool, max_payload: usize)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(io);
+    let mut decoder = Decoder::new(max_payload);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let close_code = Arc::new(AtomicU16::new(ws::CLOSE_NORMAL));
+    if probe {
+        match upgrade_probe(&mut rd, &mut wr, &mut decoder, &mut buf, &conn).await {
+            Ok(true) => conn.finish_upgrade(),
+            Ok(false) | Err(_) => {
+                conn.abort_upgrade();
+                let _ = wr.write_all(&ws::close_frame(ws::CLOSE_PROTOCOL)).await;
+                return;
+            }
+        }
+    }
+    let writer = tokio::spawn(write_loop(wr, conn.clone(), close_code.clone()));
+    let reason = read_loop(&mut rd, &mut decoder, &mut buf, &conn, &close_code).await;
+    conn.close(reason);
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(WS_CLOSE_GRACE, writer).await.is_err() {
+        abort.abort();
+    }
+}
+
+/// Reads the next message, bounded by the decoder's limit. `Ok(None)` at end of stream.
+async fn next_message<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    decoder: &mut Decoder,
+    buf: &mut BytesMut,
+) -> Result<Option<Message>, ReadError> {
+    loop {
+        if let Some(msg) = decoder.decode(buf).map_err(ReadError::Ws)? {
+            return Ok(Some(msg));
+        }
+        if buf.len() >= decoder.max_buffer() {
+            return Err(ReadError::Ws(ws::WsError::TooBig(decoder.max_buffer())));
+        }
+        buf.reserve(READ_CHUNK);
+        if rd.read_buf(buf).await.map_err(|_| ReadError::Io)? == 0 {
+            return Ok(None);
+        }
+    }
+}
+
+enum ReadError {
+    Ws(ws::WsError),
+    Io,
+}
+
+/// The upgrade probe on a new WebSocket: `2probe` → `3probe`, then `5`. `Ok(true)` on success.
+async fn upgrade_probe<R, W>(
+    rd: &mut R,
+    wr: &mut W,
+    decoder: &mut Decoder,
+    buf: &mut BytesMut,
+    conn: &Arc<Conn>,
+) -> Result<bool, ReadError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut probed = false;
+    let deadline = tokio::time::sleep(Duration::from_secs(10));
+    tokio::pin!(deadline);
+    loop {
+        let msg = tokio::select! {
+            m = next_message(rd, decoder, buf) => m?,
+            _ = &mut deadline => return Ok(false),
+            _ = conn.closed() => return Ok(false),
+        };
+        let packet = match msg {
+            Some(Message::Text(t)) => Packet::from_ws_text_bytes(t).ok(),
+            Some(Message::Ping(p)) => {
+                wr.write_all(&ws::pong_frame(&p))
+                    .await
+                    .map_err(|_| ReadError::Io)?;
+                continue;
+            }
+            Some(Message::Pong) => continue,
+            _ => None,
+        };
+        match packet {
+            Some(Packet::PingProbe) if !probed => {
+                wr.write_all(&ws::frame(ws::OP_TEXT, b"3probe"))
+                    .await
+                    .map_err(|_| ReadError::Io)?;
+                probed = true;
+                // Release a pending poll with a noop.
+                conn.wake();
+            }
+            Some(Packet::Upgrade) if probed => return Ok(true),
+            _ => return Ok(false),
+        }
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    decoder: &mut Decoder,
+    buf: &mut BytesMut,
+    conn: &Arc<Conn>,
+    close_code: &AtomicU16,
+) -> CloseReason {
+    loop {
+        let msg = tokio::select! {
+            m = next_message(rd, decoder, buf) => m,
+            _ = conn.closed() => return CloseReason::ServerClose,
+        };
+        let packet = match msg {
+            Ok(Some(Message::Text(t))) => Packet::from_ws_text_bytes(t),
+            Ok(Some(Message::Binary(b))) => Ok(Packet::Binary(b)),
+            Ok(Some(Message::Ping(p))) => {
+                conn.send(Arc::new(EncodedPacket::ws_control(ws::pong_frame(&p))));
+                continue;
+            }
+            Ok(Some(Message::Pong)) => continue,
+            Ok(Some(Message::Close(_))) | Ok(None) => return CloseReason::TransportClose,
+            Err(ReadError::Io) => return CloseReason::TransportError,
+            Err(ReadError::Ws(e)) => {
+                tracing::debug!(sid = %conn.sid().as_str(), "websocket: {e}");
+                close_code.store(e.close_code(), Ordering::Relaxed);
+                return CloseReason::TransportError;
+            }
+        };
+        match packet {
+            Ok(p) => {
+                conn.receive(p);
+                if conn.is_closed() {
+                    return CloseReason::TransportClose;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(sid = %conn.sid().as_str(), "bad engine.io packet: {e}");
+                close_code.store(ws::CLOSE_PROTOCOL, Ordering::Relaxed);
+                return CloseReason::ParseError;
+            }
+        }
+    }
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, conn: Arc<Conn>, close_code: Arc<AtomicU16>) {
+    loop {
+        match conn.drain(WRITE_BATCH) {
+            Drain::Packets(packets) => {
+                if write_packets(&mut wr, &packets).await.is_err() {
+                    conn.close(CloseReason::TransportError);
+                    return;
+                }
+            }
+            Drain::Empty => conn.wait().await,
+            Drain::Closed(packets, reason) => {
+                let code = match reason {
+                    CloseReason::ServerShutdown => ws::CLOSE_GOING_AWAY,
+                    _ => close_code.load(Ordering::Relaxed),
+                };
+                let _ = write_packets(&mut wr, &packets).await;
+                let _ = wr.write_all(&ws::close_frame(code)).await;
+                let _ = wr.shutdown().await;
+                return;
+            }
+        }
+    }
+}
+
+/// Writes every frame buffer of `packets` with vectored writes (no copies).
+async fn write_packets<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    packets: &[Arc<EncodedPacket>],
+) -> std::io::Result<()> {
+    const MAX_SLICES: usize = 64;
+    let mut bufs = packets.iter().flat_map(|p| p.ws_bufs());
+    // Buffers (or their unwritten tails) gathered for the next vectored write.
+    let mut pending: Vec<&[u8]> = Vec::with_capacity(MAX_SLICES);
+    loop {
+        while pending.len() < MAX_SLICES {
+            match bufs.next() {
+                Some(b) if !b.is_empty() => pending.push(b),
+                Some(_) => {}
+                None => break,
+            }
+        }
+        if pending.is_empty() {
+            return wr.flush().await;
+        }
+        let slices: Vec<IoSlice<'_>> = pending.iter().map(|b| IoSlice::new(b)).collect();
+        let mut n = wr.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let mut done = 0;
+        while done < pending.len() && n >= pending[done].len() {
+            n -= pending[done].len();
+            done += 1;
+        }
+        pending.drain(..done);
+        if n > 0
+            && let Some(first) = pending.first_mut()
+        {
+            *first = &first[n..];
+        }
+    }
+}

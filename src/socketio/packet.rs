@@ -1,0 +1,290 @@
+//! Socket.IO v5 packets: encoding, parsing, and the binary-attachment placeholders.
+//!
+//! Wire form of the text part: `<type>[<attachments>-][<nsp>,][<ack id>][<JSON>]`, e.g.
+//! `2["hello",1]`, `2/admin,13["ping"]`, `51-["frame",{"_placeholder":true,"num":0}]`.
+//! The namespace `/` is omitted. Binary packets (`5` BINARY_EVENT, `6` BINARY_ACK) are followed
+//! by their attachments, one Engine.IO binary message each.
+//!
+//! A [`Packet`] keeps placeholders inside its JSON `data` and the attachments beside it, so that
+//! [`Packet::encode`] produces the text once and shares the attachment [`Bytes`]: a broadcast
+//! encodes once and every receiver gets clones of the same buffers.
+
+use crate::engineio::Str;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+/// The Socket.IO packet type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PacketKind {
+    /// `0`: join a namespace (client → server, with optional auth), or accept (server → client, `{"sid":…}`).
+    Connect = 0,
+    /// `1`: leave a namespace.
+    Disconnect = 1,
+    /// `2`: an event, `["name", args…]`.
+    Event = 2,
+    /// `3`: the answer to an event that carried an ack id, `[args…]`.
+    Ack = 3,
+    /// `4`: the server refuses a namespace connection, with a reason object.
+    ConnectError = 4,
+    /// `5`: an event with binary attachments.
+    BinaryEvent = 5,
+    /// `6`: an ack with binary attachments.
+    BinaryAck = 6,
+}
+
+impl PacketKind {
+    /// The kind for a type digit.
+    pub fn from_digit(d: u8) -> Option<PacketKind> {
+        Some(match d {
+            b'0' => PacketKind::Connect,
+            b'1' => PacketKind::Disconnect,
+            b'2' => PacketKind::Event,
+            b'3' => PacketKind::Ack,
+            b'4' => PacketKind::ConnectError,
+            b'5' => PacketKind::BinaryEvent,
+            b'6' => PacketKind::BinaryAck,
+            _ => return None,
+        })
+    }
+
+    /// The type digit on the wire.
+    pub fn digit(self) -> u8 {
+        b'0' + self as u8
+    }
+
+    /// True for the two kinds followed by attachments.
+    pub fn is_binary(self) -> bool {
+        matches!(self, PacketKind::BinaryEvent | PacketKind::BinaryAck)
+    }
+}
+
+/// The default namespace.
+pub const MAIN_NAMESPACE: &str = "/";
+
+/// Event names a client may not emit (they are reserved for the library's own use).
+pub const RESERVED_EVENTS: &[&str] = &[
+    "connect",
+    "connect_error",
+    "disconnect",
+    "disconnecting",
+    "newListener",
+    "removeListener",
+];
+
+/// One Socket.IO packet with its attachments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packet {
+    /// The packet type.
+    pub kind: PacketKind,
+    /// The namespace, `/` by default.
+    pub nsp: Str,
+    /// The ack id of an event that wants an answer, or of the ack answering it.
+    pub id: Option<u64>,
+    /// JSON data; for binary kinds, holds `{"_placeholder":true,"num":N}` where attachment N goes.
+    pub data: Option<Value>,
+    /// Binary attachments (only for [`PacketKind::BinaryEvent`] / [`PacketKind::BinaryAck`]).
+    pub attachments: Vec<Bytes>,
+}
+
+/// One argument of an event or ack: JSON or a binary buffer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    /// Any JSON value (nested placeholders, if any, are left as they are).
+    Json(Value),
+    /// A binary buffer, carried as an attachment.
+    Binary(Bytes),
+}
+
+impl From<Value> for Arg {
+    fn from(v: Value) -> Self {
+        Arg::Json(v)
+    }
+}
+
+impl From<Bytes> for Arg {
+    fn from(b: Bytes) -> Self {
+        Arg::Binary(b)
+    }
+}
+
+/// The text part and attachments of an encoded packet; send the text as an Engine.IO text
+/// message, then each attachment as an Engine.IO binary message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    /// The text part (without the Engine.IO `4` prefix).
+    pub text: Str,
+    /// The attachments, shared with the packet (not copied).
+    pub attachments: Vec<Bytes>,
+}
+
+/// Builds the placeholder object `{"_placeholder":true,"num":num}`.
+pub fn placeholder(num: usize) -> Value {
+    let mut m = Map::new();
+    m.insert("_placeholder".into(), Value::Bool(true));
+    m.insert("num".into(), Value::from(num));
+    Value::Object(m)
+}
+
+/// If `v` is a placeholder object, its `num` (not checked against any attachment count).
+pub fn placeholder_num(v: &Value) -> Option<u64> {
+    let m = v.as_object()?;
+    if m.len() != 2 || m.get("_placeholder") != Some(&Value::Bool(true)) {
+        return None;
+    }
+    m.get("num")?.as_u64()
+}
+
+/// Turns args into a JSON array (placeholders for binaries) and the attachment list.
+fn split_args(head: Option<Value>, args: Vec<Arg>) -> (Value, Vec<Bytes>) {
+    let mut arr = Vec::with_capacity(args.len() + usize::from(head.is_some()));
+    arr.extend(head);
+    let mut attachments = Vec::new();
+    for a in args {
+        match a {
+            Arg::Json(v) => arr.push(v),
+            Arg::Binary(b) => {
+                arr.push(placeholder(attachments.len()));
+                attachments.push(b);
+            }
+        }
+    }
+    (Value::Array(arr), attachments)
+}
+
+impl Packet {
+    fn new(kind: PacketKind, nsp: &str, id: Option<u64>, data: Option<Value>) -> Packet {
+        Packet {
+            kind,
+            nsp: if nsp == MAIN_NAMESPACE {
+                Str::from_static(MAIN_NAMESPACE)
+            } else {
+                Str::from(nsp)
+            },
+            id,
+            data,
+            attachments: Vec::new(),
+        }
+    }
+
+    /// CONNECT: a client joins `nsp` (with an optional auth object), or the server accepts
+    /// (`data` = `{"sid": …}`).
+    pub fn connect(nsp: &str, data: Option<Value>) -> Packet {
+        Packet::new(PacketKind::Connect, nsp, None, data)
+    }
+
+    /// DISCONNECT from `nsp`.
+    pub fn disconnect(nsp: &str) -> Packet {
+        Packet::new(PacketKind::Disconnect, nsp, None, None)
+    }
+
+    /// CONNECT_ERROR for `nsp`, e.g. `{"message":"Invalid namespace"}`.
+    pub fn connect_error(nsp: &str, data: Value) -> Packet {
+        Packet::new(PacketKind::ConnectError, nsp, None, Some(data))
+    }
+
+    /// An event `name` with `args`; becomes a BINARY_EVENT when any arg is binary.
+    pub fn event(nsp: &str, name: &str, args: Vec<Arg>, id: Option<u64>) -> Packet {
+        let (data, attachments) = split_args(Some(Value::String(name.to_owned())), args);
+        let kind = if attachments.is_empty() {
+            PacketKind::Event
+        } else {
+            PacketKind::BinaryEvent
+        };
+        Packet {
+            attachments,
+            ..Packet::new(kind, nsp, id, Some(data))
+        }
+    }
+
+    /// An ack answering event `id`; becomes a BINARY_ACK when any arg is binary.
+    pub fn ack(nsp: &str, id: u64, args: Vec<Arg>) -> Packet {
+        let (data, attachments) = split_args(None, args);
+        let kind = if attachments.is_empty() {
+            PacketKind::Ack
+        } else {
+            PacketKind::BinaryAck
+        };
+        Packet {
+            attachments,
+            ..Packet::new(kind, nsp, Some(id), Some(data))
+        }
+    }
+
+    /// The event name of an EVENT / BINARY_EVENT.
+    pub fn event_name(&self) -> Option<&str> {
+        match self.kind {
+            PacketKind::Event | PacketKind::BinaryEvent => self.data.as_ref()?.get(0)?.as_str(),
+            _ => None,
+        }
+    }
+
+    /// The arguments of an event (after its name) or ack, with top-level placeholders replaced by
+    /// their attachments (shared, not copied). Returns `None` for other kinds, or when a
+    /// placeholder points past the attachments (the decoder already rejects that).
+    pub fn args(&self) -> Option<Vec<Arg>> {
+        let skip = match self.kind {
+            PacketKind::Event | PacketKind::BinaryEvent => 1,
+            PacketKind::Ack | PacketKind::BinaryAck => 0,
+            _ => return None,
+        };
+        let arr = self.data.as_ref()?.as_array()?;
+        let mut out = Vec::with_capacity(arr.len().saturating_sub(skip));
+        for v in arr.iter().skip(skip) {
+            match placeholder_num(v).filter(|_| self.kind.is_binary()) {
+                Some(n) => out.push(Arg::Binary(
+                    self.attachments.get(usize::try_from(n).ok()?)?.clone(),
+                )),
+                None => out.push(Arg::Json(v.clone())),
+            }
+        }
+        Some(out)
+    }
+
+    /// Appends the text part to `out` (callers that need the Engine.IO `4` prefix push it first,
+    /// saving a copy).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        out.push(self.kind.digit());
+        if self.kind.is_binary() {
+            // Writing into a Vec cannot fail.
+            let _ = write!(out, "{}-", self.attachments.len());
+        }
+        if self.nsp.as_str() != MAIN_NAMESPACE && !self.nsp.is_empty() {
+            out.extend_from_slice(self.nsp.as_bytes());
+            out.push(b',');
+        }
+        if let Some(id) = self.id {
+            let _ = write!(out, "{id}");
+        }
+        if let Some(data) = &self.data {
+            // Serializing a Value into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, data);
+        }
+    }
+
+    /// The text part and the attachments, ready to send (encode once, share everywhere).
+    pub fn encode(&self) -> Encoded {
+        let mut buf = Vec::with_capacity(16 + self.nsp.len());
+        self.encode_into(&mut buf);
+        Encoded {
+            text: utf8_vec_to_str(buf),
+            attachments: self.attachments.clone(),
+        }
+    }
+
+    /// The Engine.IO WebSocket text frame (`4` + text part) for this packet, in one allocation.
+    pub fn encode_ws_text(&self) -> Str {
+        let mut buf = Vec::with_capacity(17 + self.nsp.len());
+        buf.push(b'4');
+        self.encode_into(&mut buf);
+        utf8_vec_to_str(buf)
+    }
+}
+
+fn utf8_vec_to_str(buf: Vec<u8>) -> Str {
+    // The encoder writes ASCII, a UTF-8 namespace and serde_json output, all UTF-8.
+    match String::from_utf8(buf) {
+        Ok(s) => Str::from(s),
+        Err(_) => Str::new(),
+    }
+}
