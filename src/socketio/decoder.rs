@@ -245,3 +245,316 @@ fn check_placeholders(v: &Value, count: usize) -> Result<(), DecodeError> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::socketio::packet::Arg;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn one(s: &'static str) -> Result<Option<Packet>, DecodeError> {
+        Decoder::default().feed_text(Str::from_static(s))
+    }
+
+    fn ok(s: &'static str) -> Packet {
+        one(s).unwrap().unwrap()
+    }
+
+    #[test]
+    fn decodes_protocol_doc_examples() {
+        let p = ok("0");
+        assert_eq!(
+            (p.kind, p.nsp.as_str(), p.id, p.data),
+            (PacketKind::Connect, "/", None, None)
+        );
+        let p = ok(r#"0{"token":"123"}"#);
+        assert_eq!(p.data, Some(json!({"token": "123"})));
+        let p = ok("0/custom,");
+        assert_eq!((p.nsp.as_str(), p.data), ("/custom", None));
+        let p = ok("0/random"); // the v5 suite's unknown namespace, without a comma
+        assert_eq!(p.nsp, "/random");
+        let p = ok(r#"0/custom,{"token":"abc"}"#);
+        assert_eq!(
+            (p.nsp.as_str(), p.data),
+            ("/custom", Some(json!({"token": "abc"})))
+        );
+        let p = ok(r#"0/admin,{"sid":"oSO0OpakMV_3jnilAAAA"}"#);
+        assert_eq!(
+            p,
+            Packet::connect("/admin", Some(json!({"sid": "oSO0OpakMV_3jnilAAAA"})))
+        );
+        assert_eq!(
+            ok(r#"4{"message":"Not authorized"}"#).kind,
+            PacketKind::ConnectError
+        );
+        assert_eq!(ok(r#"4"Not authorized""#).kind, PacketKind::ConnectError);
+        assert_eq!(ok(r#"2["foo"]"#), Packet::event("/", "foo", vec![], None));
+        assert_eq!(
+            ok(r#"2/admin,["bar"]"#),
+            Packet::event("/admin", "bar", vec![], None)
+        );
+        assert_eq!(
+            ok(r#"212["foo"]"#),
+            Packet::event("/", "foo", vec![], Some(12))
+        );
+        assert_eq!(
+            ok(r#"3/admin,13["bar"]"#),
+            Packet::ack("/admin", 13, vec![json!("bar").into()])
+        );
+        assert_eq!(ok("1"), Packet::disconnect("/"));
+        assert_eq!(ok("1/admin,"), Packet::disconnect("/admin"));
+        assert_eq!(ok("1/custom"), Packet::disconnect("/custom"));
+        let p = ok(r#"2456["message-with-ack",1,"2",{"3":[false]}]"#);
+        assert_eq!(p.id, Some(456));
+        assert_eq!(p.event_name(), Some("message-with-ack"));
+        // Numeric event names are allowed by the reference parser.
+        assert_eq!(ok("2[1]").kind, PacketKind::Event);
+    }
+
+    #[test]
+    fn namespace_and_data_are_slices_of_the_input() {
+        let s = Str::from("2/admin,[\"x\"]");
+        let p = Decoder::default().feed_text(s.clone()).unwrap().unwrap();
+        assert_eq!(p.nsp.as_ptr() as usize, s.as_ptr() as usize + 1);
+    }
+
+    #[test]
+    fn reassembles_binary_event() {
+        let mut d = Decoder::default();
+        let first = d
+            .feed_text(Str::from_static(
+                r#"52-["message",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#,
+            ))
+            .unwrap();
+        assert!(first.is_none());
+        assert!(d.is_pending());
+        assert_eq!(d.feed_binary(Bytes::from_static(&[1, 2, 3])).unwrap(), None);
+        let p = d
+            .feed_binary(Bytes::from_static(&[4, 5, 6]))
+            .unwrap()
+            .unwrap();
+        assert!(!d.is_pending());
+        assert_eq!(
+            p.args().unwrap(),
+            vec![
+                Arg::Binary(Bytes::from_static(&[1, 2, 3])),
+                Arg::Binary(Bytes::from_static(&[4, 5, 6]))
+            ]
+        );
+        // The v5 suite's binary ack, echoed: encode gives back the same text.
+        let p = Packet::ack("/", 789, p.args().unwrap());
+        assert_eq!(
+            p.encode().text,
+            r#"62-789[{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#
+        );
+        // Zero attachments complete at once.
+        assert_eq!(ok(r#"50-["a"]"#).kind, PacketKind::BinaryEvent);
+        // Binary ack.
+        let mut d = Decoder::default();
+        assert_eq!(
+            d.feed_text(Str::from_static(
+                r#"61-15["bar",{"_placeholder":true,"num":0}]"#
+            )),
+            Ok(None)
+        );
+        let p = d.feed_binary(Bytes::from_static(b"z")).unwrap().unwrap();
+        assert_eq!((p.kind, p.id), (PacketKind::BinaryAck, Some(15)));
+    }
+
+    #[test]
+    fn typed_errors() {
+        use DecodeError::*;
+        assert_eq!(one(""), Err(Empty));
+        assert_eq!(one("abc"), Err(UnknownType));
+        assert_eq!(one("7"), Err(UnknownType));
+        assert_eq!(one(r#"2abc["message-with-ack"]"#), Err(InvalidJson));
+        assert_eq!(one("2{}"), Err(InvalidPayload));
+        assert_eq!(one("2[]"), Err(InvalidPayload));
+        assert_eq!(one("2"), Err(InvalidPayload));
+        assert_eq!(one(r#"2["connect"]"#), Err(InvalidPayload));
+        assert_eq!(one(r#"2[{}]"#), Err(InvalidPayload));
+        assert_eq!(one("3[]"), Err(InvalidAckId));
+        assert_eq!(one("31{}"), Err(InvalidPayload));
+        assert_eq!(one("0[]"), Err(InvalidPayload));
+        assert_eq!(one(r#"1{"a":1}"#), Err(InvalidPayload));
+        assert_eq!(one("4"), Err(InvalidPayload));
+        assert_eq!(one("4[1]"), Err(InvalidPayload));
+        assert_eq!(one(r#"2/admin["a"]"#), Err(InvalidPayload)); // no comma: all namespace
+        assert_eq!(one(r#"299999999999999999999["a"]"#), Err(InvalidAckId));
+        assert_eq!(one(r#"2["a""#), Err(InvalidJson));
+        assert_eq!(one(r#"5["a"]"#), Err(InvalidAttachmentCount));
+        assert_eq!(one(r#"51["a"]"#), Err(InvalidAttachmentCount));
+        assert_eq!(one(r#"5-["a"]"#), Err(InvalidAttachmentCount));
+        assert_eq!(
+            one(r#"511-["a"]"#),
+            Err(TooManyAttachments { count: 11, max: 10 })
+        );
+        assert_eq!(
+            one(r#"599999999999999999999999-["a"]"#),
+            Err(TooManyAttachments {
+                count: usize::MAX,
+                max: 10
+            })
+        );
+        assert_eq!(
+            one(r#"51-["a",{"_placeholder":true,"num":1}]"#),
+            Err(InvalidPlaceholder)
+        );
+        assert_eq!(
+            one(r#"51-["a",{"x":[{"_placeholder":true,"num":"0"}]}]"#),
+            Err(InvalidPlaceholder)
+        );
+        assert_eq!(
+            one(r#"51-["a",{"_placeholder":true}]"#),
+            Err(InvalidPlaceholder)
+        );
+        // Placeholders in a plain event are just JSON.
+        assert!(one(r#"2["a",{"_placeholder":true,"num":5}]"#).is_ok());
+
+        let mut d = Decoder::default();
+        assert_eq!(
+            d.feed_binary(Bytes::from_static(b"x")),
+            Err(UnexpectedBinary)
+        );
+        d.feed_text(Str::from_static(
+            r#"51-["a",{"_placeholder":true,"num":0}]"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            d.feed_text(Str::from_static(r#"2["a"]"#)),
+            Err(UnexpectedText)
+        );
+        // After the error the decoder holds nothing.
+        assert!(!d.is_pending());
+    }
+
+    #[test]
+    fn attachment_limit_is_configurable() {
+        let mut d = Decoder::new(DecoderLimits { max_attachments: 1 });
+        assert_eq!(
+            d.feed_text(Str::from_static(r#"52-["a"]"#)),
+            Err(DecodeError::TooManyAttachments { count: 2, max: 1 })
+        );
+        let mut d = Decoder::new(DecoderLimits {
+            max_attachments: 20,
+        });
+        assert_eq!(d.feed_text(Str::from_static(r#"520-["a"]"#)), Ok(None));
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            "\\PC{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec(("[a-z0-9]{0,4}", inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn arb_nsp() -> impl Strategy<Value = String> {
+        prop_oneof![Just("/".to_owned()), "/[a-zA-Z0-9_/.-]{1,8}"]
+    }
+
+    fn arb_args() -> impl Strategy<Value = Vec<Arg>> {
+        proptest::collection::vec(
+            prop_oneof![
+                arb_json().prop_map(Arg::Json),
+                proptest::collection::vec(any::<u8>(), 0..16)
+                    .prop_map(|v| Arg::Binary(Bytes::from(v))),
+            ],
+            0..5,
+        )
+    }
+
+    pub(crate) fn arb_packet() -> impl Strategy<Value = Packet> {
+        let name =
+            "[a-z_-]{1,10}".prop_filter("reserved", |n| !RESERVED_EVENTS.contains(&n.as_str()));
+        prop_oneof![
+            (
+                arb_nsp(),
+                proptest::option::of(
+                    proptest::collection::vec(("[a-z]{1,4}", arb_json()), 0..3)
+                        .prop_map(|kv| Value::Object(kv.into_iter().collect()))
+                )
+            )
+                .prop_map(|(n, d)| Packet::connect(&n, d)),
+            arb_nsp().prop_map(|n| Packet::disconnect(&n)),
+            (
+                arb_nsp(),
+                prop_oneof![
+                    "\\PC{0,8}".prop_map(Value::from),
+                    Just(json!({"message": "nope", "data": [1]})),
+                ]
+            )
+                .prop_map(|(n, d)| Packet::connect_error(&n, d)),
+            (
+                arb_nsp(),
+                name,
+                arb_args(),
+                proptest::option::of(any::<u64>())
+            )
+                .prop_map(|(n, e, a, id)| Packet::event(&n, &e, a, id)),
+            (arb_nsp(), any::<u64>(), arb_args()).prop_map(|(n, id, a)| Packet::ack(&n, id, a)),
+        ]
+    }
+
+    fn decode_all(d: &mut Decoder, p: &Packet) -> Result<Option<Packet>, DecodeError> {
+        let e = p.encode();
+        let mut out = d.feed_text(e.text)?;
+        for a in e.attachments {
+            assert!(out.is_none());
+            out = d.feed_binary(a)?;
+        }
+        Ok(out)
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(p in arb_packet()) {
+            let mut d = Decoder::new(DecoderLimits { max_attachments: 16 });
+            prop_assert_eq!(decode_all(&mut d, &p).unwrap(), Some(p.clone()));
+            // The decoder is reusable for the next packet.
+            prop_assert_eq!(decode_all(&mut d, &p).unwrap(), Some(p));
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(s in "[0-6]?[0-9]{0,2}-?(/[a-z]{0,3},?)?[0-9]{0,3}\\PC{0,24}") {
+            let mut d = Decoder::default();
+            if let Ok(None) = d.feed_text(Str::from(s)) {
+                prop_assert!(d.is_pending());
+            }
+        }
+
+        #[test]
+        fn arbitrary_messages_never_panic(
+            msgs in proptest::collection::vec(
+                prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 0..24).prop_map(|v| (false, v)),
+                    "[0-6][0-9-]{0,3}\\PC{0,16}".prop_map(|s| (true, s.into_bytes())),
+                ],
+                0..8,
+            )
+        ) {
+            let mut d = Decoder::default();
+            for (is_text, bytes) in msgs {
+                let bytes = Bytes::from(bytes);
+                let _ = if is_text {
+                    match Str::from_utf8(bytes) {
+                        Ok(s) => d.feed_text(s),
+                        Err(_) => continue,
+                    }
+                } else {
+                    d.feed_binary(bytes)
+                };
+            }
+        }
+    }
+}

@@ -288,3 +288,153 @@ fn utf8_vec_to_str(buf: Vec<u8>) -> Str {
         Err(_) => Str::new(),
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn text(p: &Packet) -> String {
+        p.encode().text.to_string()
+    }
+
+    // Every example of docs/socket.io-protocol/v5-current.md, "Packet encoding", plus the v5
+    // test suite's expectations.
+    #[test]
+    fn encodes_protocol_doc_examples() {
+        assert_eq!(text(&Packet::connect("/", None)), "0");
+        assert_eq!(
+            text(&Packet::connect(
+                "/admin",
+                Some(json!({"sid": "oSO0OpakMV_3jnilAAAA"}))
+            )),
+            r#"0/admin,{"sid":"oSO0OpakMV_3jnilAAAA"}"#
+        );
+        assert_eq!(
+            text(&Packet::connect_error(
+                "/",
+                json!({"message": "Not authorized"})
+            )),
+            r#"4{"message":"Not authorized"}"#
+        );
+        assert_eq!(
+            text(&Packet::connect_error(
+                "/random",
+                json!({"message": "Invalid namespace"})
+            )),
+            r#"4/random,{"message":"Invalid namespace"}"#
+        );
+        assert_eq!(
+            text(&Packet::event("/", "foo", vec![], None)),
+            r#"2["foo"]"#
+        );
+        assert_eq!(
+            text(&Packet::event("/admin", "bar", vec![], None)),
+            r#"2/admin,["bar"]"#
+        );
+        let p = Packet::event(
+            "/",
+            "baz",
+            vec![Arg::Binary(Bytes::from_static(&[1, 2, 3, 4]))],
+            None,
+        );
+        assert_eq!(p.kind, PacketKind::BinaryEvent);
+        let e = p.encode();
+        assert_eq!(e.text, r#"51-["baz",{"_placeholder":true,"num":0}]"#);
+        assert_eq!(e.attachments, vec![Bytes::from_static(&[1, 2, 3, 4])]);
+        let p = Packet::event(
+            "/admin",
+            "baz",
+            vec![
+                Arg::Binary(Bytes::from_static(&[1, 2])),
+                Arg::Binary(Bytes::from_static(&[3, 4])),
+            ],
+            None,
+        );
+        assert_eq!(
+            text(&p),
+            r#"52-/admin,["baz",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#
+        );
+        assert_eq!(
+            text(&Packet::event("/", "foo", vec![], Some(12))),
+            r#"212["foo"]"#
+        );
+        assert_eq!(
+            text(&Packet::ack("/admin", 13, vec![json!("bar").into()])),
+            r#"3/admin,13["bar"]"#
+        );
+        let p = Packet::ack(
+            "/",
+            15,
+            vec![
+                json!("bar").into(),
+                Bytes::from_static(&[1, 2, 3, 4]).into(),
+            ],
+        );
+        assert_eq!(p.kind, PacketKind::BinaryAck);
+        assert_eq!(text(&p), r#"61-15["bar",{"_placeholder":true,"num":0}]"#);
+        assert_eq!(text(&Packet::disconnect("/")), "1");
+        assert_eq!(text(&Packet::disconnect("/admin")), "1/admin,");
+        // From the sample session.
+        let p = Packet::ack("/admin", 1, vec![Bytes::from_static(b"x").into()]);
+        assert_eq!(
+            p.encode_ws_text(),
+            r#"461-/admin,1[{"_placeholder":true,"num":0}]"#
+        );
+        // The v5 suite's echo, key order preserved.
+        assert_eq!(
+            text(&Packet::event(
+                "/",
+                "message-back",
+                vec![
+                    json!(1).into(),
+                    json!("2").into(),
+                    json!({"3": [true], "a": 1, "0": 2}).into()
+                ],
+                None
+            )),
+            r#"2["message-back",1,"2",{"3":[true],"a":1,"0":2}]"#
+        );
+    }
+
+    #[test]
+    fn args_resolve_placeholders_without_copying() {
+        let bin = Bytes::from(vec![7u8; 32]);
+        let p = Packet::event(
+            "/",
+            "frame",
+            vec![json!({"k": 1}).into(), bin.clone().into()],
+            Some(3),
+        );
+        assert_eq!(p.event_name(), Some("frame"));
+        let args = p.args().unwrap();
+        assert_eq!(args.len(), 2);
+        assert_eq!(args[0], Arg::Json(json!({"k": 1})));
+        let Arg::Binary(b) = &args[1] else {
+            panic!("not binary")
+        };
+        assert_eq!(b.as_ptr(), bin.as_ptr());
+        // Encoding shares the attachment buffers too.
+        assert_eq!(p.encode().attachments[0].as_ptr(), bin.as_ptr());
+        assert_eq!(Packet::disconnect("/").args(), None);
+        assert_eq!(Packet::disconnect("/").event_name(), None);
+    }
+
+    #[test]
+    fn placeholder_helpers() {
+        assert_eq!(placeholder_num(&placeholder(3)), Some(3));
+        assert_eq!(
+            placeholder_num(&json!({"_placeholder": true, "num": 1, "x": 0})),
+            None
+        );
+        assert_eq!(
+            placeholder_num(&json!({"_placeholder": false, "num": 1})),
+            None
+        );
+        assert_eq!(
+            placeholder_num(&json!({"_placeholder": true, "num": -1})),
+            None
+        );
+        assert_eq!(placeholder_num(&json!([1])), None);
+    }
+}

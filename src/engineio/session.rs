@@ -1,0 +1,924 @@
+//! The server side of one Engine.IO v4 session, as a sans-IO state machine.
+//!
+//! A [`Session`] owns the transport state (polling, upgrading, WebSocket, closed), the
+//! heartbeat, the upgrade probe and the close reason. It owns no socket, no timer and no
+//! application queue: the server feeds it what arrived and when, and drains what it decided.
+//!
+//! # Driving loop (one task per session, in `server/`)
+//!
+//! ```text
+//! let mut s = Session::new(sid, TransportKind::Polling, cfg, Instant::now());
+//! loop {
+//!     // 1. Outputs: drain all three after every input.
+//!     while let Some(t) = s.poll_transmit() { send t.packet on t.transport }   // open, ping, 3probe, noop, close
+//!     while let Some(e) = s.poll_event() {
+//!         match e {
+//!             Event::Text(s) | Event::Binary(b) => feed the Socket.IO decoder,
+//!             Event::Upgraded => move the outgoing queue to the WebSocket,
+//!             Event::UpgradeAborted => close the candidate WebSocket,
+//!             Event::Closed(reason) => flush what is left, drop the session, stop,
+//!         }
+//!     }
+//!     let deadline = s.poll_timeout();                     // next ping / pong deadline / upgrade timeout
+//!     // 2. Inputs: wait for whichever comes first.
+//!     select! {
+//!         GET arrived      => s.handle_poll_request(now)?  (Err → answer 400)
+//!         GET answered     => s.handle_poll_done(),  (aborted by the peer → s.handle_poll_aborted(now))
+//!         POST body        => s.handle_polling_body(body, now)? (Err → answer 400)
+//!         WS attach (sid)  => s.handle_ws_attach(now)?     (Err → refuse the WebSocket)
+//!         WS frame         => s.handle_ws_frame(frame, now),
+//!         WS gone          => s.handle_ws_closed(error, now),
+//!         sleep_until(deadline) => s.handle_timeout(now),
+//!         app wants close  => s.close(CloseReason::ForcedClose),
+//!     }
+//! }
+//! ```
+//!
+//! Application messages do not pass through the session: the server keeps them in its
+//! per-connection queue and writes them to [`Session::transport`] (polling until
+//! [`Event::Upgraded`], then the WebSocket), alongside the session's own transmits.
+
+use super::handshake::Handshake;
+use super::packet::{Packet, WsFrame};
+use super::payload::{PayloadError, PayloadLimits, decode_payload};
+use super::str::Str;
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// The two Engine.IO transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TransportKind {
+    /// HTTP long-polling (GET to receive, POST to send).
+    Polling,
+    /// One WebSocket, one packet per frame.
+    WebSocket,
+}
+
+impl TransportKind {
+    /// The `transport` query parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportKind::Polling => "polling",
+            TransportKind::WebSocket => "websocket",
+        }
+    }
+}
+
+/// Why a session ended. [`CloseReason::as_str`] gives the reference implementation's wording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// The client closed the session (close packet) or its WebSocket closed cleanly.
+    TransportClose,
+    /// The transport failed: WebSocket error, aborted or duplicate poll.
+    TransportError,
+    /// No pong within `pingTimeout` after a ping.
+    PingTimeout,
+    /// The client sent something that is not Engine.IO.
+    ParseError,
+    /// The application closed the session.
+    ForcedClose,
+    /// The server is shutting down.
+    ServerShuttingDown,
+}
+
+impl CloseReason {
+    /// The reason string used by the reference server (`"ping timeout"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::TransportClose => "transport close",
+            CloseReason::TransportError => "transport error",
+            CloseReason::PingTimeout => "ping timeout",
+            CloseReason::ParseError => "parse error",
+            CloseReason::ForcedClose => "forced close",
+            CloseReason::ServerShuttingDown => "server shutting down",
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where the session stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Long-polling, no upgrade in progress.
+    Polling,
+    /// A WebSocket is attached for an upgrade; waiting for `2probe`.
+    Probing,
+    /// `3probe` sent; waiting for `5` on the WebSocket. Polls are answered with a noop.
+    Upgrading,
+    /// On the WebSocket (directly or after an upgrade).
+    WebSocket,
+    /// Ended; see [`Session::close_reason`].
+    Closed,
+}
+
+/// Session parameters (the handshake values and local limits).
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Time between server pings (`pingInterval`, default 25 s).
+    pub ping_interval: Duration,
+    /// Time the client has to answer a ping (`pingTimeout`, default 20 s).
+    pub ping_timeout: Duration,
+    /// Largest POST body / WebSocket message accepted (`maxPayload`, default 1 MB).
+    pub max_payload: usize,
+    /// Most packets accepted in one POST body.
+    pub max_packets_per_payload: usize,
+    /// Time allowed between a WebSocket attaching for an upgrade and its `5` (default 10 s).
+    pub upgrade_timeout: Duration,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            max_payload: 1_000_000,
+            max_packets_per_payload: 1_000,
+            upgrade_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A packet the session wants sent, and on which transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// The transport to send on. For polling: the pending (or next) GET response.
+    pub transport: TransportKind,
+    /// The control packet (open, ping, pong probe, noop, close).
+    pub packet: Packet,
+}
+
+/// Something the application (or the server loop) must act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A text message from the client.
+    Text(Str),
+    /// A binary message from the client.
+    Binary(Bytes),
+    /// The upgrade completed: write everything to the WebSocket from now on.
+    Upgraded,
+    /// The upgrade failed (bad probe, timeout): close the candidate WebSocket; the session
+    /// stays on polling.
+    UpgradeAborted,
+    /// The session ended. Deliver the remaining transmits if possible, then drop the session.
+    Closed(CloseReason),
+}
+
+/// Why the server must refuse an HTTP request or WebSocket for this session (answer 400 /
+/// close that socket). The session itself may have closed as a consequence: watch for
+/// [`Event::Closed`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// The session is closed (treat like an unknown sid).
+    #[error("session closed")]
+    Closed,
+    /// The request does not fit the current transport (e.g. a poll after the upgrade).
+    #[error("wrong transport for this session")]
+    WrongTransport,
+    /// A second GET while one is pending (the session closes with a transport error).
+    #[error("duplicate poll request")]
+    DuplicatePoll,
+    /// A second WebSocket while one is attached or upgrading.
+    #[error("upgrade already in progress")]
+    UpgradeInProgress,
+    /// The POST body was rejected (the session closes with a parse error).
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+}
+
+/// One Engine.IO session, server side. See the module docs for the driving loop.
+#[derive(Debug)]
+pub struct Session {
+    sid: Str,
+    config: SessionConfig,
+    state: State,
+    close_reason: Option<CloseReason>,
+    poll_pending: bool,
+    /// When the next ping goes out (None while waiting for a pong).
+    next_ping: Option<Instant>,
+    /// When the session dies unless a pong arrives (None while no ping is outstanding).
+    pong_deadline: Option<Instant>,
+    /// When an attached-but-unfinished upgrade is abandoned.
+    upgrade_deadline: Option<Instant>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+impl Session {
+    /// A new session opened on `transport` at `now`. Its first transmit is the OPEN packet.
+    pub fn new(sid: Str, transport: TransportKind, config: SessionConfig, now: Instant) -> Session {
+        let handshake = Handshake {
+            sid: sid.to_string(),
+            upgrades: match transport {
+                TransportKind::Polling => vec!["websocket".to_owned()],
+                TransportKind::WebSocket => Vec::new(),
+            },
+            ping_interval: duration_ms(config.ping_interval),
+            ping_timeout: duration_ms(config.ping_timeout),
+            max_payload: config.max_payload as u64,
+        };
+        let mut transmits = VecDeque::with_capacity(4);
+        transmits.push_back(Transmit {
+            transport,
+            packet: Packet::Open(Str::from(handshake.to_json())),
+        });
+        Session {
+            sid,
+            state: match transport {
+                TransportKind::Polling => State::Polling,
+                TransportKind::WebSocket => State::WebSocket,
+            },
+            close_reason: None,
+            poll_pending: false,
+            next_ping: Some(now + config.ping_interval),
+            pong_deadline: None,
+            upgrade_deadline: None,
+            config,
+            transmits,
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The session id.
+    pub fn sid(&self) -> &Str {
+        &self.sid
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The configuration the session was created with.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// Where application messages go now: polling until the upgrade completes, then WebSocket.
+    /// `None` once closed.
+    pub fn transport(&self) -> Option<TransportKind> {
+        match self.state {
+            State::Polling | State::Probing | State::Upgrading => Some(TransportKind::Polling),
+            State::WebSocket => Some(TransportKind::WebSocket),
+            State::Closed => None,
+        }
+    }
+
+    /// True once the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    /// Why the session ended, once it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.close_reason
+    }
+
+    /// True while a long-polling GET is waiting for data.
+    pub fn poll_pending(&self) -> bool {
+        self.poll_pending
+    }
+
+    /// A GET arrived. On `Ok` the request is now the pending poll: answer it with the polling
+    /// transmits and queued messages as soon as there are any, then call
+    /// [`Session::handle_poll_done`]. On `Err` answer 400.
+    pub fn handle_poll_request(&mut self, _now: Instant) -> Result<(), RequestError> {
+        match self.state {
+            State::Closed => return Err(RequestError::Closed),
+            State::WebSocket => return Err(RequestError::WrongTransport),
+            State::Polling | State::Probing | State::Upgrading => {}
+        }
+        if self.poll_pending {
+            // The first poll receives the close packet; the second gets the error.
+            self.close_with_packet(CloseReason::TransportError);
+            return Err(RequestError::DuplicatePoll);
+        }
+        self.poll_pending = true;
+        if self.state == State::Upgrading {
+            self.transmit(TransportKind::Polling, Packet::Noop);
+        }
+        Ok(())
+    }
+
+    /// The pending GET has been answered.
+    pub fn handle_poll_done(&mut self) {
+        self.poll_pending = false;
+    }
+
+    /// The client went away while its GET was pending: the session ends with a transport error.
+    pub fn handle_poll_aborted(&mut self, _now: Instant) {
+        self.poll_pending = false;
+        if self.state != State::Closed && self.state != State::WebSocket {
+            self.close_inner(CloseReason::TransportError);
+        }
+    }
+
+    /// A POST body arrived. On `Err` answer 400 (the session has closed with a parse error);
+    /// on `Ok` answer `ok`.
+    pub fn handle_polling_body(&mut self, body: Bytes, now: Instant) -> Result<(), RequestError> {
+        match self.state {
+            State::Closed => return Err(RequestError::Closed),
+            State::WebSocket => return Err(RequestError::WrongTransport),
+            State::Polling | State::Probing | State::Upgrading => {}
+        }
+        let limits = PayloadLimits {
+            max_bytes: self.config.max_payload,
+            max_packets: self.config.max_packets_per_payload,
+        };
+        let packets = match decode_payload(body, &limits) {
+            Ok(p) => p,
+            Err(e) => {
+                self.close_with_packet(CloseReason::ParseError);
+                return Err(e.into());
+            }
+        };
+        for p in packets {
+            if self.state == State::Closed {
+                break;
+            }
+            self.handle_packet(p, TransportKind::Polling, now);
+        }
+        Ok(())
+    }
+
+    /// A WebSocket arrived with this session's sid, to upgrade. On `Err` refuse it.
+    pub fn handle_ws_attach(&mut self, now: Instant) -> Result<(), RequestError> {
+        match self.state {
+            State::Polling => {
+                self.state = State::Probing;
+                self.upgrade_deadline = Some(now + self.config.upgrade_timeout);
+                Ok(())
+            }
+            State::Probing | State::Upgrading => Err(RequestError::UpgradeInProgress),
+            State::WebSocket => Err(RequestError::WrongTransport),
+            State::Closed => Err(RequestError::Closed),
+        }
+    }
+
+    /// A frame arrived on the session's WebSocket (the upgrade candidate or the upgraded one).
+    pub fn handle_ws_frame(&mut self, frame: WsFrame, now: Instant) {
+        let len = match &frame {
+            WsFrame::Text(t) => t.len(),
+            WsFrame::Binary(b) => b.len(),
+        };
+        let packet = if len > self.config.max_payload {
+            None
+        } else {
+            Packet::from_ws(frame).ok()
+        };
+        match self.state {
+            State::Closed | State::Polling => {}
+            State::WebSocket => match packet {
+                Some(p) => self.handle_packet(p, TransportKind::WebSocket, now),
+                None => self.close_inner(CloseReason::ParseError),
+            },
+            State::Probing => match packet {
+                Some(Packet::PingProbe) => {
+                    self.transmit(TransportKind::WebSocket, Packet::PongProbe);
+                    self.state = State::Upgrading;
+                    if self.poll_pending {
+                        self.transmit(TransportKind::Polling, Packet::Noop);
+                    }
+                }
+                _ => self.abort_upgrade(),
+            },
+            State::Upgrading => match packet {
+                Some(Packet::Upgrade) => {
+                    self.state = State::WebSocket;
+                    self.upgrade_deadline = None;
+                    if self.poll_pending {
+                        self.transmit(TransportKind::Polling, Packet::Noop);
+                    }
+                    self.events.push_back(Event::Upgraded);
+                }
+                Some(Packet::PingProbe) => {
+                    self.transmit(TransportKind::WebSocket, Packet::PongProbe);
+                }
+                _ => self.abort_upgrade(),
+            },
+        }
+    }
+
+    /// The session's WebSocket closed (`error`: it failed rather than closed cleanly). During an
+    /// upgrade this only abandons the upgrade.
+    pub fn handle_ws_closed(&mut self, error: bool, _now: Instant) {
+        match self.state {
+            State::Probing | State::Upgrading => self.abort_upgrade(),
+            State::WebSocket => self.close_inner(if error {
+                CloseReason::TransportError
+            } else {
+                CloseReason::TransportClose
+            }),
+            State::Polling | State::Closed => {}
+        }
+    }
+
+    /// Time passed: sends pings, enforces the pong deadline and the upgrade timeout.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state == State::Closed {
+            return;
+        }
+        if self.pong_deadline.is_some_and(|d| now >= d) {
+            self.close_with_packet(CloseReason::PingTimeout);
+            return;
+        }
+        if self.upgrade_deadline.is_some_and(|d| now >= d) {
+            self.abort_upgrade();
+        }
+        if self.next_ping.is_some_and(|d| now >= d) {
+            self.next_ping = None;
+            self.pong_deadline = Some(now + self.config.ping_timeout);
+            if let Some(t) = self.transport() {
+                self.transmit(t, Packet::Ping);
+            }
+        }
+    }
+
+    /// Ends the session from the server side (`ForcedClose`, `ServerShuttingDown`, …): a close
+    /// packet is queued for the client, then [`Event::Closed`].
+    pub fn close(&mut self, reason: CloseReason) {
+        self.close_with_packet(reason);
+    }
+
+    /// The next packet to send, with its transport.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// True when a transmit for `transport` is queued (a pending poll can be answered).
+    pub fn has_transmit(&self, transport: TransportKind) -> bool {
+        self.transmits.iter().any(|t| t.transport == transport)
+    }
+
+    /// Removes and returns the next transmit for `transport` only (e.g. to fill a GET response
+    /// while an upgrade probe waits for the WebSocket).
+    pub fn poll_transmit_for(&mut self, transport: TransportKind) -> Option<Transmit> {
+        let i = self
+            .transmits
+            .iter()
+            .position(|t| t.transport == transport)?;
+        self.transmits.remove(i)
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When to call [`Session::handle_timeout`] next (`None` once closed).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.state == State::Closed {
+            return None;
+        }
+        [self.next_ping, self.pong_deadline, self.upgrade_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn handle_packet(&mut self, packet: Packet, from: TransportKind, now: Instant) {
+        match packet {
+            Packet::Message(s) => self.events.push_back(Event::Text(s)),
+            Packet::Binary(b) => self.events.push_back(Event::Binary(b)),
+            Packet::Pong => {
+                if self.pong_deadline.take().is_some() {
+                    self.next_ping = Some(now + self.config.ping_interval);
+                }
+            }
+            Packet::Close => {
+                // The reference server releases a pending poll with a noop, not a close.
+                if from == TransportKind::Polling && self.poll_pending {
+                    self.transmit(TransportKind::Polling, Packet::Noop);
+                }
+                self.close_inner(CloseReason::TransportClose);
+            }
+            Packet::Noop => {}
+            // Not valid from a client on an established transport.
+            Packet::Open(_)
+            | Packet::Ping
+            | Packet::PingProbe
+            | Packet::PongProbe
+            | Packet::Upgrade => self.close_with_packet(CloseReason::ParseError),
+        }
+    }
+
+    fn abort_upgrade(&mut self) {
+        if matches!(self.state, State::Probing | State::Upgrading) {
+            self.state = State::Polling;
+            self.upgrade_deadline = None;
+            // Drop a queued 3probe that never went out.
+            self.transmits
+                .retain(|t| t.transport != TransportKind::WebSocket);
+            self.events.push_back(Event::UpgradeAborted);
+        }
+    }
+
+    fn transmit(&mut self, transport: TransportKind, packet: Packet) {
+        self.transmits.push_back(Transmit { transport, packet });
+    }
+
+    /// Closes and tells the client with a close packet on the current transport.
+    fn close_with_packet(&mut self, reason: CloseReason) {
+        if let Some(t) = self.transport() {
+            self.transmit(t, Packet::Close);
+        }
+        self.close_inner(reason);
+    }
+
+    fn close_inner(&mut self, reason: CloseReason) {
+        if self.state == State::Closed {
+            return;
+        }
+        if matches!(self.state, State::Probing | State::Upgrading) {
+            self.events.push_back(Event::UpgradeAborted);
+        }
+        self.state = State::Closed;
+        self.close_reason = Some(reason);
+        self.next_ping = None;
+        self.pong_deadline = None;
+        self.upgrade_deadline = None;
+        self.events.push_back(Event::Closed(reason));
+    }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    fn cfg() -> SessionConfig {
+        SessionConfig {
+            ping_interval: 300 * MS,
+            ping_timeout: 200 * MS,
+            max_payload: 1_000_000,
+            max_packets_per_payload: 16,
+            upgrade_timeout: 1000 * MS,
+        }
+    }
+
+    fn drain(s: &mut Session) -> (Vec<Transmit>, Vec<Event>) {
+        (
+            std::iter::from_fn(|| s.poll_transmit()).collect(),
+            std::iter::from_fn(|| s.poll_event()).collect(),
+        )
+    }
+
+    fn tx(transport: TransportKind, packet: Packet) -> Transmit {
+        Transmit { transport, packet }
+    }
+
+    fn text(s: &'static str) -> WsFrame {
+        WsFrame::Text(Str::from_static(s))
+    }
+
+    fn new_polling(t0: Instant) -> Session {
+        let mut s = Session::new(Str::from("abc"), TransportKind::Polling, cfg(), t0);
+        let (t, e) = drain(&mut s);
+        assert_eq!(t.len(), 1);
+        assert!(e.is_empty());
+        s
+    }
+
+    #[test]
+    fn open_packet_is_first_transmit() {
+        let t0 = Instant::now();
+        let mut s = Session::new(Str::from("abc"), TransportKind::Polling, cfg(), t0);
+        assert_eq!(
+            s.poll_transmit(),
+            Some(tx(
+                TransportKind::Polling,
+                Packet::Open(Str::from(
+                    r#"{"sid":"abc","upgrades":["websocket"],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}"#
+                ))
+            ))
+        );
+        let mut w = Session::new(Str::from("x"), TransportKind::WebSocket, cfg(), t0);
+        let Some(Transmit {
+            transport: TransportKind::WebSocket,
+            packet: Packet::Open(json),
+        }) = w.poll_transmit()
+        else {
+            panic!("no open packet")
+        };
+        assert!(json.contains(r#""upgrades":[]"#));
+        assert_eq!(w.transport(), Some(TransportKind::WebSocket));
+    }
+
+    #[test]
+    fn heartbeat_timeout_fires_exactly_at_interval_plus_timeout() {
+        let t0 = Instant::now();
+        let mut s = new_polling(t0);
+        assert_eq!(s.poll_timeout(), Some(t0 + 300 * MS));
+        s.handle_timeout(t0 + 299 * MS);
+        assert_eq!(drain(&mut s), (vec![], vec![]));
+        s.handle_timeout(t0 + 300 * MS);
+        assert_eq!(
+            drain(&mut s),
+            (vec![tx(TransportKind::Polling, Packet::Ping)], vec![])
+        );
+        assert_eq!(s.poll_timeout(), Some(t0 + 500 * MS));
+        s.handle_timeout(t0 + 499 * MS);
+        assert!(!s.is_closed());
+        s.handle_timeout(t0 + 500 * MS);
+        assert_eq!(
+            drain(&mut s),
+            (
+                vec![tx(TransportKind::Polling, Packet::Close)],
+                vec![Event::Closed(CloseReason::PingTimeout)]
+            )
+        );
+        assert_eq!(s.close_reason(), Some(CloseReason::PingTimeout));
+        assert_eq!(s.poll_timeout(), None);
+        assert_eq!(
+            s.handle_poll_request(t0 + 501 * MS),
+            Err(RequestError::Closed)
+        );
+    }
+
+    #[test]
+    fn pong_reschedules_next_ping_from_pong_time() {
+        let t0 = Instant::now();
+        let mut s = Session::new(Str::from("a"), TransportKind::WebSocket, cfg(), t0);
+        drain(&mut s);
+        for round in 0..3u32 {
+            let base = t0 + round * 400 * MS;
+            s.handle_timeout(base + 300 * MS);
+            assert_eq!(
+                drain(&mut s).0,
+                vec![tx(TransportKind::WebSocket, Packet::Ping)]
+            );
+            s.handle_ws_frame(text("3"), base + 400 * MS);
+            assert_eq!(s.poll_timeout(), Some(base + 700 * MS));
+        }
+        // An unsolicited pong changes nothing.
+        s.handle_ws_frame(text("3"), t0 + 1250 * MS);
+        assert_eq!(s.poll_timeout(), Some(t0 + 1500 * MS));
+        assert!(!s.is_closed());
+    }
+
+    #[test]
+    fn messages_become_events() {
+        let t0 = Instant::now();
+        let mut s = new_polling(t0);
+        s.handle_polling_body(Bytes::from_static(b"4hello\x1ebAQIDBA==\x1e6"), t0)
+            .unwrap();
+        assert_eq!(
+            drain(&mut s).1,
+            vec![
+                Event::Text(Str::from("hello")),
+                Event::Binary(Bytes::from_static(&[1, 2, 3, 4]))
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_post_closes_with_parse_error() {
+        let t0 = Instant::now();
+        let mut s = new_polling(t0);
+        assert!(matches!(
+            s.handle_polling_body(Bytes::from_static(b"abc"), t0),
+            Err(RequestError::Payload(_))
+        ));
+        assert_eq!(s.close_reason(), Some(CloseReason::ParseError));
+        assert_eq!(
+            s.handle_polling_body(Bytes::from_static(b"4x"), t0),
+            Err(RequestError::Closed)
+        );
+    }
+
+    #[test]
+    fn oversized_post_and_frame_are_rejected() {
+        let t0 = Instant::now();
+        let mut c = cfg();
+        c.max_payload = 4;
+        let mut s = Session::new(Str::from("a"), TransportKind::Polling, c.clone(), t0);
+        assert!(matches!(
+            s.handle_polling_body(Bytes::from_static(b"4hello"), t0),
+            Err(RequestError::Payload(PayloadError::TooLarge { .. }))
+        ));
+        assert!(s.is_closed());
+        let mut w = Session::new(Str::from("a"), TransportKind::WebSocket, c, t0);
+        w.handle_ws_frame(WsFrame::Binary(Bytes::from_static(b"12345")), t0);
+        assert_eq!(w.close_reason(), Some(CloseReason::ParseError));
+    }
+
+    #[test]
+    fn malformed_ws_frame_closes() {
+        let t0 = Instant::now();
+        let mut s = Session::new(Str::from("a"), TransportKind::WebSocket, cfg(), t0);
+        drain(&mut s);
+        s.handle_ws_frame(text("abc"), t0);
+        assert_eq!(
+            drain(&mut s),
+            (vec![], vec![Event::Closed(CloseReason::ParseError)])
+        );
+    }
+
+    #[test]
+    fn duplicate_poll_closes_session_and_first_poll_gets_close() {
+        let t0 = Instant::now();
+        let mut s = new_polling(t0);
+        s.handle_poll_request(t0).unwrap();
+        assert_eq!(s.handle_poll_request(t0), Err(RequestError::DuplicatePoll));
+        assert_eq!(
+            drain(&mut s),
+            (
+                vec![tx(TransportKind::Polling, Packet::Close)],
+                vec![Event::Closed(CloseReason::TransportError)]
+            )
+        );
+    }
+
+    #[test]
+    fn aborted_poll_closes_with_transport_error() {
+        let t0 = Instant::now();
+        let mut s = new_polling(t0);
+        s.handle_poll_request(t0).unwrap();
+        s.handle_poll_aborted(t0);
+        assert_eq!(
+            drain(&mut s).1,
+            vec![Event::Closed(CloseReason::TransportError)]
+        );
+    }
+
+    #[test]
+    fn client_close_over_polling_releases_poll_with_noop() {
+        let t0 = Instant::now();
+        let mut s = new_polling(t0);
+        s.handle_poll_request(t0).unwrap();
+        s.handle_polling_body(Bytes::from_static(b"1"), t0).unwrap();
+        assert_eq!(
+            drain(&mut s),
+            (
+                vec![tx(TransportKind::Polling, Packet::Noop)],
+                vec![Event::Closed(CloseReason::TransportClose)]
+            )
+        );
+    }
+
+    #[test]
+    fn upgrade_sequence_with_noop_release() {
+        let t0 = Instant::now();
+        let mut s = new_polling(t0);
+        s.handle_poll_request(t0).unwrap();
+        s.handle_ws_attach(t0).unwrap();
+        assert_eq!(s.state(), State::Probing);
+        assert_eq!(s.handle_ws_attach(t0), Err(RequestError::UpgradeInProgress));
+        s.handle_ws_frame(text("2probe"), t0);
+        assert_eq!(s.state(), State::Upgrading);
+        assert_eq!(s.transport(), Some(TransportKind::Polling));
+        assert_eq!(
+            drain(&mut s).0,
+            vec![
+                tx(TransportKind::WebSocket, Packet::PongProbe),
+                tx(TransportKind::Polling, Packet::Noop)
+            ]
+        );
+        s.handle_poll_done();
+        // A poll during the upgrade is answered with a noop at once.
+        s.handle_poll_request(t0).unwrap();
+        assert_eq!(
+            drain(&mut s).0,
+            vec![tx(TransportKind::Polling, Packet::Noop)]
+        );
+        s.handle_poll_done();
+        s.handle_ws_frame(text("5"), t0);
+        assert_eq!(drain(&mut s), (vec![], vec![Event::Upgraded]));
+        assert_eq!(s.transport(), Some(TransportKind::WebSocket));
+        s.handle_ws_frame(text("4hello"), t0);
+        assert_eq!(drain(&mut s).1, vec![Event::Text(Str::from("hello"))]);
+        // HTTP requests and second WebSockets are refused after the upgrade.
+        assert_eq!(s.handle_poll_request(t0), Err(RequestError::WrongTransport));
+        assert_eq!(s.handle_ws_attach(t0), Err(RequestError::WrongTransport));
+        assert!(!s.is_closed());
+        // Pings now go over the WebSocket.
+        s.handle_timeout(t0 + 300 * MS);
+        assert_eq!(
+            drain(&mut s).0,
+            vec![tx(TransportKind::WebSocket, Packet::Ping)]
+        );
+    }
+
+    #[test]
+    fn bad_probe_aborts_upgrade_only() {
+        let t0 = Instant::now();
+        let mut s = new_polling(t0);
+        s.handle_ws_attach(t0).unwrap();
+        s.handle_ws_frame(text("4hello"), t0);
+        assert_eq!(drain(&mut s), (vec![], vec![Event::UpgradeAborted]));
+        assert_eq!(s.state(), State::Polling);
+        // A fresh attempt may follow.
+        s.handle_ws_attach(t0).unwrap();
+        s.handle_ws_frame(text("2probe"), t0);
+        s.handle_ws_closed(false, t0);
+        assert_eq!(drain(&mut s).1, vec![Event::UpgradeAborted]);
+        assert_eq!(s.state(), State::Polling);
+        assert!(!s.is_closed());
+    }
+
+    #[test]
+    fn upgrade_times_out() {
+        let t0 = Instant::now();
+        let mut s = new_polling(t0);
+        s.handle_ws_attach(t0 + 100 * MS).unwrap();
+        // Ping at 300 comes first.
+        assert_eq!(s.poll_timeout(), Some(t0 + 300 * MS));
+        s.handle_timeout(t0 + 300 * MS);
+        s.handle_ws_frame(text("3"), t0 + 310 * MS); // a pong on the candidate aborts it
+        assert_eq!(drain(&mut s).1, vec![Event::UpgradeAborted]);
+        s.handle_polling_body(Bytes::from_static(b"3"), t0 + 320 * MS)
+            .unwrap();
+        s.handle_ws_attach(t0 + 400 * MS).unwrap();
+        assert_eq!(s.poll_timeout(), Some(t0 + 620 * MS));
+        s.handle_timeout(t0 + 620 * MS); // next ping
+        drain(&mut s);
+        s.handle_polling_body(Bytes::from_static(b"3"), t0 + 630 * MS)
+            .unwrap();
+        assert_eq!(s.poll_timeout(), Some(t0 + 930 * MS));
+        s.handle_timeout(t0 + 930 * MS);
+        s.handle_polling_body(Bytes::from_static(b"3"), t0 + 940 * MS)
+            .unwrap();
+        s.handle_timeout(t0 + 1240 * MS);
+        s.handle_polling_body(Bytes::from_static(b"3"), t0 + 1250 * MS)
+            .unwrap();
+        drain(&mut s);
+        assert_eq!(s.poll_timeout(), Some(t0 + 1400 * MS));
+        s.handle_timeout(t0 + 1400 * MS);
+        assert_eq!(drain(&mut s).1, vec![Event::UpgradeAborted]);
+        assert_eq!(s.state(), State::Polling);
+    }
+
+    #[test]
+    fn forced_close_and_ws_close_reasons() {
+        let t0 = Instant::now();
+        let mut s = Session::new(Str::from("a"), TransportKind::WebSocket, cfg(), t0);
+        drain(&mut s);
+        s.close(CloseReason::ServerShuttingDown);
+        assert_eq!(
+            drain(&mut s),
+            (
+                vec![tx(TransportKind::WebSocket, Packet::Close)],
+                vec![Event::Closed(CloseReason::ServerShuttingDown)]
+            )
+        );
+        // Closing twice reports once.
+        s.close(CloseReason::ForcedClose);
+        assert_eq!(drain(&mut s), (vec![], vec![]));
+
+        let mut w = Session::new(Str::from("b"), TransportKind::WebSocket, cfg(), t0);
+        w.handle_ws_closed(true, t0);
+        assert_eq!(w.close_reason(), Some(CloseReason::TransportError));
+        let mut w = Session::new(Str::from("c"), TransportKind::WebSocket, cfg(), t0);
+        w.handle_ws_frame(text("1"), t0);
+        assert_eq!(w.close_reason(), Some(CloseReason::TransportClose));
+        assert_eq!(CloseReason::PingTimeout.to_string(), "ping timeout");
+    }
+
+    #[test]
+    fn close_during_upgrade_aborts_upgrade_too() {
+        let t0 = Instant::now();
+        let mut s = new_polling(t0);
+        s.handle_ws_attach(t0).unwrap();
+        s.close(CloseReason::ForcedClose);
+        assert_eq!(
+            drain(&mut s),
+            (
+                vec![tx(TransportKind::Polling, Packet::Close)],
+                vec![
+                    Event::UpgradeAborted,
+                    Event::Closed(CloseReason::ForcedClose)
+                ]
+            )
+        );
+    }
+
+    #[test]
+    fn poll_transmit_for_filters_by_transport() {
+        let t0 = Instant::now();
+        let mut s = new_polling(t0);
+        s.handle_poll_request(t0).unwrap();
+        s.handle_ws_attach(t0).unwrap();
+        s.handle_ws_frame(text("2probe"), t0);
+        assert!(s.has_transmit(TransportKind::Polling));
+        assert_eq!(
+            s.poll_transmit_for(TransportKind::Polling),
+            Some(tx(TransportKind::Polling, Packet::Noop))
+        );
+        assert!(!s.has_transmit(TransportKind::Polling));
+        assert_eq!(
+            s.poll_transmit(),
+            Some(tx(TransportKind::WebSocket, Packet::PongProbe))
+        );
+    }
+}
