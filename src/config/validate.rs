@@ -439,7 +439,9 @@ fn relay_server(c: &mut Checker<'_>, at: &FieldPath, rs: &RelayServerConfig) {
         if let Err(e) = redis::IntoConnectionInfo::into_connection_info(adapter.as_str()) {
             c.err(
                 &at.key("adapter"),
-                format!("not a usable Redis URL \"{adapter}\" (expected redis://host:port/db): {e}"),
+                format!(
+                    "not a usable Redis URL \"{adapter}\" (expected redis://host:port/db): {e}"
+                ),
             );
         }
     }
@@ -450,7 +452,12 @@ fn relay_server(c: &mut Checker<'_>, at: &FieldPath, rs: &RelayServerConfig) {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)),
         &at.key("adapter_prefix"),
-        || format!("must be non-empty, among A-Z a-z 0-9 - _ . : (got \"{}\")", rs.adapter_prefix),
+        || {
+            format!(
+                "must be non-empty, among A-Z a-z 0-9 - _ . : (got \"{}\")",
+                rs.adapter_prefix
+            )
+        },
     );
     c.positive(&at.key("cache_ttl"), rs.cache_ttl);
 }
