@@ -237,3 +237,33 @@ fn pcm_20ms_chunks() {
     };
     check_audio(spec, 2);
 }
+
+#[test]
+fn full_channel_drops_frames_without_stalling_and_resumes_at_a_keyframe() {
+    let mut run = Run::with_capacity(8);
+    let spec = test_video(320, 240, 30, 1.0);
+    run.capture().add_stream("cam", Some(&spec), None).unwrap();
+    // nobody reads for 2.5 s: the channel fills (TrackUp + 7 frames), everything else is dropped
+    std::thread::sleep(Duration::from_millis(2500));
+    let dropped_while_full = run.capture().stats()[0].dropped;
+    run.collect(Duration::from_secs(2));
+    let stats = run.stop();
+    assert!(dropped_while_full >= 30, "{dropped_while_full} dropped");
+    let frames = run.frames("cam", "video");
+    assert_eq!(frames.len() as u64, stats[0].frames);
+    // the 7 buffered frames, then a gap, then the stream resumes at a keyframe and keeps going
+    assert!(
+        frames.len() >= 7 + 40,
+        "{} frames: capture stalled",
+        frames.len()
+    );
+    assert!(frames[0].1.key);
+    let resumed = &frames[7].1;
+    assert!(resumed.key, "first frame after the drops is not a keyframe");
+    assert!(
+        resumed.pts - frames[6].1.pts > 1_000_000,
+        "no gap: nothing was dropped?"
+    );
+    assert_monotonic(&frames);
+    assert_eq!(stats[0].restarts, 0);
+}

@@ -6,6 +6,7 @@
 
 #[cfg(feature = "media")]
 mod capture;
+mod relays;
 pub mod viewers;
 
 use crate::config::{Config, ConfigError};
@@ -34,11 +35,11 @@ pub enum GatewayError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// A stream's config cannot be turned into a capture spec.
-    #[error("stream {stream}: {problem}")]
-    Spec {
-        /// Stream id.
-        stream: String,
+    /// A `[[relay]]` cannot be set up.
+    #[error("relay {relay}: {problem}")]
+    Relay {
+        /// The relay URL.
+        relay: String,
         /// What is wrong.
         problem: String,
     },
@@ -63,11 +64,12 @@ struct Observed {
     started: Instant,
     hub: Arc<ViewerHub>,
     viewers: Namespace,
+    relays: Arc<relays::Relays>,
 }
 
 impl Observed {
     fn report(&self) -> StatusReport {
-        let links: Vec<LinkReport> = Vec::new();
+        let links: Vec<LinkReport> = self.relays.reports();
         StatusReport {
             device: self.device.clone(),
             uptime_seconds: self.started.elapsed().as_secs(),
@@ -136,11 +138,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let ns = server.of("/");
     let hub = viewers::hub(&ns, Arc::new(InProcess), CacheLimits::default());
     viewers::serve(&ns, hub.clone(), Access::from(s.viewer_auth()));
+    let relays = Arc::new(relays::Relays::start(&config, &hub)?);
     let _ = observed.set(Observed {
         device: config.device.clone(),
         started: Instant::now(),
         hub: hub.clone(),
         viewers: ns.clone(),
+        relays: relays.clone(),
     });
     let listener = tokio::net::TcpListener::bind(s.listen)
         .await
@@ -177,7 +181,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     for socket in ns.sockets() {
         socket.disconnect();
     }
-    server.shutdown().await;
+    tokio::join!(
+        server.shutdown(),
+        relays.close(deadline.saturating_duration_since(Instant::now()))
+    );
     serving.abort();
     #[cfg(feature = "media")]
     if tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), stopping)
@@ -186,7 +193,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     {
         tracing::warn!("capture pipelines did not stop in time");
     }
-    let _ = deadline;
     Ok(())
 }
 

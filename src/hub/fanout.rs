@@ -936,7 +936,7 @@ mod tests {
                     codec_string: Some("avc1.42C01F".into()),
                     width: Some(320),
                     height: Some(240),
-                    fps: Some(30.0),
+                    fps: Some(30),
                     sample_rate: None,
                     channels: None,
                 },

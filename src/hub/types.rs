@@ -27,7 +27,7 @@ pub struct TrackInfo {
     pub height: Option<u32>,
     /// Video frames per second.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fps: Option<f64>,
+    pub fps: Option<u32>,
     /// Audio sample rate in Hz.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample_rate: Option<u32>,
@@ -159,7 +159,7 @@ mod tests {
                     codec_string: Some("avc1.42C01F".into()),
                     width: Some(320),
                     height: Some(240),
-                    fps: Some(30.0),
+                    fps: Some(30),
                     sample_rate: None,
                     channels: None,
                 },
@@ -179,7 +179,7 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({"stream":"cam0","tracks":[
-                {"track":"video","codec":"h264","codecString":"avc1.42C01F","width":320,"height":240,"fps":30.0},
+                {"track":"video","codec":"h264","codecString":"avc1.42C01F","width":320,"height":240,"fps":30},
                 {"track":"audio","codec":"opus","codecString":"opus","sampleRate":48000,"channels":1}]})
         );
         let back: Announce = serde_json::from_value(v).unwrap();

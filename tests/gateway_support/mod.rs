@@ -424,3 +424,87 @@ pub fn percentile(v: &mut [i64], p: f64) -> i64 {
     let i = ((v.len() - 1) as f64 * p / 100.0).round() as usize;
     v[i]
 }
+
+/// A helper process (python-socketio peer) that prints one JSON object per line on stdout.
+pub struct Peer {
+    pub proc: Proc,
+    lines: std::sync::mpsc::Receiver<Value>,
+    pub seen: Vec<Value>,
+}
+
+impl Peer {
+    /// Starts `python3 tests/peers/<script> <args>`.
+    pub fn python(script: &str, args: &[&str]) -> Peer {
+        let path = format!("{}/tests/peers/{script}", env!("CARGO_MANIFEST_DIR"));
+        let mut child = Command::new("python3")
+            .arg(path)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn python3");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && tx.send(v).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Peer {
+            proc: Proc(child),
+            lines: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits (at most `timeout`) for a line with `"ev": ev`; every line read is kept in `seen`.
+    pub fn wait_for(&mut self, ev: &str, timeout: Duration) -> Value {
+        if let Some(v) = self.seen.iter().find(|v| v["ev"] == ev) {
+            return v.clone();
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let v = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no {ev:?} line within {timeout:?}"));
+            self.seen.push(v.clone());
+            if v["ev"] == ev {
+                return v;
+            }
+        }
+    }
+
+    /// Collects lines for `d` more.
+    pub fn collect_for(&mut self, d: Duration) {
+        let deadline = Instant::now() + d;
+        while let Ok(v) = self
+            .lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            self.seen.push(v);
+        }
+    }
+
+    /// Every line seen with `"ev": ev`.
+    pub fn all(&self, ev: &str) -> Vec<&Value> {
+        self.seen.iter().filter(|v| v["ev"] == ev).collect()
+    }
+}
+
+/// CRC-32 (IEEE), as Python's `zlib.crc32`.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
+}

@@ -23,7 +23,12 @@ pub struct Run {
 impl Run {
     /// A capture with a channel large enough that nothing is dropped in these tests.
     pub fn new() -> Run {
-        let (tx, rx) = mpsc::channel(4096);
+        Run::with_capacity(4096)
+    }
+
+    /// A capture whose event channel holds `capacity` events.
+    pub fn with_capacity(capacity: usize) -> Run {
+        let (tx, rx) = mpsc::channel(capacity);
         Run {
             capture: Some(Capture::new(tx).expect("gstreamer init")),
             rx,
