@@ -49,10 +49,7 @@ fn assert_no_gaps(frames: &[Media], who: &str) -> HashMap<String, usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_joiner_mid_gop_gets_the_cached_keyframe_first_at_once() {
     // A 2 s GOP so the joiner surely arrives mid-GOP.
-    let gw = Gateway::start(&gateway_support::test_config(
-        "keyframe_interval = \"2s\"",
-        "",
-    ));
+    let gw = Gateway::start(&gateway_support::test_config("keyframe_interval = 2.0", ""));
     let mut early = Viewer::connect(gw.addr).await;
     let ack = early.watch("cam0").await;
     assert_eq!(ack["stream"], "cam0");
@@ -134,7 +131,7 @@ const STALL_S: u64 = 20;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_viewer_among_20_loses_frames_the_others_lose_none_and_keep_their_latency() {
     let gw = Gateway::start(&gateway_support::test_config(
-        "bitrate = \"3M\"\nkeyframe_interval = \"1s\"",
+        "bitrate_kbps = 3000\nkeyframe_interval = 1.0",
         "",
     ));
     let mut viewers = Vec::new();
