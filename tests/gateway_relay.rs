@@ -127,6 +127,27 @@ async fn the_relay_gets_announce_and_byte_exact_media_and_its_viewer_gets_them_i
     let status: Value = serde_json::from_str(&gw.get("/api/status")).expect("status");
     assert_eq!(status["relays"][0]["state"], "connected", "{status}");
     assert!(status["relays"][0]["sent"].as_u64().unwrap_or(0) > 0);
+    // SIGTERM: the relay is told (DISCONNECT from the publisher) and the gateway exits within 2 s.
+    let mut gw = gw;
+    let sent = Instant::now();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &gw.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    let gone = relay.wait_for("publisher_gone", Duration::from_secs(2));
+    assert_eq!(gone["reason"], "client disconnect", "{gone}");
+    loop {
+        if let Some(s) = gw.proc.0.try_wait().expect("wait") {
+            assert!(s.success(), "{s:?}");
+            break;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(2),
+            "gateway still running after 2 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@ This is what a sioedge user writes to relay their gateways: publishers (gateways
 unwatch, receiving announce, status and media. A viewer starts at the next video keyframe.
 
 For the tests it also prints one JSON line per thing it sees on stdout:
-{"ev":"ready","port":N}, {"ev":"publisher","auth":{...}}, {"ev":"refused",...},
+{"ev":"ready","port":N}, {"ev":"publisher","auth":{...}}, {"ev":"refused",...}, {"ev":"publisher_gone",...},
 {"ev":"announce","announce":{...}}, {"ev":"status",...}, {"ev":"media","track","seq","key","len","crc"}.
 
     python3 tests/peers/relay.py --port 0 --token secret
@@ -46,6 +46,11 @@ async def publisher_connect(sid, environ, auth=None):
         out(ev="refused", auth=auth)
         raise socketio.exceptions.ConnectionRefusedError("bad token")
     out(ev="publisher", auth=auth)
+
+
+@sio.on("disconnect", namespace="/publish")
+async def publisher_disconnect(sid, reason=None):
+    out(ev="publisher_gone", reason=str(reason))
 
 
 @sio.on("announce", namespace="/publish")
