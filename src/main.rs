@@ -58,11 +58,12 @@ fn main() -> anyhow::Result<()> {
         },
         Command::Devices { json } => {
             #[cfg(feature = "media")]
-            print!("{}", sioedge::media::devices::report(json)?);
+            {
+                print!("{}", sioedge::media::devices::report(json)?);
+                Ok(())
+            }
             #[cfg(not(feature = "media"))]
-            anyhow::bail!("built without the `media` feature: no capture (json: {json})");
-            #[cfg(feature = "media")]
-            Ok(())
+            anyhow::bail!("built without the `media` feature: no capture (json: {json})")
         }
         // Each arm is wired by the issue that builds the command (gateway, relay, config, media).
         Command::Run { config } => {

@@ -198,6 +198,41 @@ async fn rejected(kind: Kind) {
     assert!(matches!(e, ClientError::NotConnected(_)), "{e}");
 }
 
+/// The auth provider is asked again at every attempt: a token fixed between attempts (as a
+/// rotated token file would be) is picked up by the next reconnection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_auth_is_rebuilt_at_every_attempt() {
+    let port = free_port();
+    let mut relay = Relay::start(Kind::Aiohttp, port, &["--token", "s3cret"]);
+    let mut o = options(port, &[Transport::Websocket], "ignored");
+    o.extra_namespaces.clear();
+    o.reconnection.delay = 0.2;
+    o.reconnection.max_delay = 0.4;
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = calls.clone();
+    let provider: sioedge::client::AuthProvider = std::sync::Arc::new(move |ns: &str| {
+        assert_eq!(ns, "/");
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(json!({ "token": if n < 2 { "old" } else { "s3cret" } }))
+    });
+    let (client, mut events) = Client::connect_with_auth(o, Some(provider)).unwrap();
+    assert!(
+        connected(&mut events, "/", T).await,
+        "never connected with the new token"
+    );
+    assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(
+        relay
+            .drain()
+            .iter()
+            .filter(|v| v["ev"] == "refused")
+            .count(),
+        2
+    );
+    assert_eq!(client.stats().state, sioedge::client::ConnState::Connected);
+    close(&client).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_interop_python_aiohttp() {
     matrix(Kind::Aiohttp).await;

@@ -371,6 +371,10 @@ impl Shared {
     }
 }
 
+/// Builds the CONNECT payload of a namespace at every connection attempt (e.g. from a token
+/// file that may be rotated); replaces the static `auth` of the options.
+pub type AuthProvider = Arc<dyn Fn(&str) -> Option<Value> + Send + Sync>;
+
 /// Entry point: see the module docs.
 pub struct Client;
 
@@ -380,6 +384,14 @@ impl Client {
     /// when it is not read).
     pub fn connect(
         options: ClientOptions,
+    ) -> Result<(ClientHandle, mpsc::Receiver<ClientEvent>), ClientError> {
+        Client::connect_with_auth(options, None)
+    }
+
+    /// Like [`Client::connect`], with the CONNECT payloads built by `auth` at every attempt.
+    pub fn connect_with_auth(
+        options: ClientOptions,
+        auth: Option<AuthProvider>,
     ) -> Result<(ClientHandle, mpsc::Receiver<ClientEvent>), ClientError> {
         let endpoint = options.validate()?;
         let tls = if endpoint.tls {
@@ -398,6 +410,7 @@ impl Client {
         };
         let task = tokio::spawn(driver::run(
             options,
+            auth,
             dialer,
             shared.clone(),
             events_tx,
