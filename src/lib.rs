@@ -7,6 +7,7 @@
 //! - [`media`]: GStreamer capture and encoding (behind the `media` feature), producing [`media::MediaFrame`]s.
 //! - [`hub`]: streams, late-joiner cache and bounded fan-out to viewers and relays.
 //! - [`config`]: the TOML configuration file.
+//! - [`service`]: systemd integration (sd_notify, watchdog), privilege drop, reload/stop signals.
 
 pub mod client;
 pub mod config;
@@ -15,5 +16,6 @@ pub mod hub;
 pub mod media;
 pub mod relay;
 pub mod server;
+pub mod service;
 pub mod socketio;
 pub mod viewer;

@@ -47,22 +47,27 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file } => match sioedge::config::Config::from_file(&file) {
-            Ok(cfg) => println!("{}: ok ({})", file.display(), cfg.summary()),
+            Ok(cfg) => {
+                println!("{}: ok ({})", file.display(), cfg.summary());
+                Ok(())
+            }
             Err(e) => {
                 eprintln!("{e}");
                 std::process::exit(2);
             }
         },
-        // Each arm is wired by the issue that builds the command (gateway, relay, config, media).
         Command::Devices { json } => {
             #[cfg(feature = "media")]
-            print!("{}", sioedge::media::devices::report(json)?);
+            {
+                print!("{}", sioedge::media::devices::report(json)?);
+                Ok(())
+            }
             #[cfg(not(feature = "media"))]
-            anyhow::bail!("built without the `media` feature: no capture (json: {json})");
+            anyhow::bail!("built without the `media` feature: no capture (json: {json})")
         }
+        // Each arm is wired by the issue that builds the command (gateway, relay, config, media).
         Command::Run { .. } | Command::Relay { .. } => {
             anyhow::bail!("this command is not built yet")
         }
     }
-    Ok(())
 }

@@ -2,7 +2,8 @@
 //! is spelled right, `check-config` says ok, reloads can be diffed, and no input panics.
 
 use proptest::prelude::*;
-use sioedge::config::{Config, DuplicatePublisher, Transport, VideoSource};
+use sioedge::config::{Config, DuplicatePublisher, StreamConfig, Transport};
+use sioedge::media::{AudioCodec, VideoCodec, VideoSource};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -93,7 +94,7 @@ fn check_config_prints_ok_and_a_summary() {
     let want = format!("{}: ok (", example_path().display());
     assert!(stdout.starts_with(&want), "{stdout}");
     assert!(
-        stdout.contains("cam0 [video h264 640x480@30 from auto, audio opus 48000hz from auto]"),
+        stdout.contains("cam0 [video h264 1280x720@30 from auto, audio opus 48000hz from auto]"),
         "{stdout}"
     );
     assert_eq!(stdout.lines().count(), 1);
@@ -133,10 +134,10 @@ id = "front"
 [stream.video]
 source = "v4l2:/dev/video2"
 codec = "mjpeg"
-bitrate = 8000000
+encoder = "mjpeg"
 [[stream]]
 id = "back"
-audio = { source = "alsa:hw:1,0", codec = "pcm", sample_rate = 16000, frame_duration = 10 }
+audio = { source = "alsa:hw:1,0", codec = "pcm", sample_rate = 16000, frame_ms = 10 }
 
 [relay_server]
 tokens_file = "tokens.toml"
@@ -163,19 +164,12 @@ adapter = "redis://127.0.0.1:6379/2"
     assert_eq!(relay.reconnection.delay, Duration::from_millis(250));
     assert_eq!(relay.queue.max_bytes, 1_000_000);
     assert_eq!(
-        cfg.streams[0]
-            .video
-            .as_ref()
-            .map(|v| (&v.source, v.bitrate)),
-        Some((
-            &VideoSource::V4l2 {
-                device: "/dev/video2".into()
-            },
-            8_000_000
-        ))
+        cfg.streams[0].video.as_ref().map(|v| (&v.source, v.codec)),
+        Some((&VideoSource::V4l2("/dev/video2".into()), VideoCodec::Mjpeg))
     );
+    assert!(cfg.streams[0].audio.is_none());
     let audio = cfg.streams[1].audio.as_ref().expect("audio");
-    assert_eq!(audio.frame_duration, Duration::from_millis(10));
+    assert_eq!((audio.codec, audio.frame_ms), (AudioCodec::Pcm, 10));
     assert_eq!(audio.source.to_string(), "alsa:hw:1,0");
     let rs = cfg.for_relay().expect("relay server");
     assert_eq!(rs.duplicate_publisher, DuplicatePublisher::Refuse);
@@ -195,14 +189,61 @@ fn relay_only_file_is_valid_but_not_for_the_gateway() {
 
 #[test]
 fn reload_diff_sees_changed_streams_and_relays_only() {
-    let base = "[[stream]]\nid = \"a\"\n[stream.video]\n[[stream]]\nid = \"b\"\n[stream.audio]\n";
-    let old = parse(base);
-    let new = parse(&base.replace("[stream.video]", "[stream.video]\nfps = 15"));
+    let old = parse(
+        r#"
+[[relay]]
+url = "wss://a.example"
+token = "t"
+[[relay]]
+url = "wss://b.example"
+token = "t"
+[[stream]]
+id = "a"
+[stream.video]
+[[stream]]
+id = "b"
+[stream.audio]
+[[stream]]
+id = "c"
+[stream.audio]
+"#,
+    );
+    let new = parse(
+        r#"
+[[relay]]
+url = "wss://b.example"
+token = "t2"
+[[relay]]
+url = "wss://a.example"
+token = "t"
+[[stream]]
+id = "b"
+[stream.audio]
+[[stream]]
+id = "a"
+[stream.video]
+fps = 15
+[[stream]]
+id = "d"
+[stream.video]
+"#,
+    );
     assert_ne!(old, new);
-    assert_ne!(old.streams[0], new.streams[0]);
-    assert_eq!(old.streams[1], new.streams[1]);
+    let streams = old.diff_streams(&new);
+    let ids = |v: &[&StreamConfig]| v.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&streams.added), ["d"]);
+    assert_eq!(ids(&streams.removed), ["c"]);
+    assert_eq!(streams.changed.len(), 1);
+    let (before, after) = streams.changed[0];
+    assert_eq!((before.id.as_str(), after.id.as_str()), ("a", "a"));
+    assert_eq!(after.video.as_ref().map(|v| v.fps), Some(15));
+    // Reordering alone is not a change; a new token is.
+    let relays = old.diff_relays(&new);
+    assert!(relays.added.is_empty() && relays.removed.is_empty());
+    assert_eq!(relays.changed.len(), 1);
+    assert_eq!(relays.changed[0].1.token.as_deref(), Some("t2"));
+    assert!(old.diff_streams(&old).is_empty() && old.diff_relays(&old).is_empty());
     assert_eq!(old.server, new.server);
-    assert_eq!(parse(base), old);
 }
 
 proptest! {

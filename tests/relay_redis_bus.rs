@@ -68,6 +68,7 @@ fn media(stream: &str, seq: u32, key: bool) -> Record {
         track: "video".into(),
         kind: RecordKind::Media,
         key,
+        cache: true,
         node: "".into(),
         meta: Bytes::from(format!(r#"{{"seq":{seq}}}"#)),
         data: Bytes::from(vec![seq as u8; 1000 + seq as usize]),
@@ -88,7 +89,7 @@ async fn publish_until_received(
     stream: &str,
 ) -> u32 {
     for seq in 0..200 {
-        a.publish(media(stream, seq, seq % 10 == 0));
+        a.publish(media(stream, seq, seq.is_multiple_of(10)));
         if let Ok(Some(r)) = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await {
             return serde_json::from_slice::<serde_json::Value>(&r.meta).expect("json")["seq"]
                 .as_u64()
@@ -109,7 +110,7 @@ async fn frames_reach_only_subscribed_nodes_in_order_and_late_joiners_get_the_ca
 
     let first = publish_until_received(&a, &mut b_rx, "cam0").await;
     for seq in first + 1..first + 50 {
-        a.publish(media("cam0", seq, seq % 10 == 0));
+        a.publish(media("cam0", seq, seq.is_multiple_of(10)));
     }
     for seq in first + 1..first + 50 {
         let r = recv(&mut b_rx).await;
@@ -127,18 +128,21 @@ async fn frames_reach_only_subscribed_nodes_in_order_and_late_joiners_get_the_ca
         "unsubscribed node receives nothing"
     );
 
-    // The newest keyframe is the shared late-joiner cache.
+    // The current GOP (newest keyframe and the frames since) is the shared late-joiner cache.
     let last_key = (first..first + 50)
         .rev()
-        .find(|s| s % 10 == 0)
+        .find(|s| s.is_multiple_of(10))
         .expect("a keyframe");
-    let cached = b
-        .cached_keyframe("cam0", "video")
-        .await
-        .expect("redis")
-        .expect("cached");
-    assert!(cached.key);
-    assert_eq!(cached.meta, Bytes::from(format!(r#"{{"seq":{last_key}}}"#)));
+    let gop = b.cached_gop("cam0", "video").await.expect("redis");
+    let seqs: Vec<String> = gop
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.meta).into_owned())
+        .collect();
+    let expected: Vec<String> = (last_key..first + 50)
+        .map(|s| format!(r#"{{"seq":{s}}}"#))
+        .collect();
+    assert_eq!(seqs, expected);
+    assert!(gop[0].key && gop[1..].iter().all(|r| !r.key));
 
     // Announces are listed by every node; Gone removes them.
     a.publish(Record {

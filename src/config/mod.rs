@@ -4,8 +4,9 @@
 //! `sioedge relay` (`[relay_server]`); `[log]` and `user` are common. Every problem is reported as
 //! `FILE:LINE:COL: FIELD: MESSAGE` (see [`ConfigError`]). Conventions:
 //! - durations: `"25s"`, `"300ms"`, `"2m"`, or an integer number of milliseconds;
-//! - bitrates: `"2M"`, `"800k"`, or an integer number of bits per second;
 //! - sizes: `"1MiB"`, `"64KB"`, or an integer number of bytes;
+//! - track settings (`[stream.video]`, `[stream.audio]`) are media's [`VideoSpec`]/[`AudioSpec`]
+//!   and use plain numbers (`bitrate_kbps`, `keyframe_interval` in seconds, `frame_ms`);
 //! - relative file paths are relative to the config file's directory.
 //!
 //! `target-configs/sioedge.example.toml` documents every option next to its default.
@@ -23,8 +24,9 @@ pub use relay::{QueueLimits, Reconnection, RelayConfig, RelayTls, Transport};
 pub use server::{
     DuplicatePublisher, LogConfig, RelayServerConfig, ServerConfig, ServerTls, ViewerAuth,
 };
-pub use stream::{AudioConfig, AudioSource, StreamConfig, VideoConfig, VideoEncoder, VideoSource};
+pub use stream::StreamConfig;
 
+use crate::media::{AudioSpec, VideoSpec};
 use error::Locator;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -128,8 +130,8 @@ impl Config {
             relays: Vec::new(),
             streams: vec![StreamConfig {
                 id: "cam0".into(),
-                video: Some(VideoConfig::default()),
-                audio: Some(AudioConfig::default()),
+                video: Some(VideoSpec::default()),
+                audio: Some(AudioSpec::default()),
             }],
             relay_server: None,
             log: LogConfig::default(),
@@ -179,14 +181,14 @@ impl Config {
                     let mut tracks = Vec::new();
                     if let Some(v) = &s.video {
                         tracks.push(format!(
-                            "{} {:?} {}x{}@{} from {}",
-                            v.id, v.codec, v.width, v.height, v.fps, v.source
+                            "video {:?} {}x{}@{} from {}",
+                            v.codec, v.width, v.height, v.fps, v.source
                         ));
                     }
                     if let Some(a) = &s.audio {
                         tracks.push(format!(
-                            "{} {:?} {}Hz from {}",
-                            a.id, a.codec, a.sample_rate, a.source
+                            "audio {:?} {}Hz from {}",
+                            a.codec, a.sample_rate, a.source
                         ));
                     }
                     format!("{} [{}]", s.id, tracks.join(", ")).to_lowercase()
@@ -235,6 +237,61 @@ impl Config {
             rebase(&mut rs.tokens_file);
             rebase_tls(&mut rs.tls);
         }
+    }
+}
+
+/// What a reload changes in a list of items identified by a key (streams by id, relays by url
+/// and namespace): the gateway restarts only what is listed here and leaves the rest running.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Diff<'a, T> {
+    /// In the new config only.
+    pub added: Vec<&'a T>,
+    /// In the old config only.
+    pub removed: Vec<&'a T>,
+    /// In both with the same key but different settings: (old, new).
+    pub changed: Vec<(&'a T, &'a T)>,
+}
+
+impl<T> Diff<'_, T> {
+    /// True when nothing was added, removed or changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+fn diff_by<'a, T: PartialEq, K: PartialEq>(
+    old: &'a [T],
+    new: &'a [T],
+    key: impl Fn(&T) -> K,
+) -> Diff<'a, T> {
+    let find = |list: &'a [T], k: &K| list.iter().find(|x| key(x) == *k);
+    Diff {
+        added: new
+            .iter()
+            .filter(|n| find(old, &key(n)).is_none())
+            .collect(),
+        removed: old
+            .iter()
+            .filter(|o| find(new, &key(o)).is_none())
+            .collect(),
+        changed: old
+            .iter()
+            .filter_map(|o| find(new, &key(o)).filter(|n| *n != o).map(|n| (o, n)))
+            .collect(),
+    }
+}
+
+impl Config {
+    /// Streams added, removed or changed (by id) between this config and `new`.
+    pub fn diff_streams<'a>(&'a self, new: &'a Config) -> Diff<'a, StreamConfig> {
+        diff_by(&self.streams, &new.streams, |s| s.id.clone())
+    }
+
+    /// Relays added, removed or changed (by url and namespace) between this config and `new`.
+    pub fn diff_relays<'a>(&'a self, new: &'a Config) -> Diff<'a, RelayConfig> {
+        diff_by(&self.relays, &new.relays, |r| {
+            (r.url.clone(), r.namespace.clone())
+        })
     }
 }
 

@@ -10,14 +10,18 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RelayConfig {
-    /// `http://`, `https://`, `ws://` or `wss://` URL of the relay (query parameters are kept).
+    /// `http://`, `https://`, `ws://` or `wss://` host and optional port, with optional query
+    /// parameters; no path (that is `socketio_path`).
     pub url: String,
     /// Socket.IO namespace to publish on.
     #[serde(default = "default_namespace")]
     pub namespace: String,
-    /// Socket.IO endpoint path on the relay (`socketio_path`).
+    /// Socket.IO endpoint path on the relay (python-socketio's `socketio_path`).
     #[serde(default = "default_path")]
-    pub path: String,
+    pub socketio_path: String,
+    /// Extra query parameters on every Engine.IO request.
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
     /// Token sent in the CONNECT auth payload `{token, device}`.
     pub token: Option<String>,
     /// File holding the token (re-read at every connection attempt); exclusive with `token`.
@@ -55,7 +59,7 @@ fn default_transports() -> Vec<Transport> {
 }
 
 fn default_connect_timeout() -> Duration {
-    Duration::from_secs(10)
+    Duration::from_secs(5)
 }
 
 impl RelayConfig {
@@ -130,7 +134,7 @@ pub struct QueueLimits {
 impl Default for QueueLimits {
     fn default() -> Self {
         QueueLimits {
-            max_frames: 512,
+            max_frames: 256,
             max_bytes: 8 * 1024 * 1024,
         }
     }

@@ -120,8 +120,10 @@ pub struct RelayServerConfig {
     #[serde(deserialize_with = "units::bytes")]
     pub max_payload: u64,
     pub tls: Option<ServerTls>,
-    /// `redis://host:port/db` (or `rediss://`): share streams and the late-joiner cache across nodes.
+    /// `redis://host:port/db`: share streams and the late-joiner cache across nodes.
     pub adapter: Option<String>,
+    /// Prefix of every Redis key and channel, so several deployments can share one Redis.
+    pub adapter_prefix: String,
     /// How long the late-joiner cache lives in Redis without refresh.
     #[serde(deserialize_with = "units::duration")]
     pub cache_ttl: Duration,
@@ -146,6 +148,7 @@ impl Default for RelayServerConfig {
             max_payload: 4 * 1024 * 1024,
             tls: None,
             adapter: None,
+            adapter_prefix: "sioedge".into(),
             cache_ttl: Duration::from_secs(60),
         }
     }

@@ -142,7 +142,7 @@ impl ClientSession {
     /// The longest a silent server may stay silent: `pingInterval + pingTimeout`, plus one second
     /// when the interval is a whole number of seconds (python-engineio rounds it down).
     pub fn heartbeat_window(h: &Handshake) -> Duration {
-        let slack = if h.ping_interval % 1000 == 0 {
+        let slack = if h.ping_interval.is_multiple_of(1000) {
             ROUNDING_SLACK
         } else {
             Duration::ZERO

@@ -921,4 +921,92 @@ mod tests {
             Some(tx(TransportKind::WebSocket, Packet::PongProbe))
         );
     }
+
+    #[derive(Debug, Clone)]
+    enum Input {
+        PollRequest,
+        PollDone,
+        PollAborted,
+        Body(Vec<u8>),
+        Attach,
+        Frame(bool, Vec<u8>),
+        WsClosed(bool),
+        Advance(u16),
+        Close,
+    }
+
+    fn arb_input() -> impl proptest::strategy::Strategy<Value = Input> {
+        use proptest::prelude::*;
+        let wire = prop_oneof![
+            Just(b"2probe".to_vec()),
+            Just(b"3probe".to_vec()),
+            Just(b"5".to_vec()),
+            Just(b"3".to_vec()),
+            Just(b"4hi".to_vec()),
+            Just(b"1".to_vec()),
+            Just(b"6".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..8),
+        ];
+        prop_oneof![
+            Just(Input::PollRequest),
+            Just(Input::PollDone),
+            Just(Input::PollAborted),
+            wire.clone().prop_map(Input::Body),
+            Just(Input::Attach),
+            (any::<bool>(), wire).prop_map(|(b, w)| Input::Frame(b, w)),
+            any::<bool>().prop_map(Input::WsClosed),
+            (0u16..700).prop_map(Input::Advance),
+            Just(Input::Close),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any input sequence: no panic, one `Closed` at most and nothing after it, no deadline
+        /// once closed, and a live session always has a deadline in the future.
+        #[test]
+        fn arbitrary_inputs_keep_invariants(
+            ws in proptest::prelude::any::<bool>(),
+            inputs in proptest::collection::vec(arb_input(), 0..40),
+        ) {
+            let t0 = Instant::now();
+            let mut now = t0;
+            let kind = if ws { TransportKind::WebSocket } else { TransportKind::Polling };
+            let mut s = Session::new(Str::from("p"), kind, cfg(), now);
+            let mut closed = 0;
+            for input in inputs {
+                match input {
+                    Input::PollRequest => { let _ = s.handle_poll_request(now); }
+                    Input::PollDone => s.handle_poll_done(),
+                    Input::PollAborted => s.handle_poll_aborted(now),
+                    Input::Body(b) => { let _ = s.handle_polling_body(Bytes::from(b), now); }
+                    Input::Attach => { let _ = s.handle_ws_attach(now); }
+                    Input::Frame(true, b) => s.handle_ws_frame(WsFrame::Binary(Bytes::from(b)), now),
+                    Input::Frame(false, b) => {
+                        if let Ok(t) = Str::from_utf8(Bytes::from(b)) {
+                            s.handle_ws_frame(WsFrame::Text(t), now);
+                        }
+                    }
+                    Input::WsClosed(e) => s.handle_ws_closed(e, now),
+                    Input::Advance(ms) => {
+                        now += u32::from(ms) * MS;
+                        if s.poll_timeout().is_some_and(|d| d <= now) {
+                            s.handle_timeout(now);
+                        }
+                    }
+                    Input::Close => s.close(CloseReason::ForcedClose),
+                }
+                while s.poll_transmit().is_some() {}
+                while let Some(e) = s.poll_event() {
+                    proptest::prop_assert_eq!(closed, 0, "event after Closed: {:?}", e);
+                    if matches!(e, Event::Closed(_)) {
+                        closed += 1;
+                    }
+                }
+                proptest::prop_assert_eq!(s.is_closed(), closed == 1);
+                proptest::prop_assert_eq!(s.poll_timeout().is_none(), s.is_closed());
+                // No deadline is ever left in the past (a driver would spin on it).
+                proptest::prop_assert!(s.poll_timeout().is_none_or(|d| d > now));
+            }
+        }
+    }
 }

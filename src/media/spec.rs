@@ -6,8 +6,6 @@
 //! [`VideoSpec::validate`] and [`AudioSpec::validate`] catch values serde cannot (ranges, codec and
 //! encoder combinations) and name the offending field; the config layer attaches the file position.
 
-use super::frame::Codec;
-use crate::config as cfg;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -100,9 +98,9 @@ pub struct VideoSpec {
     pub id: String,
     /// `"auto"`, `"test"`, `"libcamera[:<name>]"` or `"v4l2:/dev/videoN"`. Ignored when `pipeline` is set.
     pub source: VideoSource,
-    /// Frame width in pixels (even, 16..=7680).
+    /// Frame width in pixels (even, 16..=4096).
     pub width: u32,
-    /// Frame height in pixels (even, 16..=4320).
+    /// Frame height in pixels (even, 16..=4096).
     pub height: u32,
     /// Frames per second asked from the source (1..=120).
     pub fps: u32,
@@ -110,7 +108,7 @@ pub struct VideoSpec {
     pub encoder: VideoEncoder,
     /// `"h264"` or `"mjpeg"`.
     pub codec: VideoCodec,
-    /// Target bitrate of the H.264 encoders in kbit/s (16..=100000).
+    /// Target bitrate of the H.264 encoders in kbit/s (50..=50000).
     pub bitrate_kbps: u32,
     /// Seconds between H.264 keyframes (0.1..=60). Late joiners wait at most this long for a picture.
     pub keyframe_interval: f64,
@@ -147,14 +145,13 @@ pub struct AudioSpec {
     pub source: AudioSource,
     /// `"opus"` or `"pcm"`.
     pub codec: AudioCodec,
-    /// Samples per second (Opus: 8000, 12000, 16000, 24000 or 48000; PCM: 8000..=192000).
+    /// Samples per second (Opus: 8000, 12000, 16000, 24000 or 48000; PCM: 8000..=96000).
     pub sample_rate: u32,
     /// 1 (mono) or 2 (stereo).
     pub channels: u32,
     /// Opus bitrate in kbit/s (6..=510). Ignored for PCM.
     pub bitrate_kbps: u32,
-    /// Duration of one frame in milliseconds. Opus: 10 (lower latency), 20 (less overhead), 40 or
-    /// 60; PCM: 1..=100.
+    /// Duration of one frame in milliseconds: 10 (lower latency) or 20 (less overhead).
     pub frame_ms: u32,
     /// `"generic"`, `"voice"` or `"lowdelay"` (Opus only).
     pub application: OpusApplication,
@@ -225,11 +222,10 @@ fn check_id(id: &str) -> Result<(), SpecError> {
 }
 
 impl VideoSpec {
-    /// Checks ranges and combinations; the first problem found is returned. Accepts everything
-    /// the config file's validation accepts.
+    /// Checks ranges and combinations; the first problem found is returned.
     pub fn validate(&self) -> Result<(), SpecError> {
         check_id(&self.id)?;
-        for (field, v, max) in [("width", self.width, 7680), ("height", self.height, 4320)] {
+        for (field, v, max) in [("width", self.width, 4096), ("height", self.height, 4096)] {
             check((16..=max).contains(&v) && v % 2 == 0, field, || {
                 format!("{v} is not an even number of pixels in 16..={max}")
             })?;
@@ -238,9 +234,9 @@ impl VideoSpec {
             format!("{} is outside 1..=120", self.fps)
         })?;
         check(
-            (16..=100_000).contains(&self.bitrate_kbps),
+            (50..=50_000).contains(&self.bitrate_kbps),
             "bitrate_kbps",
-            || format!("{} is outside 16..=100000", self.bitrate_kbps),
+            || format!("{} is outside 50..=50000", self.bitrate_kbps),
         )?;
         let ki = self.keyframe_interval;
         check(
@@ -283,8 +279,7 @@ impl VideoSpec {
 }
 
 impl AudioSpec {
-    /// Checks ranges and combinations; the first problem found is returned. Accepts everything
-    /// the config file's validation accepts.
+    /// Checks ranges and combinations; the first problem found is returned.
     pub fn validate(&self) -> Result<(), SpecError> {
         check_id(&self.id)?;
         match self.codec {
@@ -304,23 +299,18 @@ impl AudioSpec {
                     "bitrate_kbps",
                     || format!("{} is outside 6..=510", self.bitrate_kbps),
                 )?;
-                check(
-                    matches!(self.frame_ms, 10 | 20 | 40 | 60),
-                    "frame_ms",
-                    || format!("Opus frames are 10, 20, 40 or 60 ms, not {}", self.frame_ms),
-                )?;
             }
             AudioCodec::Pcm => {
                 check(
-                    (8000..=192_000).contains(&self.sample_rate),
+                    (8000..=96_000).contains(&self.sample_rate),
                     "sample_rate",
-                    || format!("{} is outside 8000..=192000", self.sample_rate),
+                    || format!("{} is outside 8000..=96000", self.sample_rate),
                 )?;
-                check((1..=100).contains(&self.frame_ms), "frame_ms", || {
-                    format!("{} is outside 1..=100", self.frame_ms)
-                })?;
             }
         }
+        check(matches!(self.frame_ms, 10 | 20), "frame_ms", || {
+            format!("{} is not 10 or 20", self.frame_ms)
+        })?;
         check((1..=2).contains(&self.channels), "channels", || {
             format!("{} is not 1 or 2", self.channels)
         })?;
@@ -402,66 +392,6 @@ impl fmt::Display for AudioSource {
 impl From<AudioSource> for String {
     fn from(s: AudioSource) -> String {
         s.to_string()
-    }
-}
-
-/// The config file's `[stream.video]` (units, durations) as capture parameters.
-impl From<&cfg::VideoConfig> for VideoSpec {
-    fn from(c: &cfg::VideoConfig) -> VideoSpec {
-        VideoSpec {
-            id: c.id.clone(),
-            source: match &c.source {
-                cfg::VideoSource::Auto => VideoSource::Auto,
-                cfg::VideoSource::Test => VideoSource::Test,
-                cfg::VideoSource::Libcamera { camera } => VideoSource::Libcamera(camera.clone()),
-                cfg::VideoSource::V4l2 { device } => {
-                    VideoSource::V4l2(device.to_string_lossy().into_owned())
-                }
-            },
-            width: c.width,
-            height: c.height,
-            fps: c.fps,
-            encoder: match c.encoder {
-                cfg::VideoEncoder::Auto => VideoEncoder::Auto,
-                cfg::VideoEncoder::V4l2h264enc => VideoEncoder::V4l2h264enc,
-                cfg::VideoEncoder::X264enc => VideoEncoder::X264,
-                cfg::VideoEncoder::Openh264enc => VideoEncoder::Openh264,
-                cfg::VideoEncoder::V4l2jpegenc => VideoEncoder::V4l2jpegenc,
-                cfg::VideoEncoder::Jpegenc => VideoEncoder::Mjpeg,
-            },
-            codec: match c.codec {
-                Codec::Mjpeg => VideoCodec::Mjpeg,
-                _ => VideoCodec::H264,
-            },
-            bitrate_kbps: c.bitrate.div_ceil(1000),
-            keyframe_interval: c.keyframe_interval.as_secs_f64(),
-            pipeline: c.pipeline.clone(),
-        }
-    }
-}
-
-/// The config file's `[stream.audio]` (units, durations) as capture parameters.
-impl From<&cfg::AudioConfig> for AudioSpec {
-    fn from(c: &cfg::AudioConfig) -> AudioSpec {
-        AudioSpec {
-            id: c.id.clone(),
-            source: match &c.source {
-                cfg::AudioSource::Auto => AudioSource::Auto,
-                cfg::AudioSource::Test => AudioSource::Test,
-                cfg::AudioSource::Alsa { device } => AudioSource::Alsa(device.clone()),
-                cfg::AudioSource::Pulse { device } => AudioSource::Pulse(device.clone()),
-            },
-            codec: match c.codec {
-                Codec::Pcm => AudioCodec::Pcm,
-                _ => AudioCodec::Opus,
-            },
-            sample_rate: c.sample_rate,
-            channels: c.channels,
-            bitrate_kbps: c.bitrate.div_ceil(1000),
-            frame_ms: (c.frame_duration.as_millis() as u32).max(1),
-            application: OpusApplication::Lowdelay,
-            pipeline: c.pipeline.clone(),
-        }
     }
 }
 
@@ -586,7 +516,37 @@ mod tests {
                 "pipeline",
             ),
         ];
-        for (spec, field) in cases {
+        let more = [
+            (
+                VideoSpec {
+                    width: 4098,
+                    ..Default::default()
+                },
+                "width",
+            ),
+            (
+                VideoSpec {
+                    id: String::new(),
+                    ..Default::default()
+                },
+                "id",
+            ),
+            (
+                VideoSpec {
+                    id: "v deo".into(),
+                    ..Default::default()
+                },
+                "id",
+            ),
+            (
+                VideoSpec {
+                    encoder: VideoEncoder::V4l2jpegenc,
+                    ..Default::default()
+                },
+                "encoder",
+            ),
+        ];
+        for (spec, field) in cases.into_iter().chain(more) {
             assert_eq!(spec.validate().unwrap_err().field, field, "{spec:?}");
         }
         let ok = VideoSpec {
@@ -625,7 +585,32 @@ mod tests {
                 "frame_ms",
             ),
         ];
-        for (spec, field) in cases {
+        let more = [
+            (
+                AudioSpec {
+                    frame_ms: 40,
+                    ..Default::default()
+                },
+                "frame_ms",
+            ),
+            (
+                AudioSpec {
+                    codec: AudioCodec::Pcm,
+                    frame_ms: 15,
+                    ..Default::default()
+                },
+                "frame_ms",
+            ),
+            (
+                AudioSpec {
+                    codec: AudioCodec::Pcm,
+                    sample_rate: 192_000,
+                    ..Default::default()
+                },
+                "sample_rate",
+            ),
+        ];
+        for (spec, field) in cases.into_iter().chain(more) {
             let e = spec.validate().unwrap_err();
             assert_eq!(e.field, field, "{spec:?}");
             assert!(e.to_string().starts_with(field));
@@ -654,70 +639,14 @@ mod tests {
         assert_eq!(String::from(AudioSource::Pulse(None)), "pulse");
     }
 
-    /// Every stream the config file accepts converts to specs capture accepts, with units mapped.
     #[test]
-    fn config_streams_convert_and_validate() {
-        let text = r#"
-            [[stream]]
-            id = "cam0"
-            [stream.video]
-            id = "v"
-            source = "v4l2:/dev/video0"
-            encoder = "x264enc"
-            width = 7680
-            height = 4320
-            bitrate = "16k"
-            keyframe_interval = "2500ms"
-            [stream.audio]
-            source = "pulse:mic"
-            codec = "pcm"
-            sample_rate = 192000
-            frame_duration = "5ms"
-
-            [[stream]]
-            id = "cam1"
-            [stream.video]
-            source = "libcamera"
-            codec = "mjpeg"
-            encoder = "v4l2jpegenc"
-            [stream.audio]
-            source = "alsa:hw:1,0"
-            bitrate = "64k"
-            frame_duration = "60ms"
-        "#;
-        let cfg = cfg::Config::parse(text, "test.toml", std::path::Path::new(".")).unwrap();
-        let v = VideoSpec::from(cfg.streams[0].video.as_ref().unwrap());
-        assert_eq!(v.id, "v");
-        assert_eq!(v.source, VideoSource::V4l2("/dev/video0".into()));
-        assert_eq!((v.encoder, v.codec), (VideoEncoder::X264, VideoCodec::H264));
-        assert_eq!((v.width, v.height, v.bitrate_kbps), (7680, 4320, 16));
-        assert_eq!(v.keyframe_interval, 2.5);
-        v.validate().unwrap();
-        let a = AudioSpec::from(cfg.streams[0].audio.as_ref().unwrap());
-        assert_eq!(
-            (a.id.as_str(), a.codec, a.sample_rate, a.frame_ms),
-            ("audio", AudioCodec::Pcm, 192_000, 5)
-        );
-        assert_eq!(a.source, AudioSource::Pulse(Some("mic".into())));
-        a.validate().unwrap();
-        let v = VideoSpec::from(cfg.streams[1].video.as_ref().unwrap());
-        assert_eq!(
-            (v.codec, v.encoder),
-            (VideoCodec::Mjpeg, VideoEncoder::V4l2jpegenc)
-        );
-        assert_eq!(v.source, VideoSource::Libcamera(None));
-        v.validate().unwrap();
-        let a = AudioSpec::from(cfg.streams[1].audio.as_ref().unwrap());
-        assert_eq!((a.bitrate_kbps, a.frame_ms), (64, 60));
-        assert_eq!(a.source, AudioSource::Alsa("hw:1,0".into()));
-        a.validate().unwrap();
-        // the embedded default config too
-        for s in cfg::Config::embedded_default().streams {
+    fn the_embedded_default_config_has_valid_specs() {
+        for s in crate::config::Config::embedded_default().streams {
             if let Some(v) = &s.video {
-                VideoSpec::from(v).validate().unwrap();
+                v.validate().unwrap();
             }
             if let Some(a) = &s.audio {
-                AudioSpec::from(a).validate().unwrap();
+                a.validate().unwrap();
             }
         }
     }

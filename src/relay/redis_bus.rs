@@ -1,13 +1,17 @@
 //! The Redis bus that makes several relay processes one relay.
 //!
 //! Why it looks like this:
-//! - **One pub/sub channel per stream** (`{prefix}:s:{stream}`): a node subscribes only to the
-//!   streams its viewers watch, so it receives nothing else.
+//! - **One pub/sub channel per stream** (`{prefix}:s:{stream}`) for media: a node subscribes only
+//!   to the streams its viewers watch, so it receives no other frames. Announces, statuses and
+//!   withdrawals are small and go to one control channel (`{prefix}:ctl`) that every node follows,
+//!   so every node can list every stream.
 //! - **Records are opaque envelopes** (see [`Record`]): the bus never parses JSON or media; a frame
 //!   crosses Redis as one `PUBLISH` and is decoded by every receiving node once.
-//! - **Shared state with TTLs**: each stream's announce lives at `{prefix}:a:{stream}` and the last
-//!   keyframe of each track at `{prefix}:k:{stream}:{track}`, both expiring unless the publishing
-//!   node refreshes them, so a node that dies takes only its own streams with it.
+//! - **Shared state with TTLs**: each stream's announce lives at `{prefix}:a:{stream}` and the
+//!   current GOP of each cached track (the last keyframe and the frames since, which a late joiner
+//!   needs to decode without waiting) in the list `{prefix}:g:{stream}:{track}`, both expiring
+//!   unless the publishing node refreshes them, so a node that dies takes only its own streams
+//!   with it.
 //! - **Never blocks the caller**: publishing goes through a bounded channel (full → dropped and
 //!   counted); received records go out through a bounded channel (full → dropped and counted).
 //! - **Survives Redis restarts**: the subscriber reconnects with backoff and resubscribes; commands
@@ -53,8 +57,10 @@ pub struct Record {
     pub stream: Arc<str>,
     pub track: Arc<str>,
     pub kind: RecordKind,
-    /// A keyframe (media records only): also stored as the track's late-joiner cache.
+    /// A keyframe (media records only): starts a new GOP in the late-joiner cache.
     pub key: bool,
+    /// Keep this media record in its track's shared GOP cache (video tracks).
+    pub cache: bool,
     /// The node that published it (filled in by the bus on publish).
     pub node: Arc<str>,
     pub meta: Bytes,
@@ -120,6 +126,7 @@ struct Inner {
     announced: Mutex<BTreeMap<Arc<str>, Bytes>>,
     conn: tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>,
     stats: BusStats,
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl RedisBus {
@@ -141,10 +148,14 @@ impl RedisBus {
             announced: Mutex::new(BTreeMap::new()),
             conn: tokio::sync::Mutex::new(None),
             stats: BusStats::default(),
+            tasks: Mutex::new(Vec::new()),
         });
-        tokio::spawn(publisher(inner.clone(), out_rx));
-        tokio::spawn(subscriber(inner.clone(), wanted_rx, in_tx));
-        tokio::spawn(keepalive(Arc::downgrade(&inner)));
+        let tasks = vec![
+            tokio::spawn(publisher(inner.clone(), out_rx)).abort_handle(),
+            tokio::spawn(subscriber(inner.clone(), wanted_rx, in_tx)).abort_handle(),
+            tokio::spawn(keepalive(Arc::downgrade(&inner))).abort_handle(),
+        ];
+        *inner.tasks.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
         Ok((RedisBus { inner }, in_rx))
     }
 
@@ -181,17 +192,17 @@ impl RedisBus {
         self.inner.wanted.send_if_modified(|w| w.remove(stream));
     }
 
-    /// The last keyframe record of a track, from the shared late-joiner cache.
-    pub async fn cached_keyframe(
-        &self,
-        stream: &str,
-        track: &str,
-    ) -> Result<Option<Record>, BusError> {
-        let key = format!("{}:k:{stream}:{track}", self.inner.cfg.prefix);
-        let raw: Option<Vec<u8>> = self
-            .with_conn(|mut c| async move { c.get(key).await })
+    /// The current GOP of a track from the shared late-joiner cache, keyframe first (empty when
+    /// nothing is cached).
+    pub async fn cached_gop(&self, stream: &str, track: &str) -> Result<Vec<Record>, BusError> {
+        let key = format!("{}:g:{stream}:{track}", self.inner.cfg.prefix);
+        let raw: Vec<Vec<u8>> = self
+            .with_conn(|mut c| async move { c.lrange(key, 0, -1).await })
             .await?;
-        Ok(raw.and_then(|raw| decode(stream, Bytes::from(raw))))
+        Ok(raw
+            .into_iter()
+            .filter_map(|r| decode(Bytes::from(r)))
+            .collect())
     }
 
     /// Every stream announced by any live node: (stream id, announce JSON).
@@ -228,6 +239,21 @@ impl RedisBus {
                 .await;
         }
         Ok(live)
+    }
+
+    /// Stops the bus at once: nothing more is sent or received and this node's announces are no
+    /// longer refreshed, so they expire as if the process had died. Publish `Gone` records first
+    /// for a graceful exit.
+    pub fn abort(&self) {
+        for task in self
+            .inner
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
     }
 
     /// The bus counters.
@@ -277,8 +303,17 @@ fn channel(prefix: &str, stream: &str) -> String {
     format!("{prefix}:s:{stream}")
 }
 
+fn control_channel(prefix: &str) -> String {
+    format!("{prefix}:ctl")
+}
+
+/// Longest GOP kept in the shared cache; a longer one is dropped from the cache (no cache is
+/// better than a cache that cannot be decoded).
+const MAX_GOP_FRAMES: usize = 600;
+
 async fn publisher(inner: Arc<Inner>, mut rx: mpsc::Receiver<Cmd>) {
     let ttl_ms = inner.cfg.ttl.as_millis().max(1) as u64;
+    let mut gop_len: std::collections::HashMap<(Arc<str>, Arc<str>), usize> = Default::default();
     while let Some(Cmd::Publish(record)) = rx.recv().await {
         let Some(mut conn) = connection(&inner).await else {
             inner.stats.publish_dropped.fetch_add(1, Ordering::Relaxed);
@@ -287,12 +322,29 @@ async fn publisher(inner: Arc<Inner>, mut rx: mpsc::Receiver<Cmd>) {
         let prefix = &inner.cfg.prefix;
         let payload = encode(&record);
         let mut pipe = redis::pipe();
-        pipe.publish(channel(prefix, &record.stream), payload.as_ref())
-            .ignore();
+        let to = match record.kind {
+            RecordKind::Media => channel(prefix, &record.stream),
+            _ => control_channel(prefix),
+        };
+        pipe.publish(to, payload.as_ref()).ignore();
         match record.kind {
-            RecordKind::Media if record.key => {
-                let key = format!("{prefix}:k:{}:{}", record.stream, record.track);
-                pipe.pset_ex(key, payload.as_ref(), ttl_ms).ignore();
+            RecordKind::Media if record.cache => {
+                let key = format!("{prefix}:g:{}:{}", record.stream, record.track);
+                let len = gop_len
+                    .entry((record.stream.clone(), record.track.clone()))
+                    .or_insert(0);
+                if record.key {
+                    *len = 1;
+                    pipe.del(&key).ignore();
+                    pipe.rpush(&key, payload.as_ref()).ignore();
+                } else if *len > 0 && *len < MAX_GOP_FRAMES {
+                    *len += 1;
+                    pipe.rpush_exists(&key, payload.as_ref()).ignore();
+                } else if *len >= MAX_GOP_FRAMES {
+                    *len = 0;
+                    pipe.del(&key).ignore();
+                }
+                pipe.pexpire(&key, ttl_ms as i64).ignore();
             }
             RecordKind::Announce => {
                 pipe.pset_ex(
@@ -305,6 +357,7 @@ async fn publisher(inner: Arc<Inner>, mut rx: mpsc::Receiver<Cmd>) {
                     .ignore();
             }
             RecordKind::Gone => {
+                gop_len.retain(|(stream, _), _| *stream != record.stream);
                 pipe.del(format!("{prefix}:a:{}", record.stream)).ignore();
                 pipe.srem(format!("{prefix}:streams"), record.stream.as_ref())
                     .ignore();
@@ -366,7 +419,6 @@ async fn subscriber(
     out: mpsc::Sender<Record>,
 ) {
     let prefix = inner.cfg.prefix.clone();
-    let channel_prefix = format!("{prefix}:s:");
     let mut backoff = Duration::from_millis(100);
     let mut first = true;
     loop {
@@ -390,10 +442,10 @@ async fn subscriber(
         first = false;
         let (mut sink, mut stream) = pubsub.split();
         let mut current: HashSet<Arc<str>> = HashSet::new();
-        let mut failed = false;
+        let mut failed = sink.subscribe(control_channel(&prefix)).await.is_err();
         let target = wanted.borrow_and_update().clone();
         for s in &target {
-            if sink.subscribe(channel(&prefix, s)).await.is_err() {
+            if failed || sink.subscribe(channel(&prefix, s)).await.is_err() {
                 failed = true;
                 break;
             }
@@ -420,10 +472,7 @@ async fn subscriber(
                 }
                 msg = stream.next() => {
                     let Some(msg) = msg else { break };
-                    let Some(stream_id) = msg.get_channel_name().strip_prefix(&channel_prefix) else {
-                        continue;
-                    };
-                    let Some(record) = decode(stream_id, Bytes::copy_from_slice(msg.get_payload_bytes())) else {
+                    let Some(record) = decode(Bytes::copy_from_slice(msg.get_payload_bytes())) else {
                         tracing::warn!(channel = msg.get_channel_name(), "malformed record on the redis bus");
                         continue;
                     };
@@ -449,20 +498,21 @@ async fn subscriber(
 
 const MAGIC: &[u8; 3] = b"SE1";
 
-/// Envelope: `SE1 | kind u8 | key u8 | node_len u8 | node | track_len u8 | track | meta_len u32 BE | meta | data`.
+/// Envelope: `SE1 | kind u8 | flags u8 (1 key, 2 cache) | node_len u8 | node | stream_len u8 |
+/// stream | track_len u8 | track | meta_len u32 BE | meta | data`.
 fn encode(r: &Record) -> Bytes {
-    let node = &r.node.as_bytes()[..r.node.len().min(255)];
-    let track = &r.track.as_bytes()[..r.track.len().min(255)];
+    let short = |s: &Arc<str>| -> Vec<u8> { s.as_bytes()[..s.len().min(255)].to_vec() };
+    let (node, stream, track) = (short(&r.node), short(&r.stream), short(&r.track));
     let mut b = BytesMut::with_capacity(
-        MAGIC.len() + 4 + node.len() + track.len() + 4 + r.meta.len() + r.data.len(),
+        MAGIC.len() + 5 + node.len() + stream.len() + track.len() + 4 + r.meta.len() + r.data.len(),
     );
     b.put_slice(MAGIC);
     b.put_u8(r.kind as u8);
-    b.put_u8(r.key as u8);
-    b.put_u8(node.len() as u8);
-    b.put_slice(node);
-    b.put_u8(track.len() as u8);
-    b.put_slice(track);
+    b.put_u8(r.key as u8 | (r.cache as u8) << 1);
+    for part in [&node, &stream, &track] {
+        b.put_u8(part.len() as u8);
+        b.put_slice(part);
+    }
     b.put_u32(r.meta.len() as u32);
     b.put_slice(&r.meta);
     b.put_slice(&r.data);
@@ -470,17 +520,15 @@ fn encode(r: &Record) -> Bytes {
 }
 
 /// Parses an envelope; `None` for anything malformed.
-fn decode(stream: &str, mut b: Bytes) -> Option<Record> {
+fn decode(mut b: Bytes) -> Option<Record> {
     if b.len() < MAGIC.len() + 4 || &b[..MAGIC.len()] != MAGIC {
         return None;
     }
     b.advance(MAGIC.len());
     let kind = RecordKind::from_u8(b.get_u8())?;
-    let key = b.get_u8() != 0;
+    let flags = b.get_u8();
     let node = take_str(&mut b)?;
-    if b.is_empty() {
-        return None;
-    }
+    let stream = take_str(&mut b)?;
     let track = take_str(&mut b)?;
     if b.len() < 4 {
         return None;
@@ -491,10 +539,11 @@ fn decode(stream: &str, mut b: Bytes) -> Option<Record> {
     }
     let meta = b.split_to(meta_len);
     Some(Record {
-        stream: stream.into(),
+        stream,
         track,
         kind,
-        key,
+        key: flags & 1 != 0,
+        cache: flags & 2 != 0,
         node,
         meta,
         data: b,
@@ -502,7 +551,8 @@ fn decode(stream: &str, mut b: Bytes) -> Option<Record> {
 }
 
 fn take_str(b: &mut Bytes) -> Option<Arc<str>> {
-    let len = b.get_u8() as usize;
+    let len = *b.first()? as usize;
+    b.advance(1);
     if b.len() < len {
         return None;
     }
@@ -520,6 +570,7 @@ mod tests {
             track: "video".into(),
             kind: RecordKind::Media,
             key: true,
+            cache: true,
             node: "n1".into(),
             meta: Bytes::from_static(br#"{"seq":1}"#),
             data: Bytes::from_static(&[0, 0, 0, 1, 0x65, 0xff]),
@@ -529,7 +580,7 @@ mod tests {
     #[test]
     fn envelope_round_trips() {
         let r = record();
-        assert_eq!(decode("cam0", encode(&r)), Some(r));
+        assert_eq!(decode(encode(&r)), Some(r));
     }
 
     #[test]
@@ -538,7 +589,7 @@ mod tests {
         // The data part may legitimately be empty, so truncations inside it still decode.
         let header = full.len() - record().data.len();
         for n in 0..header {
-            assert_eq!(decode("cam0", full.slice(..n)), None, "prefix of {n} bytes");
+            assert_eq!(decode(full.slice(..n)), None, "prefix of {n} bytes");
         }
     }
 
@@ -547,7 +598,7 @@ mod tests {
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
             let mut v = MAGIC.to_vec();
             v.extend(data);
-            let _ = decode("s", Bytes::from(v));
+            let _ = decode(Bytes::from(v));
         }
     }
 }

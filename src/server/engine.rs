@@ -65,6 +65,12 @@ impl CloseReason {
     fn graceful(self) -> bool {
         matches!(self, CloseReason::ServerClose | CloseReason::ServerShutdown)
     }
+
+    /// A polling client learns about these closes from its next poll, so the session is kept
+    /// for it (a close it asked for is answered with a noop, a server close with a close packet).
+    fn lingers(self) -> bool {
+        self.graceful() || self == CloseReason::TransportClose
+    }
 }
 
 /// The transport a session currently uses.
@@ -136,8 +142,8 @@ pub(crate) enum Drain {
     Packets(Vec<Arc<EncodedPacket>>),
     /// Nothing queued; wait on [`Conn::wait`].
     Empty,
-    /// The session is closed; after the packets (graceful close) send a close.
-    Closed(Vec<Arc<EncodedPacket>>, CloseReason),
+    /// The session is closed (and what a graceful close had to flush is sent): say so.
+    Closed(CloseReason),
 }
 
 impl Conn {
@@ -185,10 +191,7 @@ impl Conn {
             }
             st.closed = Some(reason);
             // A graceful polling close waits for the next poll to deliver the rest.
-            // A polling client learns about the close from its next poll: keep the session for it
-            // (a close it asked for is answered with a noop, a server close with a close packet).
-            let lingers = reason.graceful() || reason == CloseReason::TransportClose;
-            !(lingers && st.transport != Transport::WebSocket && !st.polling)
+            !(reason.lingers() && st.transport != Transport::WebSocket)
         };
         tracing::debug!(sid = %self.sid.as_str(), ?reason, "engine.io session closed");
         self.closed_tx.send_replace(true);
@@ -272,8 +275,10 @@ impl Conn {
             total += p.len();
             out.push(p);
         }
+        // The close goes alone, after the last packets: a client that handles a payload's
+        // packets asynchronously must see them before it sees the transport close.
         match st.closed {
-            Some(reason) if st.queue.is_empty() || !flush => Drain::Closed(out, reason),
+            Some(reason) if out.is_empty() => Drain::Closed(reason),
             _ if out.is_empty() => Drain::Empty,
             _ => Drain::Packets(out),
         }
@@ -292,7 +297,7 @@ impl Conn {
     /// Starts a poll: fails when the session is not polling or another poll is active.
     pub(crate) fn begin_poll(self: &Arc<Self>) -> Result<(), PollError> {
         let mut st = self.lock();
-        if st.closed.is_some() && !st.closed.is_some_and(CloseReason::graceful) {
+        if st.closed.is_some_and(|r| !r.lingers()) {
             return Err(PollError::Closed);
         }
         if st.transport == Transport::WebSocket {
@@ -307,14 +312,11 @@ impl Conn {
         Ok(())
     }
 
-    /// Ends a poll started with [`Conn::begin_poll`]; after a close it forgets the session.
-    pub(crate) fn end_poll(self: &Arc<Self>) {
-        let closed = {
-            let mut st = self.lock();
-            st.polling = false;
-            st.closed.is_some()
-        };
-        if closed && let Some(engine) = self.engine.upgrade() {
+    /// Ends a poll started with [`Conn::begin_poll`]; once the poll delivered the close, the
+    /// session is forgotten.
+    pub(crate) fn end_poll(self: &Arc<Self>, delivered_close: bool) {
+        self.lock().polling = false;
+        if delivered_close && let Some(engine) = self.engine.upgrade() {
             engine.remove(&self.sid);
         }
     }

@@ -296,6 +296,7 @@ async fn polling(
 struct PollGuard {
     conn: Arc<Conn>,
     answered: bool,
+    delivered_close: bool,
 }
 
 impl Drop for PollGuard {
@@ -303,7 +304,7 @@ impl Drop for PollGuard {
         if !self.answered {
             self.conn.close(CloseReason::TransportError);
         }
-        self.conn.end_poll();
+        self.conn.end_poll(self.delivered_close);
     }
 }
 
@@ -314,6 +315,7 @@ async fn poll(conn: Arc<Conn>, max_payload: usize) -> Response<Full<Bytes>> {
     let mut guard = PollGuard {
         conn,
         answered: false,
+        delivered_close: false,
     };
     let mut out = BytesMut::new();
     // During an upgrade an empty poll is held briefly: released with a noop if the upgrade is
@@ -325,14 +327,15 @@ async fn poll(conn: Arc<Conn>, max_payload: usize) -> Response<Full<Bytes>> {
                 packets.iter().for_each(|p| p.append_polling(&mut out));
                 break;
             }
-            Drain::Closed(packets, reason) => {
-                packets.iter().for_each(|p| p.append_polling(&mut out));
-                let last = if reason == CloseReason::TransportClose && out.is_empty() {
+            Drain::Closed(reason) => {
+                // A close the client asked for is acknowledged with a noop.
+                let last = if reason == CloseReason::TransportClose {
                     Packet::Noop
                 } else {
                     Packet::Close
                 };
                 EncodedPacket::new(vec![last]).append_polling(&mut out);
+                guard.delivered_close = true;
                 break;
             }
             Drain::Empty => match guard.conn.transport() {
@@ -645,12 +648,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, conn: Arc<Conn>, close_cod
                 }
             }
             Drain::Empty => conn.wait().await,
-            Drain::Closed(packets, reason) => {
+            Drain::Closed(reason) => {
                 let code = match reason {
                     CloseReason::ServerShutdown => ws::CLOSE_GOING_AWAY,
                     _ => close_code.load(Ordering::Relaxed),
                 };
-                let _ = write_packets(&mut wr, &packets).await;
                 let _ = wr.write_all(&ws::close_frame(code)).await;
                 let _ = wr.shutdown().await;
                 return;

@@ -109,12 +109,43 @@ impl From<Bytes> for Arg {
 
 /// The text part and attachments of an encoded packet; send the text as an Engine.IO text
 /// message, then each attachment as an Engine.IO binary message.
+///
+/// Both text forms share one buffer: `ws_text` is the complete Engine.IO WebSocket text frame
+/// (`4` + text) and `text` is a slice of it, for long-polling payloads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encoded {
-    /// The text part (without the Engine.IO `4` prefix).
+    /// The text part (without the Engine.IO `4` prefix): the data of an Engine.IO message.
     pub text: Str,
+    /// `4` + `text`: the WebSocket text frame, ready to share between receivers.
+    pub ws_text: Str,
     /// The attachments, shared with the packet (not copied).
     pub attachments: Vec<Bytes>,
+}
+
+impl Encoded {
+    /// Bytes on the wire over WebSocket (frame payloads, without WebSocket headers): the size to
+    /// account in bounded queues. Queue `Arc<Encoded>` to share one encoding among receivers.
+    pub fn wire_len(&self) -> usize {
+        self.ws_text.len() + self.attachments.iter().map(Bytes::len).sum::<usize>()
+    }
+
+    /// The Engine.IO packets to send, in order (text message, then one binary per attachment).
+    pub fn eio_packets(&self) -> impl Iterator<Item = crate::engineio::Packet> + '_ {
+        std::iter::once(crate::engineio::Packet::Message(self.text.clone())).chain(
+            self.attachments
+                .iter()
+                .map(|a| crate::engineio::Packet::Binary(a.clone())),
+        )
+    }
+
+    /// The WebSocket frames to send, in order; clones of shared buffers, no copies.
+    pub fn ws_frames(&self) -> impl Iterator<Item = crate::engineio::WsFrame> + '_ {
+        std::iter::once(crate::engineio::WsFrame::Text(self.ws_text.clone())).chain(
+            self.attachments
+                .iter()
+                .map(|a| crate::engineio::WsFrame::Binary(a.clone())),
+        )
+    }
 }
 
 /// Builds the placeholder object `{"_placeholder":true,"num":num}`.
@@ -240,6 +271,30 @@ impl Packet {
         Some(out)
     }
 
+    /// Like [`Packet::args`], but moves the JSON out instead of cloning it (for dispatching a
+    /// received event to its handler).
+    pub fn into_args(self) -> Option<Vec<Arg>> {
+        let skip = match self.kind {
+            PacketKind::Event | PacketKind::BinaryEvent => 1,
+            PacketKind::Ack | PacketKind::BinaryAck => 0,
+            _ => return None,
+        };
+        let Some(Value::Array(arr)) = self.data else {
+            return None;
+        };
+        let binary = self.kind.is_binary();
+        arr.into_iter()
+            .skip(skip)
+            .map(|v| match placeholder_num(&v).filter(|_| binary) {
+                Some(n) => usize::try_from(n)
+                    .ok()
+                    .and_then(|n| self.attachments.get(n))
+                    .map(|b| Arg::Binary(b.clone())),
+                None => Some(Arg::Json(v)),
+            })
+            .collect()
+    }
+
     /// Appends the text part to `out` (callers that need the Engine.IO `4` prefix push it first,
     /// saving a copy).
     pub fn encode_into(&self, out: &mut Vec<u8>) {
@@ -264,10 +319,10 @@ impl Packet {
 
     /// The text part and the attachments, ready to send (encode once, share everywhere).
     pub fn encode(&self) -> Encoded {
-        let mut buf = Vec::with_capacity(16 + self.nsp.len());
-        self.encode_into(&mut buf);
+        let ws_text = self.encode_ws_text();
         Encoded {
-            text: utf8_vec_to_str(buf),
+            text: ws_text.slice_ref(ws_text.get(1..).unwrap_or_default()),
+            ws_text,
             attachments: self.attachments.clone(),
         }
     }
@@ -292,6 +347,7 @@ fn utf8_vec_to_str(buf: Vec<u8>) -> Str {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::engineio::{Packet as EioPacket, WsFrame};
     use serde_json::json;
 
     fn text(p: &Packet) -> String {
@@ -342,6 +398,24 @@ pub(crate) mod tests {
         let e = p.encode();
         assert_eq!(e.text, r#"51-["baz",{"_placeholder":true,"num":0}]"#);
         assert_eq!(e.attachments, vec![Bytes::from_static(&[1, 2, 3, 4])]);
+        assert_eq!(e.ws_text, r#"451-["baz",{"_placeholder":true,"num":0}]"#);
+        assert_eq!(e.wire_len(), e.ws_text.len() + 4);
+        // One buffer for both forms.
+        assert_eq!(e.text.as_ptr() as usize, e.ws_text.as_ptr() as usize + 1);
+        assert_eq!(
+            e.ws_frames().collect::<Vec<_>>(),
+            vec![
+                WsFrame::Text(e.ws_text.clone()),
+                WsFrame::Binary(Bytes::from_static(&[1, 2, 3, 4]))
+            ]
+        );
+        assert_eq!(
+            e.eio_packets().collect::<Vec<_>>(),
+            vec![
+                EioPacket::Message(e.text.clone()),
+                EioPacket::Binary(Bytes::from_static(&[1, 2, 3, 4]))
+            ]
+        );
         let p = Packet::event(
             "/admin",
             "baz",
@@ -416,7 +490,13 @@ pub(crate) mod tests {
         assert_eq!(b.as_ptr(), bin.as_ptr());
         // Encoding shares the attachment buffers too.
         assert_eq!(p.encode().attachments[0].as_ptr(), bin.as_ptr());
+        assert_eq!(p.clone().into_args(), Some(args));
+        let mut bad = p.clone();
+        bad.attachments.clear();
+        assert_eq!(bad.args(), None);
+        assert_eq!(bad.into_args(), None);
         assert_eq!(Packet::disconnect("/").args(), None);
+        assert_eq!(Packet::disconnect("/").into_args(), None);
         assert_eq!(Packet::disconnect("/").event_name(), None);
     }
 

@@ -1,0 +1,927 @@
+//! The driver: one task per client that connects, supervises and reconnects. It owns the
+//! sans-IO sessions ([`ClientSession`], the Socket.IO [`Decoder`]) and the timers; reader and
+//! writer tasks only move packets.
+
+use super::options::{Backoff, ClientOptions};
+use super::transport::{self, Dialer, HttpConn, WsReceiver, WsSender, WsStream};
+use super::{AckResponder, AuthProvider, ClientError, ClientEvent, ConnState, Shared};
+use crate::engineio::Packet as EioPacket;
+use crate::engineio::client::{Channel, ClientSession, CloseReason, Event as EioEvent};
+use crate::engineio::payload::PayloadBuilder;
+use crate::socketio::{Decoder, DecoderLimits, Packet as SioPacket, PacketKind};
+use serde_json::Value;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// How long the goodbye (DISCONNECT + CLOSE) may take on a graceful close.
+const CLOSE_FLUSH: Duration = Duration::from_secs(1);
+/// Capacity of the channel from readers/writers to the driver.
+const INCOMING_CAPACITY: usize = 256;
+/// Capacity of the driver's protocol-packet channel to a writer.
+const CTL_CAPACITY: usize = 64;
+
+/// Something a reader or writer task reports; tagged with the link (transport instance) id.
+enum Incoming {
+    Packet(u64, EioPacket),
+    Failed(u64, ClientError),
+    Stopped(u64),
+}
+
+/// Orders from the driver to a writer task.
+enum Ctl {
+    /// Protocol packets (pong, CONNECT, DISCONNECT, CLOSE), written before queued items.
+    Send(Vec<EioPacket>),
+    /// Finish the current write and exit (reporting `Stopped`).
+    Stop,
+}
+
+/// How one connection ended.
+enum Outcome {
+    /// Closed by the program.
+    Closed,
+    /// Failed or dropped; `connected` says whether every namespace had been connected.
+    Failed { error: ClientError, connected: bool },
+}
+
+/// Aborts the spawned tasks of a connection when it ends, however it ends.
+#[derive(Default)]
+struct Tasks(Vec<JoinHandle<()>>);
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
+/// The client's lifetime: connect, serve, back off, repeat.
+pub(super) async fn run(
+    opts: ClientOptions,
+    auth: Option<AuthProvider>,
+    dialer: Dialer,
+    shared: Arc<Shared>,
+    events: mpsc::Sender<ClientEvent>,
+    mut close_rx: mpsc::Receiver<()>,
+) {
+    let mut backoff = Backoff::new(opts.reconnection.clone());
+    let mut ever_connected = false;
+    loop {
+        let mut conn = Conn {
+            opts: &opts,
+            auth: auth.as_ref(),
+            dialer: &dialer,
+            shared: &shared,
+            events: &events,
+            ever_connected: &mut ever_connected,
+            connected: false,
+        };
+        let outcome = conn.run(&mut close_rx).await;
+        let (error, connected) = match outcome {
+            Outcome::Closed => {
+                for ns in shared.reset_link(ConnState::Closed, None) {
+                    send_event(
+                        &shared,
+                        &events,
+                        ClientEvent::Disconnected {
+                            namespace: ns,
+                            reason: "client closed".into(),
+                        },
+                    );
+                }
+                return;
+            }
+            Outcome::Failed { error, connected } => (error, connected),
+        };
+        for ns in shared.reset_link(ConnState::Reconnecting, Some(error.to_string())) {
+            send_event(
+                &shared,
+                &events,
+                ClientEvent::Disconnected {
+                    namespace: ns,
+                    reason: error.to_string(),
+                },
+            );
+        }
+        if connected {
+            backoff.reset();
+        }
+        let Some(delay) = backoff.next_delay(fastrand::f64()) else {
+            tracing::error!("relay {}: {error}; giving up", opts.url);
+            shared.lock().state = ConnState::Closed;
+            return;
+        };
+        shared.lock().failed_attempts = backoff.failures();
+        tracing::warn!(
+            "relay {}: {error}; reconnecting in {:.2} s (attempt {})",
+            opts.url,
+            delay.as_secs_f64(),
+            backoff.failures()
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = close_rx.recv() => {
+                shared.reset_link(ConnState::Closed, None);
+                return;
+            }
+        }
+    }
+}
+
+fn send_event(shared: &Shared, events: &mpsc::Sender<ClientEvent>, ev: ClientEvent) {
+    if events.try_send(ev).is_err() {
+        shared
+            .counters
+            .events_dropped
+            .fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One connection attempt and, when it succeeds, its whole life.
+struct Conn<'a> {
+    opts: &'a ClientOptions,
+    auth: Option<&'a AuthProvider>,
+    dialer: &'a Dialer,
+    shared: &'a Arc<Shared>,
+    events: &'a mpsc::Sender<ClientEvent>,
+    ever_connected: &'a mut bool,
+    /// Every namespace got its CONNECT answer on this connection.
+    connected: bool,
+}
+
+/// The upgrade in progress (polling → WebSocket).
+enum Upgrade {
+    None,
+    /// The WebSocket is being opened.
+    Dialing(JoinHandle<Result<WsStream, ClientError>>),
+    /// `2probe` sent on link `link`; `stopped` counts the polling tasks that paused.
+    Probing {
+        link: u64,
+        tx: WsSender,
+        pausing: bool,
+        stopped: u8,
+    },
+}
+
+/// The mutable state of a live connection.
+struct Live {
+    session: ClientSession,
+    decoder: Decoder,
+    tasks: Tasks,
+    in_tx: mpsc::Sender<Incoming>,
+    /// Link id of the current transport and its writer's control channel.
+    current: u64,
+    ctl: Option<mpsc::Sender<Ctl>>,
+    next_link: u64,
+    sid: String,
+    polling: bool,
+    poll_stop: Arc<AtomicBool>,
+    upgrade: Upgrade,
+    /// Protocol packets held while polling is paused for the upgrade.
+    held: Vec<EioPacket>,
+    pending_ns: HashSet<String>,
+    ns_deadline: Option<Instant>,
+}
+
+impl Conn<'_> {
+    async fn run(&mut self, close_rx: &mut mpsc::Receiver<()>) -> Outcome {
+        let (in_tx, mut in_rx) = mpsc::channel(INCOMING_CAPACITY);
+        let mut live = match self.open(in_tx).await {
+            Ok(live) => live,
+            Err(error) => {
+                return Outcome::Failed {
+                    error,
+                    connected: false,
+                };
+            }
+        };
+        let result = self.serve(&mut live, &mut in_rx, close_rx).await;
+        match result {
+            Ok(()) => Outcome::Closed,
+            Err(error) => Outcome::Failed {
+                error,
+                connected: self.connected,
+            },
+        }
+    }
+
+    /// Opens the first transport and starts its reader and writer.
+    async fn open(&mut self, in_tx: mpsc::Sender<Incoming>) -> Result<Live, ClientError> {
+        let timeout = self.opts.connect_timeout();
+        let mut live = Live {
+            session: ClientSession::new(Instant::now().into_std(), timeout),
+            decoder: Decoder::new(DecoderLimits::default()),
+            tasks: Tasks::default(),
+            in_tx,
+            current: 1,
+            ctl: None,
+            next_link: 2,
+            sid: String::new(),
+            polling: self.opts.starts_with_polling(),
+            poll_stop: Arc::new(AtomicBool::new(false)),
+            upgrade: Upgrade::None,
+            held: Vec::new(),
+            pending_ns: HashSet::new(),
+            ns_deadline: None,
+        };
+        self.shared.polling.store(live.polling, Ordering::Relaxed);
+        if live.polling {
+            let (conn, packets) = transport::polling_handshake(self.dialer).await?;
+            let now = Instant::now().into_std();
+            for p in packets {
+                live.session.handle_packet(Channel::Current, p, now);
+            }
+            // The handshake must be complete now: the sid is needed by the polling tasks.
+            self.pump(&mut live).await?;
+            if !live.session.is_open() {
+                return Err(ClientError::Protocol(
+                    "the first polling response held no handshake".into(),
+                ));
+            }
+            let (ctl_tx, ctl_rx) = mpsc::channel(CTL_CAPACITY);
+            let reader = poll_reader(
+                live.current,
+                conn,
+                live.sid.clone(),
+                live.poll_stop.clone(),
+                live.in_tx.clone(),
+            );
+            let writer = poll_writer(
+                live.current,
+                self.dialer.clone(),
+                live.sid.clone(),
+                self.shared.clone(),
+                ctl_rx,
+                live.in_tx.clone(),
+            );
+            live.tasks.0.push(tokio::spawn(reader));
+            live.tasks.0.push(tokio::spawn(writer));
+            // The CONNECT packets queued by the handshake went to `held`: send them now.
+            let held = std::mem::take(&mut live.held);
+            live.ctl = Some(ctl_tx);
+            self.send_ctl(&mut live, held)?;
+        } else {
+            let ws = self.dialer.websocket(None).await?;
+            live.session = ClientSession::new(Instant::now().into_std(), timeout);
+            let link = live.current;
+            self.start_ws(&mut live, ws, link);
+        }
+        Ok(live)
+    }
+
+    /// Splits a WebSocket into reader and writer tasks for link `link`, making it current.
+    fn start_ws(&self, live: &mut Live, ws: WsStream, link: u64) {
+        let (tx, rx) = ws.split();
+        live.tasks
+            .0
+            .push(tokio::spawn(ws_reader(link, rx, live.in_tx.clone())));
+        self.start_ws_writer(live, tx, link);
+    }
+
+    fn start_ws_writer(&self, live: &mut Live, tx: WsSender, link: u64) {
+        let (ctl_tx, ctl_rx) = mpsc::channel(CTL_CAPACITY);
+        live.tasks.0.push(tokio::spawn(ws_writer(
+            link,
+            tx,
+            self.shared.clone(),
+            ctl_rx,
+            live.in_tx.clone(),
+        )));
+        live.current = link;
+        live.ctl = Some(ctl_tx);
+    }
+
+    async fn serve(
+        &mut self,
+        live: &mut Live,
+        in_rx: &mut mpsc::Receiver<Incoming>,
+        close_rx: &mut mpsc::Receiver<()>,
+    ) -> Result<(), ClientError> {
+        loop {
+            self.pump(live).await?;
+            let deadline = [
+                live.session.poll_timeout().map(Instant::from_std),
+                live.ns_deadline,
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let dialing = matches!(live.upgrade, Upgrade::Dialing(_));
+            tokio::select! {
+                biased;
+                _ = close_rx.recv() => return self.goodbye(live).await,
+                inc = in_rx.recv() => match inc {
+                    Some(inc) => self.on_incoming(live, inc)?,
+                    None => return Err(ClientError::Transport("all transport tasks ended".into())),
+                },
+                res = dial_result(&mut live.upgrade), if dialing => self.on_dialed(live, res).await,
+                _ = sleep_until(deadline) => {
+                    let now = Instant::now();
+                    live.session.handle_timeout(now.into_std());
+                    if live.ns_deadline.is_some_and(|d| now >= d) {
+                        let mut missing: Vec<_> = live.pending_ns.iter().cloned().collect();
+                        missing.sort();
+                        return Err(ClientError::Timeout(format!(
+                            "no CONNECT answer for namespace(s) {}",
+                            missing.join(", ")
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_incoming(&mut self, live: &mut Live, inc: Incoming) -> Result<(), ClientError> {
+        let now = Instant::now().into_std();
+        match inc {
+            Incoming::Packet(link, p) if link == live.current => {
+                live.session.handle_packet(Channel::Current, p, now)
+            }
+            Incoming::Packet(link, p) => {
+                if matches!(live.upgrade, Upgrade::Probing { link: l, .. } if l == link) {
+                    live.session.handle_packet(Channel::Probe, p, now);
+                }
+            }
+            Incoming::Failed(link, e) if link == live.current => {
+                // While pausing, the old polling link may end with an error: the upgrade decides.
+                if !matches!(live.upgrade, Upgrade::Probing { pausing: true, .. }) {
+                    return Err(e);
+                }
+                self.polling_stopped(live)?;
+            }
+            Incoming::Failed(link, e) => {
+                if let Upgrade::Probing {
+                    link: l, pausing, ..
+                } = live.upgrade
+                    && l == link
+                {
+                    if pausing {
+                        return Err(e);
+                    }
+                    tracing::info!("WebSocket upgrade failed ({e}); staying on long-polling");
+                    live.upgrade = Upgrade::None;
+                }
+            }
+            Incoming::Stopped(link) if link == live.current => self.polling_stopped(live)?,
+            Incoming::Stopped(_) => {}
+        }
+        Ok(())
+    }
+
+    /// A polling task paused for the upgrade; when both did, the upgrade completes.
+    fn polling_stopped(&mut self, live: &mut Live) -> Result<(), ClientError> {
+        let Upgrade::Probing {
+            stopped, pausing, ..
+        } = &mut live.upgrade
+        else {
+            return Err(ClientError::Transport("long-polling stopped".into()));
+        };
+        if !*pausing {
+            return Err(ClientError::Transport("long-polling stopped".into()));
+        }
+        *stopped += 1;
+        if *stopped < 2 {
+            return Ok(());
+        }
+        if !live.session.finish_upgrade() {
+            return Err(ClientError::Protocol("upgrade could not complete".into()));
+        }
+        Ok(())
+    }
+
+    async fn on_dialed(&mut self, live: &mut Live, res: Result<WsStream, ClientError>) {
+        live.upgrade = Upgrade::None;
+        match res {
+            Ok(ws) => {
+                let link = live.next_link;
+                live.next_link += 1;
+                let (tx, rx) = ws.split();
+                live.tasks
+                    .0
+                    .push(tokio::spawn(ws_reader(link, rx, live.in_tx.clone())));
+                live.upgrade = Upgrade::Probing {
+                    link,
+                    tx,
+                    pausing: false,
+                    stopped: 0,
+                };
+                live.session
+                    .start_upgrade(Instant::now().into_std(), self.opts.connect_timeout());
+            }
+            Err(e) => tracing::info!("WebSocket upgrade failed ({e}); staying on long-polling"),
+        }
+    }
+
+    /// Drains the sessions: writes protocol packets, handles events.
+    async fn pump(&mut self, live: &mut Live) -> Result<(), ClientError> {
+        loop {
+            let mut progressed = false;
+            while let Some((ch, p)) = live.session.poll_transmit() {
+                progressed = true;
+                match ch {
+                    Channel::Current => self.send_ctl(live, vec![p])?,
+                    Channel::Probe => self.send_probe(live, p).await?,
+                }
+            }
+            while let Some(ev) = live.session.poll_event() {
+                progressed = true;
+                self.on_eio_event(live, ev)?;
+            }
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Writes on the probe WebSocket; after `5` it becomes the current transport.
+    async fn send_probe(&mut self, live: &mut Live, p: EioPacket) -> Result<(), ClientError> {
+        let Upgrade::Probing { tx, link, .. } = &mut live.upgrade else {
+            return Ok(());
+        };
+        let link = *link;
+        let write = transport::ws_send(tx, &p);
+        let res = tokio::time::timeout(self.opts.connect_timeout(), write)
+            .await
+            .map_err(|_| ClientError::Timeout("writing the upgrade probe".into()))
+            .and_then(|r| r);
+        if let Err(e) = res {
+            if matches!(live.upgrade, Upgrade::Probing { pausing: true, .. }) {
+                return Err(e);
+            }
+            tracing::info!("WebSocket upgrade failed ({e}); staying on long-polling");
+            live.upgrade = Upgrade::None;
+            return Ok(());
+        }
+        if p == EioPacket::Upgrade
+            && let Upgrade::Probing { tx, .. } = std::mem::replace(&mut live.upgrade, Upgrade::None)
+        {
+            live.polling = false;
+            self.shared.polling.store(false, Ordering::Relaxed);
+            self.start_ws_writer(live, tx, link);
+            let held = std::mem::take(&mut live.held);
+            self.send_ctl(live, held)?;
+            tracing::info!("relay {}: upgraded to WebSocket", self.opts.url);
+        }
+        Ok(())
+    }
+
+    /// Hands protocol packets to the current writer (or holds them during the upgrade pause).
+    fn send_ctl(&self, live: &mut Live, packets: Vec<EioPacket>) -> Result<(), ClientError> {
+        if packets.is_empty() {
+            return Ok(());
+        }
+        let paused = matches!(live.upgrade, Upgrade::Probing { pausing: true, .. });
+        match &live.ctl {
+            Some(ctl) if !paused => ctl.try_send(Ctl::Send(packets)).map_err(|_| {
+                ClientError::Transport("the writer is stalled (protocol packets backed up)".into())
+            }),
+            _ => {
+                live.held.extend(packets);
+                Ok(())
+            }
+        }
+    }
+
+    fn on_eio_event(&mut self, live: &mut Live, ev: EioEvent) -> Result<(), ClientError> {
+        match ev {
+            EioEvent::Opened(h) => {
+                live.sid = h.sid.clone();
+                self.shared
+                    .max_payload
+                    .store(h.max_payload, Ordering::Relaxed);
+                tracing::debug!(
+                    "relay {}: Engine.IO open, sid {}, ping {} ms + {} ms, maxPayload {}",
+                    self.opts.url,
+                    h.sid,
+                    h.ping_interval,
+                    h.ping_timeout,
+                    h.max_payload
+                );
+                let mut connects = Vec::new();
+                for (ns, auth) in self.opts.namespaces() {
+                    let auth = match self.auth {
+                        Some(provider) => provider(&ns),
+                        None => auth,
+                    };
+                    let p = SioPacket::connect(&ns, auth);
+                    connects.push(EioPacket::Message(p.encode().text));
+                    live.pending_ns.insert(ns);
+                }
+                live.ns_deadline = Some(Instant::now() + self.opts.connect_timeout());
+                self.send_ctl(live, connects)?;
+                if live.polling
+                    && self.opts.allows_websocket()
+                    && h.upgrades.iter().any(|u| u == "websocket")
+                {
+                    let dialer = self.dialer.clone();
+                    let sid = h.sid.clone();
+                    live.upgrade = Upgrade::Dialing(tokio::spawn(async move {
+                        dialer.websocket(Some(&sid)).await
+                    }));
+                }
+            }
+            EioEvent::Message(text) => {
+                let p = live
+                    .decoder
+                    .feed_text(text)
+                    .map_err(|e| ClientError::Protocol(format!("Socket.IO packet: {e}")))?;
+                if let Some(p) = p {
+                    self.on_sio(live, p)?;
+                }
+            }
+            EioEvent::Binary(data) => {
+                let p = live
+                    .decoder
+                    .feed_binary(data)
+                    .map_err(|e| ClientError::Protocol(format!("Socket.IO attachment: {e}")))?;
+                if let Some(p) = p {
+                    self.on_sio(live, p)?;
+                }
+            }
+            EioEvent::UpgradeReady => {
+                if let Upgrade::Probing { pausing, .. } = &mut live.upgrade {
+                    *pausing = true;
+                    live.poll_stop.store(true, Ordering::Relaxed);
+                    if let Some(ctl) = live.ctl.take() {
+                        // The writer exits after its current POST and reports Stopped.
+                        let _ = ctl.try_send(Ctl::Stop);
+                    }
+                }
+            }
+            EioEvent::UpgradeFailed => {
+                if matches!(live.upgrade, Upgrade::Probing { pausing: true, .. }) {
+                    return Err(ClientError::Timeout(
+                        "the upgrade to WebSocket stalled after polling was paused".into(),
+                    ));
+                }
+                tracing::info!("WebSocket upgrade probe failed; staying on long-polling");
+                live.upgrade = Upgrade::None;
+            }
+            EioEvent::Closed(reason) => {
+                return Err(match reason {
+                    CloseReason::HandshakeTimeout(_) | CloseReason::PingTimeout(_) => {
+                        ClientError::Timeout(reason.to_string())
+                    }
+                    CloseReason::ServerClose | CloseReason::ClientClose => {
+                        ClientError::Transport(reason.to_string())
+                    }
+                    CloseReason::Protocol(why) => ClientError::Protocol(why),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn on_sio(&mut self, live: &mut Live, p: SioPacket) -> Result<(), ClientError> {
+        let ns = p.nsp.as_str().to_owned();
+        match p.kind {
+            PacketKind::Connect => {
+                if !live.pending_ns.remove(&ns) {
+                    return Ok(());
+                }
+                self.shared.lock().connected.insert(ns.clone());
+                tracing::info!("relay {}: namespace {ns} connected", self.opts.url);
+                // State and counters first: whoever sees the event must see them updated.
+                if live.pending_ns.is_empty() {
+                    live.ns_deadline = None;
+                    self.connected = true;
+                    let mut inner = self.shared.lock();
+                    inner.state = ConnState::Connected;
+                    inner.failed_attempts = 0;
+                    drop(inner);
+                    if *self.ever_connected {
+                        self.shared
+                            .counters
+                            .reconnects
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    *self.ever_connected = true;
+                }
+                send_event(
+                    self.shared,
+                    self.events,
+                    ClientEvent::Connected { namespace: ns },
+                );
+            }
+            PacketKind::ConnectError => {
+                let data = p.data.unwrap_or(Value::Null);
+                let message = connect_error_message(&data);
+                send_event(
+                    self.shared,
+                    self.events,
+                    ClientEvent::ConnectError {
+                        namespace: ns.clone(),
+                        message: message.clone(),
+                        data,
+                    },
+                );
+                return Err(ClientError::Refused {
+                    namespace: ns,
+                    message,
+                });
+            }
+            PacketKind::Disconnect => {
+                return Err(ClientError::Transport(format!(
+                    "the relay disconnected namespace {ns}"
+                )));
+            }
+            PacketKind::Event | PacketKind::BinaryEvent => {
+                let name = p.event_name().unwrap_or_default().to_owned();
+                let args = p.args().unwrap_or_default();
+                let ack = p.id.map(|id| AckResponder {
+                    shared: self.shared.clone(),
+                    namespace: ns.clone(),
+                    id,
+                });
+                send_event(
+                    self.shared,
+                    self.events,
+                    ClientEvent::Event {
+                        namespace: ns,
+                        name,
+                        args,
+                        ack,
+                    },
+                );
+            }
+            PacketKind::Ack | PacketKind::BinaryAck => {
+                if let Some(id) = p.id
+                    && let Some(tx) = self.shared.lock_acks().remove(&id)
+                {
+                    let _ = tx.send(p.args().unwrap_or_default());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Graceful close: DISCONNECT each namespace, CLOSE the session, let the writer flush.
+    async fn goodbye(&mut self, live: &mut Live) -> Result<(), ClientError> {
+        let mut bye: Vec<EioPacket> = self
+            .shared
+            .lock()
+            .connected
+            .iter()
+            .map(|ns| EioPacket::Message(SioPacket::disconnect(ns).encode().text))
+            .collect();
+        live.session.close();
+        while let Some((_, p)) = live.session.poll_transmit() {
+            bye.push(p);
+        }
+        if let Some(ctl) = live.ctl.take() {
+            let flushed = async {
+                ctl.send(Ctl::Send(bye)).await.ok()?;
+                ctl.send(Ctl::Stop).await.ok()?;
+                ctl.closed().await;
+                Some(())
+            };
+            let _ = tokio::time::timeout(CLOSE_FLUSH, flushed).await;
+        }
+        Ok(())
+    }
+}
+
+/// The relay's reason from a CONNECT_ERROR payload: `{"message": …}` or a plain string.
+pub(super) fn connect_error_message(data: &Value) -> String {
+    match data {
+        Value::String(s) => s.clone(),
+        Value::Object(m) => match m.get("message") {
+            Some(Value::String(s)) => s.clone(),
+            _ => data.to_string(),
+        },
+        Value::Null => "connection refused (no reason given)".into(),
+        other => other.to_string(),
+    }
+}
+
+async fn dial_result(up: &mut Upgrade) -> Result<WsStream, ClientError> {
+    match up {
+        Upgrade::Dialing(h) => match h.await {
+            Ok(r) => r,
+            Err(e) => Err(ClientError::Connect(format!("upgrade task: {e}"))),
+        },
+        _ => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn ws_reader(link: u64, mut rx: WsReceiver, out: mpsc::Sender<Incoming>) {
+    loop {
+        let msg = match transport::ws_recv(&mut rx).await {
+            Ok(Some(p)) => Incoming::Packet(link, p),
+            Ok(None) => Incoming::Failed(
+                link,
+                ClientError::Transport("the relay closed the WebSocket".into()),
+            ),
+            Err(e) => Incoming::Failed(link, e),
+        };
+        let last = matches!(msg, Incoming::Failed(..));
+        if out.send(msg).await.is_err() || last {
+            return;
+        }
+    }
+}
+
+async fn poll_reader(
+    link: u64,
+    mut conn: HttpConn,
+    sid: String,
+    stop: Arc<AtomicBool>,
+    out: mpsc::Sender<Incoming>,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        match conn.get(Some(&sid)).await {
+            Ok(packets) => {
+                for p in packets {
+                    if out.send(Incoming::Packet(link, p)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = out.send(Incoming::Failed(link, e)).await;
+                return;
+            }
+        }
+    }
+    let _ = out.send(Incoming::Stopped(link)).await;
+}
+
+/// Waits until there is something to write; `None` means stop.
+async fn wait_work(shared: &Shared, ctl: &mut mpsc::Receiver<Ctl>) -> Option<Vec<EioPacket>> {
+    tokio::select! {
+        biased;
+        c = ctl.recv() => match c {
+            Some(Ctl::Send(p)) => Some(p),
+            Some(Ctl::Stop) | None => None,
+        },
+        _ = shared.notify.notified() => Some(Vec::new()),
+    }
+}
+
+/// Takes protocol packets already waiting, without blocking. Returns true when a stop order
+/// came after them (write them, then stop).
+fn drain_ctl(ctl: &mut mpsc::Receiver<Ctl>, out: &mut Vec<EioPacket>) -> bool {
+    while let Ok(c) = ctl.try_recv() {
+        match c {
+            Ctl::Send(p) => out.extend(p),
+            Ctl::Stop => return true,
+        }
+    }
+    false
+}
+
+/// The Engine.IO packets of one queued Socket.IO packet: the text part, then each attachment.
+fn eio_packets(e: super::Encoded) -> impl Iterator<Item = EioPacket> {
+    std::iter::once(EioPacket::Message(e.text))
+        .chain(e.attachments.into_iter().map(EioPacket::Binary))
+}
+
+async fn ws_writer(
+    link: u64,
+    mut tx: WsSender,
+    shared: Arc<Shared>,
+    mut ctl: mpsc::Receiver<Ctl>,
+    out: mpsc::Sender<Incoming>,
+) {
+    let mut batch = Vec::new();
+    let result = async {
+        loop {
+            // Protocol packets first (pongs must not wait behind a queue of frames), then one
+            // queued Socket.IO packet, then look at the protocol packets again.
+            if drain_ctl(&mut ctl, &mut batch) {
+                for p in batch.drain(..) {
+                    transport::ws_send(&mut tx, &p).await?;
+                }
+                return Ok(());
+            }
+            if batch.is_empty() {
+                match shared.pop() {
+                    Some(e) => batch.extend(eio_packets(e)),
+                    None => match wait_work(&shared, &mut ctl).await {
+                        Some(p) => {
+                            batch.extend(p);
+                            continue;
+                        }
+                        None => return Ok(()),
+                    },
+                }
+            }
+            for p in batch.drain(..) {
+                transport::ws_send(&mut tx, &p).await?;
+            }
+        }
+    }
+    .await;
+    let msg = match result {
+        Ok(()) => {
+            let _ = tx.close(None).await;
+            Incoming::Stopped(link)
+        }
+        Err(e) => Incoming::Failed(link, e),
+    };
+    let _ = out.send(msg).await;
+}
+
+async fn poll_writer(
+    link: u64,
+    dialer: Dialer,
+    sid: String,
+    shared: Arc<Shared>,
+    mut ctl: mpsc::Receiver<Ctl>,
+    out: mpsc::Sender<Incoming>,
+) {
+    let result = async {
+        let mut conn = dialer.http().await?;
+        let mut carry: Vec<EioPacket> = Vec::new();
+        loop {
+            let mut first = Vec::new();
+            if drain_ctl(&mut ctl, &mut first) {
+                let mut builder = PayloadBuilder::new(usize::MAX);
+                for p in carry.iter().chain(&first) {
+                    builder.push(p);
+                }
+                if !builder.is_empty() {
+                    conn.post(&sid, builder.finish()).await?;
+                }
+                return Ok(());
+            }
+            let limit =
+                usize::try_from(shared.max_payload.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
+            let mut builder = PayloadBuilder::new(limit);
+            // Carried packets first: an attachment must follow its text part without a gap.
+            let mut pending = std::mem::take(&mut carry).into_iter().chain(first);
+            for p in pending.by_ref() {
+                if !builder.push(&p) {
+                    carry.push(p);
+                    break;
+                }
+            }
+            carry.extend(pending);
+            while carry.is_empty() {
+                let Some(e) = shared.pop() else { break };
+                let mut packets = eio_packets(e);
+                for p in packets.by_ref() {
+                    if !builder.push(&p) {
+                        carry.push(p);
+                        break;
+                    }
+                }
+                carry.extend(packets);
+            }
+            if builder.is_empty() {
+                match wait_work(&shared, &mut ctl).await {
+                    Some(p) => carry.extend(p),
+                    None => return Ok(()),
+                }
+                continue;
+            }
+            conn.post(&sid, builder.finish()).await?;
+        }
+    }
+    .await;
+    let msg = match result {
+        Ok(()) => Incoming::Stopped(link),
+        Err(e) => Incoming::Failed(link, e),
+    };
+    let _ = out.send(msg).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_error_messages_from_real_relays() {
+        // python-socketio: ConnectionRefusedError("bad token") / Node: next(new Error("bad token"))
+        assert_eq!(
+            connect_error_message(&serde_json::json!({"message": "bad token"})),
+            "bad token"
+        );
+        // Older python-socketio: a plain string payload.
+        assert_eq!(
+            connect_error_message(&Value::String("Unable to connect".into())),
+            "Unable to connect"
+        );
+        assert_eq!(
+            connect_error_message(&serde_json::json!({"message": "x", "data": {"code": 1}})),
+            "x"
+        );
+        assert_eq!(
+            connect_error_message(&serde_json::json!({"code": 4})),
+            r#"{"code":4}"#
+        );
+        assert!(connect_error_message(&Value::Null).contains("refused"));
+    }
+}

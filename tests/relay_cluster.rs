@@ -1,0 +1,190 @@
+//! Two hubs joined by the Redis adapter through a real `redis-server`: remote streams are listed,
+//! a late joiner on the other node gets the shared GOP keyframe-first with no gap, live frames
+//! follow in order, and a node's streams vanish when it dies.
+
+use bytes::Bytes;
+use sioedge::hub::queue::{Class, Push};
+use sioedge::hub::{Announce, CacheLimits, Hub, Shared, Sink, TrackInfo};
+use sioedge::media::{Codec, MediaFrame};
+use sioedge::relay::cluster::RedisAdapter;
+use sioedge::relay::redis_bus::BusConfig;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Redis(Child);
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn redis() -> (Redis, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (scripts/setup-deps)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (Redis(child), port)
+}
+
+/// A receiver that records the (event name, JSON) of everything it is sent.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<(String, serde_json::Value)>>);
+
+impl Sink<()> for Recorder {
+    fn push(&self, packet: &Shared<()>, _: Class, _: usize) -> Push {
+        let json = serde_json::from_str(&packet.event.json).expect("json");
+        self.0
+            .lock()
+            .expect("lock")
+            .push((packet.event.name.to_owned(), json));
+        Push::Queued
+    }
+}
+
+impl Recorder {
+    fn media(&self) -> Vec<(u64, bool)> {
+        self.0
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(n, _)| n == "media")
+            .map(|(_, j)| {
+                (
+                    j["seq"].as_u64().expect("seq"),
+                    j["key"].as_bool().expect("key"),
+                )
+            })
+            .collect()
+    }
+}
+
+fn node(port: u16, name: &str) -> (Arc<Hub<()>>, Arc<RedisAdapter>) {
+    let (adapter, feeder) = RedisAdapter::start(BusConfig {
+        url: format!("redis://127.0.0.1:{port}/0"),
+        prefix: "sioedge-cluster-test".into(),
+        node: name.into(),
+        ttl: Duration::from_millis(1500),
+        queue: 1024,
+    })
+    .expect("adapter");
+    let hub = Arc::new(Hub::new(|_| (), adapter.clone(), CacheLimits::default()));
+    tokio::spawn(feeder.run(hub.clone()));
+    (hub, adapter)
+}
+
+fn frame(i: u64) -> MediaFrame {
+    MediaFrame {
+        stream: "cam0".into(),
+        track: "video".into(),
+        codec: Codec::H264,
+        pts: i * 33_333,
+        duration: 33_333,
+        key: i.is_multiple_of(10),
+        t: 0,
+        data: Bytes::from(vec![i as u8; 500]),
+    }
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_joiner_on_another_node_gets_the_gop_then_live_frames_in_order() {
+    let (_redis, port) = redis();
+    let (a, _a_adapter) = node(port, "node-a");
+    let (b, b_adapter) = node(port, "node-b");
+    // Let both subscribers reach Redis before the announce goes out on the control channel.
+    until("bus connected", || {
+        b_adapter
+            .bus()
+            .stats()
+            .connected
+            .load(std::sync::atomic::Ordering::Relaxed)
+    })
+    .await;
+
+    a.announce(Announce {
+        stream: "cam0".into(),
+        tracks: vec![TrackInfo {
+            track: "video".into(),
+            codec: Codec::H264,
+            codec_string: Some("avc1.42C01F".into()),
+            width: Some(320),
+            height: Some(240),
+            fps: Some(30),
+            sample_rate: None,
+            channels: None,
+        }],
+    })
+    .expect("announce");
+    until("remote stream listed on b", || {
+        b.streams().iter().any(|s| s.stream == "cam0")
+    })
+    .await;
+
+    // Node a publishes into the middle of a GOP before anyone on b watches.
+    for i in 0..15 {
+        a.publish(frame(i)).expect("publish");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let viewer = Arc::new(Recorder::default());
+    let id = b.add_receiver(viewer.clone(), false);
+    b.watch(id, "cam0", None).expect("watch");
+    until("cached GOP on b", || viewer.media().len() >= 5).await;
+
+    for i in 15..40 {
+        a.publish(frame(i)).expect("publish");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    until("live frames on b", || {
+        viewer.media().last().is_some_and(|&(s, _)| s == 39)
+    })
+    .await;
+
+    let got = viewer.media();
+    assert_eq!(
+        got.first(),
+        Some(&(10, true)),
+        "starts at the cached keyframe: {got:?}"
+    );
+    let seqs: Vec<u64> = got.iter().map(|&(s, _)| s).collect();
+    assert_eq!(
+        seqs,
+        (10..40).collect::<Vec<_>>(),
+        "no gap, no duplicate, in order"
+    );
+
+    // The publishing node dies (no withdrawal sent): its stream expires from the cluster's list.
+    _a_adapter.bus().abort();
+    until("stream withdrawn after its TTL", || b.streams().is_empty()).await;
+}
