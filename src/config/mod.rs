@@ -5,8 +5,7 @@
 //! `FILE:LINE:COL: FIELD: MESSAGE` (see [`ConfigError`]). Conventions:
 //! - durations: `"25s"`, `"300ms"`, `"2m"`, or an integer number of milliseconds;
 //! - sizes: `"1MiB"`, `"64KB"`, or an integer number of bytes;
-//! - track settings (`[stream.video]`, `[stream.audio]`) are media's [`VideoSpec`]/[`AudioSpec`]
-//!   and use plain numbers (`bitrate_kbps`, `keyframe_interval` in seconds, `frame_ms`);
+//! - bitrates: `"2M"`, `"800k"`, or an integer number of bits per second;
 //! - relative file paths are relative to the config file's directory.
 //!
 //! `target-configs/sioedge.example.toml` documents every option next to its default.
@@ -25,9 +24,8 @@ pub use relay::{QueueLimits, Reconnection, RelayConfig};
 pub use server::{
     DuplicatePublisher, LogConfig, RelayServerConfig, ServerConfig, ServerTls, ViewerAuth,
 };
-pub use stream::StreamConfig;
+pub use stream::{AudioConfig, AudioSource, StreamConfig, VideoConfig, VideoEncoder, VideoSource};
 
-use crate::media::{AudioSpec, VideoSpec};
 use error::Locator;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -131,8 +129,8 @@ impl Config {
             relays: Vec::new(),
             streams: vec![StreamConfig {
                 id: "cam0".into(),
-                video: Some(VideoSpec::default()),
-                audio: Some(AudioSpec::default()),
+                video: Some(VideoConfig::default()),
+                audio: Some(AudioConfig::default()),
             }],
             relay_server: None,
             log: LogConfig::default(),
@@ -182,14 +180,14 @@ impl Config {
                     let mut tracks = Vec::new();
                     if let Some(v) = &s.video {
                         tracks.push(format!(
-                            "video {:?} {}x{}@{} from {}",
-                            v.codec, v.width, v.height, v.fps, v.source
+                            "{} {:?} {}x{}@{} from {}",
+                            v.id, v.codec, v.width, v.height, v.fps, v.source
                         ));
                     }
                     if let Some(a) = &s.audio {
                         tracks.push(format!(
-                            "audio {:?} {}Hz from {}",
-                            a.codec, a.sample_rate, a.source
+                            "{} {:?} {}Hz from {}",
+                            a.id, a.codec, a.sample_rate, a.source
                         ));
                     }
                     format!("{} [{}]", s.id, tracks.join(", ")).to_lowercase()
