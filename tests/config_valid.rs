@@ -2,8 +2,8 @@
 //! is spelled right, `check-config` says ok, reloads can be diffed, and no input panics.
 
 use proptest::prelude::*;
-use sioedge::config::{Config, DuplicatePublisher, StreamConfig, Transport, VideoSource};
-use sioedge::media::Codec;
+use sioedge::config::{Config, DuplicatePublisher, StreamConfig, Transport};
+use sioedge::media::{AudioCodec, VideoCodec, VideoSource};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -94,7 +94,7 @@ fn check_config_prints_ok_and_a_summary() {
     let want = format!("{}: ok (", example_path().display());
     assert!(stdout.starts_with(&want), "{stdout}");
     assert!(
-        stdout.contains("cam0 [video h264 640x480@30 from auto, audio opus 48000hz from auto]"),
+        stdout.contains("cam0 [video h264 1280x720@30 from auto, audio opus 48000hz from auto]"),
         "{stdout}"
     );
     assert_eq!(stdout.lines().count(), 1);
@@ -134,10 +134,10 @@ id = "front"
 [stream.video]
 source = "v4l2:/dev/video2"
 codec = "mjpeg"
-bitrate = 8000000
+encoder = "mjpeg"
 [[stream]]
 id = "back"
-audio = { source = "alsa:hw:1,0", codec = "pcm", sample_rate = 16000, frame_duration = 10 }
+audio = { source = "alsa:hw:1,0", codec = "pcm", sample_rate = 16000, frame_ms = 10 }
 
 [relay_server]
 tokens_file = "tokens.toml"
@@ -183,23 +183,11 @@ adapter = "redis://127.0.0.1:6379/2"
     assert_eq!((endpoint.tls, endpoint.port), (true, 443));
     assert_eq!(
         cfg.streams[0].video.as_ref().map(|v| (&v.source, v.codec)),
-        Some((
-            &VideoSource::V4l2 {
-                device: "/dev/video2".into()
-            },
-            Codec::Mjpeg
-        ))
-    );
-    assert_eq!(
-        cfg.streams[0].video.as_ref().map(|v| v.bitrate),
-        Some(8_000_000)
+        Some((&VideoSource::V4l2("/dev/video2".into()), VideoCodec::Mjpeg))
     );
     assert!(cfg.streams[0].audio.is_none());
     let audio = cfg.streams[1].audio.as_ref().expect("audio");
-    assert_eq!(
-        (audio.codec, audio.frame_duration),
-        (Codec::Pcm, Duration::from_millis(10))
-    );
+    assert_eq!((audio.codec, audio.frame_ms), (AudioCodec::Pcm, 10));
     assert_eq!(audio.source.to_string(), "alsa:hw:1,0");
     let rs = cfg.for_relay().expect("relay server");
     assert_eq!(rs.duplicate_publisher, DuplicatePublisher::Refuse);

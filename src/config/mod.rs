@@ -5,7 +5,8 @@
 //! `FILE:LINE:COL: FIELD: MESSAGE` (see [`ConfigError`]). Conventions:
 //! - durations: `"25s"`, `"300ms"`, `"2m"`, or an integer number of milliseconds;
 //! - sizes: `"1MiB"`, `"64KB"`, or an integer number of bytes;
-//! - bitrates: `"2M"`, `"800k"`, or an integer number of bits per second;
+//! - track settings (`[stream.video]`, `[stream.audio]`) are media's [`VideoSpec`]/[`AudioSpec`]
+//!   and use plain numbers (`bitrate_kbps`, `keyframe_interval` in seconds, `frame_ms`);
 //! - relative file paths are relative to the config file's directory.
 //!
 //! `target-configs/sioedge.example.toml` documents every option next to its default.
@@ -24,8 +25,9 @@ pub use relay::{QueueLimits, Reconnection, RelayConfig};
 pub use server::{
     DuplicatePublisher, LogConfig, RelayServerConfig, ServerConfig, ServerTls, ViewerAuth,
 };
-pub use stream::{AudioConfig, AudioSource, StreamConfig, VideoConfig, VideoEncoder, VideoSource};
+pub use stream::StreamConfig;
 
+use crate::media::{AudioSpec, VideoSpec};
 use error::Locator;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -129,8 +131,8 @@ impl Config {
             relays: Vec::new(),
             streams: vec![StreamConfig {
                 id: "cam0".into(),
-                video: Some(VideoConfig::default()),
-                audio: Some(AudioConfig::default()),
+                video: Some(VideoSpec::default()),
+                audio: Some(AudioSpec::default()),
             }],
             relay_server: None,
             log: LogConfig::default(),
@@ -180,14 +182,14 @@ impl Config {
                     let mut tracks = Vec::new();
                     if let Some(v) = &s.video {
                         tracks.push(format!(
-                            "{} {:?} {}x{}@{} from {}",
-                            v.id, v.codec, v.width, v.height, v.fps, v.source
+                            "video {:?} {}x{}@{} from {}",
+                            v.codec, v.width, v.height, v.fps, v.source
                         ));
                     }
                     if let Some(a) = &s.audio {
                         tracks.push(format!(
-                            "{} {:?} {}Hz from {}",
-                            a.id, a.codec, a.sample_rate, a.source
+                            "audio {:?} {}Hz from {}",
+                            a.codec, a.sample_rate, a.source
                         ));
                     }
                     format!("{} [{}]", s.id, tracks.join(", ")).to_lowercase()

@@ -1,5 +1,5 @@
-//! Humane units in the config file: durations ("25s", "300ms" or integer milliseconds), bitrates
-//! ("2M", "800k" or integer bit/s) and byte sizes ("1MiB", "64KB" or integer bytes).
+//! Humane units in the config file: durations ("25s", "300ms" or integer milliseconds) and byte
+//! sizes ("1MiB", "64KB" or integer bytes).
 
 use serde::de::{self, Deserializer, Visitor};
 use std::fmt;
@@ -30,23 +30,6 @@ const DURATION: Unit = Unit {
         ("h", 3600e9),
     ],
     max: 86400e9 * 365.0,
-};
-
-/// Bitrates; the base unit is the bit per second.
-const BITRATE: Unit = Unit {
-    what: "bitrate",
-    hint: "use e.g. \"2M\", \"800k\" (bit/s) or an integer number of bits per second",
-    integer_scale: 1.0,
-    suffixes: &[
-        ("bps", 1.0),
-        ("k", 1e3),
-        ("kbps", 1e3),
-        ("kbit", 1e3),
-        ("m", 1e6),
-        ("mbps", 1e6),
-        ("mbit", 1e6),
-    ],
-    max: u32::MAX as f64,
 };
 
 /// Byte sizes; the base unit is the byte.
@@ -130,11 +113,6 @@ pub(crate) fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::E
     Ok(Duration::from_nanos(nanos.round() as u64))
 }
 
-/// serde `deserialize_with` for bitrates in bit/s.
-pub(crate) fn bitrate<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
-    Ok(d.deserialize_any(UnitVisitor(&BITRATE))?.round() as u32)
-}
-
 /// serde `deserialize_with` for byte sizes.
 pub(crate) fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     Ok(d.deserialize_any(UnitVisitor(&BYTES))?.round() as u64)
@@ -165,10 +143,7 @@ mod tests {
         assert_eq!(DURATION.parse("s"), None);
         assert_eq!(DURATION.parse("-1s"), None);
         assert_eq!(DURATION.parse("1e999s"), None);
-        assert_eq!(BITRATE.parse("2M"), Some(2e6));
-        assert_eq!(BITRATE.parse("800k"), Some(8e5));
-        assert_eq!(BITRATE.parse("64kbps"), Some(64e3));
-        assert_eq!(BITRATE.parse("5G"), None);
+        assert_eq!(BYTES.parse("5TB"), None);
         assert_eq!(BYTES.parse("1MiB"), Some(1048576.0));
         assert_eq!(BYTES.parse("64 KB"), Some(64e3));
         assert_eq!(DURATION.integer(-5), None);

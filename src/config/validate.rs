@@ -4,11 +4,10 @@
 use super::error::{ConfigError, FieldPath, Locator, Problem};
 use super::relay::RelayConfig;
 use super::server::{RelayServerConfig, ServerConfig, ServerTls};
-use super::stream::{AudioConfig, StreamConfig, VideoConfig, VideoSource};
+use super::stream::StreamConfig;
 use super::units::fmt_duration;
 use super::{Config, load_tokens};
 use crate::client::Transport;
-use crate::media::{AudioSpec, Codec, SpecError, TrackKind, VideoSpec};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -279,136 +278,11 @@ fn stream(c: &mut Checker<'_>, at: &FieldPath, s: &StreamConfig) {
     c.ensure(s.video.is_some() || s.audio.is_some(), at, || {
         "a stream needs a [stream.video] or a [stream.audio] table (or both)".into()
     });
-    if let Some(v) = &s.video {
-        let before = c.problems.len();
-        video(c, &at.key("video"), v);
-        if c.problems.len() == before {
-            capture_accepts(c, &at.key("video"), VideoSpec::from(v).validate());
-        }
-    }
-    if let Some(a) = &s.audio {
-        let before = c.problems.len();
-        audio(c, &at.key("audio"), a);
-        if c.problems.len() == before {
-            capture_accepts(c, &at.key("audio"), AudioSpec::from(a).validate());
-        }
-    }
-    if let (Some(v), Some(a)) = (&s.video, &s.audio) {
-        c.ensure(v.id != a.id, &at.key("audio").key("id"), || {
-            format!("duplicate track id \"{}\" (also video.id)", a.id)
-        });
-    }
-}
-
-/// Whatever else capture itself would refuse (so `check-config` catches it, not the first start).
-/// Capture's field names are mapped back to the file's.
-fn capture_accepts(c: &mut Checker<'_>, at: &FieldPath, verdict: Result<(), SpecError>) {
-    if let Err(e) = verdict {
-        let field = match e.field {
-            "bitrate_kbps" => "bitrate",
-            "frame_ms" => "frame_duration",
-            other => other,
-        };
-        c.err(&at.key(field), e.problem);
-    }
-}
-
-/// Shared by video and audio: the track id, the codec's kind and the source/pipeline choice.
-fn track_common(
-    c: &mut Checker<'_>,
-    at: &FieldPath,
-    (id, codec, kind): (&str, Codec, TrackKind),
-    pipeline: Option<&str>,
-    source_is_auto: bool,
-) {
-    c.id(&at.key("id"), id);
-    c.ensure(codec.kind() == kind, &at.key("codec"), || {
-        let allowed = match kind {
-            TrackKind::Video => "\"h264\" or \"mjpeg\"",
-            TrackKind::Audio => "\"opus\" or \"pcm\"",
-        };
-        format!("must be {allowed} for a {kind:?} track").to_lowercase()
-    });
-    c.non_empty(&at.key("pipeline"), pipeline);
-    c.ensure(
-        pipeline.is_none() || source_is_auto,
-        &at.key("pipeline"),
-        || "set either source or pipeline, not both".into(),
-    );
-}
-
-fn video(c: &mut Checker<'_>, at: &FieldPath, v: &VideoConfig) {
-    track_common(
-        c,
-        at,
-        (&v.id, v.codec, TrackKind::Video),
-        v.pipeline.as_deref(),
-        v.source == VideoSource::Auto,
-    );
-    if let Some(enc_codec) = v.encoder.codec() {
-        c.ensure(
-            enc_codec == v.codec || v.codec.kind() != TrackKind::Video,
-            &at.key("encoder"),
-            || format!("{:?} makes {enc_codec:?}, not {:?}", v.encoder, v.codec).to_lowercase(),
-        );
-    }
-    for (name, value, max) in [("width", v.width, 7680), ("height", v.height, 4320)] {
-        c.range(&at.key(name), value, 16, max);
-        c.ensure(value.is_multiple_of(2), &at.key(name), || {
-            format!("must be even (got {value})")
-        });
-    }
-    c.range(&at.key("fps"), v.fps, 1, 120);
-    c.range(&at.key("bitrate"), v.bitrate, 16_000, 100_000_000);
-    c.ensure(
-        v.keyframe_interval >= Duration::from_millis(100)
-            && v.keyframe_interval <= Duration::from_secs(60),
-        &at.key("keyframe_interval"),
-        || {
-            format!(
-                "must be between 100ms and 60s (got {})",
-                fmt_duration(v.keyframe_interval)
-            )
-        },
-    );
-}
-
-fn audio(c: &mut Checker<'_>, at: &FieldPath, a: &AudioConfig) {
-    track_common(
-        c,
-        at,
-        (&a.id, a.codec, TrackKind::Audio),
-        a.pipeline.as_deref(),
-        a.source == super::stream::AudioSource::Auto,
-    );
-    c.range(&at.key("channels"), a.channels, 1, 2);
-    let ms = a.frame_duration.as_micros() as f64 / 1000.0;
-    match a.codec {
-        Codec::Opus => {
-            c.ensure(
-                [8000, 12000, 16000, 24000, 48000].contains(&a.sample_rate),
-                &at.key("sample_rate"),
-                || {
-                    format!(
-                        "Opus needs 8000, 12000, 16000, 24000 or 48000 (got {})",
-                        a.sample_rate
-                    )
-                },
-            );
-            c.range(&at.key("bitrate"), a.bitrate, 6_000, 510_000);
-            c.ensure(
-                [10.0, 20.0, 40.0, 60.0].contains(&ms),
-                &at.key("frame_duration"),
-                || format!("Opus frames are 10ms, 20ms, 40ms or 60ms (got {ms}ms)"),
-            );
-        }
-        _ => {
-            c.range(&at.key("sample_rate"), a.sample_rate, 8000, 192_000);
-            c.ensure(
-                (1.0..=100.0).contains(&ms),
-                &at.key("frame_duration"),
-                || format!("must be between 1ms and 100ms (got {ms}ms)"),
-            );
+    let video = s.video.as_ref().map(|v| ("video", v.validate()));
+    let audio = s.audio.as_ref().map(|a| ("audio", a.validate()));
+    for (track, result) in video.into_iter().chain(audio) {
+        if let Err(e) = result {
+            c.err(&at.key(track).key(e.field), e.problem);
         }
     }
 }
