@@ -534,9 +534,7 @@ impl Capture {
         &mut self,
         stream: &crate::config::StreamConfig,
     ) -> Result<(), MediaError> {
-        let video = stream.video.as_ref().map(VideoSpec::from);
-        let audio = stream.audio.as_ref().map(AudioSpec::from);
-        self.add_stream(&stream.id, video.as_ref(), audio.as_ref())
+        self.add_stream(&stream.id, stream.video.as_ref(), stream.audio.as_ref())
     }
 
     /// Stops and removes every track of stream `id` (e.g. on config reload); waits for the
