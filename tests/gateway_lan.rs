@@ -381,3 +381,37 @@ async fn viewer_token_is_enforced_and_unknown_streams_are_acked_with_an_error() 
             .contains("unknown stream")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_whose_queue_overflows_with_control_packets_is_dropped_and_others_keep_watching() {
+    let gw = Gateway::start(&gateway_support::test_config("", ""));
+    let mut good = Viewer::connect(gw.addr).await;
+    good.watch("cam0").await;
+    // Never reads, keeps asking: every `watch` queues announce, status and the cached GOP; media
+    // is evicted for control packets until only control is left and the queue overflows — inside
+    // the hub's fan-out, which must survive the disconnect it triggers.
+    let mut bad = Viewer::connect_small_window(gw.addr, 16 * 1024).await;
+    for _ in 0..400 {
+        bad.emit_with_ack("watch", serde_json::json!({"stream": "cam0"}))
+            .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status: Value = serde_json::from_str(&gw.get("/api/status")).expect("status answers");
+        if status["viewers"] == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "overflowing viewer not dropped: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The other viewer still gets live frames without a gap.
+    let frames = collect(&mut good, Duration::from_secs(2)).await;
+    let frames: Vec<Media> = frames.into_iter().rev().take(40).rev().collect();
+    assert!(frames.len() >= 20, "{} frames", frames.len());
+    assert_no_gaps(&frames, "good viewer");
+    let status: Value = serde_json::from_str(&gw.get("/api/status")).expect("status");
+    assert_eq!(status["receivers"], 1, "{status}");
+}

@@ -143,13 +143,14 @@ impl Server {
                     .as_ref()
                     .map(|t| format!("viewer_token = {t:?}\n"))
                     .unwrap_or_default();
+                // only keys every revision of the config schema has; the rest are defaults
                 let toml = format!(
                     "device = \"viewer-test\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n{token}\n\
                      [[stream]]\nid = \"cam0\"\n\
-                     [stream.video]\nsource = \"test\"\nwidth = 320\nheight = 240\nfps = 30\nencoder = \"x264\"\ncodec = \"h264\"\nbitrate_kbps = 600\nkeyframe_interval = 1.0\n\
-                     [stream.audio]\nsource = \"test\"\ncodec = \"opus\"\nsample_rate = 48000\nchannels = 1\nframe_ms = 20\n\
+                     [stream.video]\nsource = \"test\"\nwidth = 320\nheight = 240\nfps = 30\ncodec = \"h264\"\n\
+                     [stream.audio]\nsource = \"test\"\ncodec = \"opus\"\n\
                      [[stream]]\nid = \"mjpeg0\"\n\
-                     [stream.video]\nsource = \"test\"\nwidth = 320\nheight = 240\nfps = 15\nencoder = \"mjpeg\"\ncodec = \"mjpeg\"\n",
+                     [stream.video]\nsource = \"test\"\nwidth = 320\nheight = 240\nfps = 15\ncodec = \"mjpeg\"\n",
                     port = self.port
                 );
                 std::fs::write(&config, toml).expect("write test config");
@@ -160,7 +161,8 @@ impl Server {
                         .arg("--config")
                         .arg(&config),
                 );
-                wait_http(self.port, Duration::from_secs(60));
+                let mut proc = proc;
+                wait_http(self.port, Duration::from_secs(60), &mut proc);
                 proc
             }
         };
@@ -175,8 +177,8 @@ impl Server {
     }
 }
 
-/// Waits until `GET /` on the port answers 200.
-fn wait_http(port: u16, timeout: Duration) {
+/// Waits until `GET /` on the port answers 200 (fails at once if the server exits).
+fn wait_http(port: u16, timeout: Duration, proc: &mut Proc) {
     use std::io::Read;
     let end = Instant::now() + timeout;
     loop {
@@ -191,6 +193,9 @@ fn wait_http(port: u16, timeout: Duration) {
             .unwrap_or(false);
         if ok {
             return;
+        }
+        if let Ok(Some(status)) = proc.child.try_wait() {
+            panic!("the server exited ({status}) before serving its page");
         }
         assert!(
             Instant::now() < end,

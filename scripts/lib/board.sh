@@ -26,7 +26,7 @@ board_render_config() {
   local text
   text=$(sed -e "s|@BOARD_DESCRIPTION@|$BOARD_DESCRIPTION|g" -e "s|@VIDEO_ENCODER@|$VIDEO_ENCODER|g" \
     -e "s|@VIDEO_WIDTH@|$VIDEO_WIDTH|g" -e "s|@VIDEO_HEIGHT@|$VIDEO_HEIGHT|g" \
-    -e "s|@VIDEO_FPS@|$VIDEO_FPS|g" -e "s|@VIDEO_BITRATE@|$VIDEO_BITRATE|g" \
+    -e "s|@VIDEO_FPS@|$VIDEO_FPS|g" -e "s|@VIDEO_BITRATE_KBPS@|$VIDEO_BITRATE_KBPS|g" \
     "$ROOT/target-configs/sioedge.toml.in")
   if grep -q '@[A-Z_]*@' <<<"$text"; then
     echo "board_render_config: unfilled placeholder for board $BOARD" >&2

@@ -477,8 +477,13 @@ impl Conn<'_> {
         }
         let paused = matches!(live.upgrade, Upgrade::Probing { pausing: true, .. });
         match &live.ctl {
-            Some(ctl) if !paused => ctl.try_send(Ctl::Send(packets)).map_err(|_| {
-                ClientError::Transport("the writer is stalled (protocol packets backed up)".into())
+            Some(ctl) if !paused => ctl.try_send(Ctl::Send(packets)).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ClientError::Transport(
+                    "the link is stalled (protocol packets backed up)".into(),
+                ),
+                mpsc::error::TrySendError::Closed(_) => {
+                    ClientError::Transport("the transport writer ended".into())
+                }
             }),
             _ => {
                 live.held.extend(packets);

@@ -382,6 +382,9 @@ impl Client {
     /// Validates `options`, starts connecting in the background (on the current tokio runtime)
     /// and returns the handle and the event receiver (bounded: events are dropped and counted
     /// when it is not read).
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
     pub fn connect(
         options: ClientOptions,
     ) -> Result<(ClientHandle, mpsc::Receiver<ClientEvent>), ClientError> {

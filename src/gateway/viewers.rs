@@ -127,7 +127,15 @@ pub fn serve(ns: &Namespace, hub: Arc<ViewerHub>, access: Access) {
             }
         });
         let h = hub.clone();
-        socket.on_disconnect(move |_, _| h.remove_receiver(id));
+        socket.on_disconnect(move |_, _| {
+            // This can run inside a hub call: a push that overflows this viewer's queue closes
+            // the connection right there. Leave the hub from outside its lock.
+            let h = h.clone();
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => drop(rt.spawn(async move { h.remove_receiver(id) })),
+                Err(_) => drop(std::thread::spawn(move || h.remove_receiver(id))),
+            }
+        });
         Ok(())
     });
 }

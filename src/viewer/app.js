@@ -373,7 +373,7 @@ class PcmAudio {
 /**
  * H.264 (+ Opus) through Media Source Extensions: the page muxes fragmented MP4 itself, one
  * SourceBuffer per track. Both tracks are put on the capture clock (`t`) so they stay in sync, and
- * the element is held near the live edge (seek when > 1.2 s behind, play faster when > 0.3 s).
+ * the element is held near the live edge (seek when > 0.8 s behind, play faster when > 0.2 s).
  */
 class MseSink {
   constructor(player, vInfo, aInfo) {
@@ -461,8 +461,8 @@ class MseSink {
     if (!b.length) return;
     const end = b.end(b.length - 1), lag = end - v.currentTime;
     this.player.st.lag = lag;
-    if (v.currentTime < b.start(0) || lag > 1.2) { v.currentTime = Math.max(b.start(b.length - 1), end - 0.15); this.player.st.seeks++; }
-    v.playbackRate = lag > 0.6 ? 1.5 : lag > 0.2 ? 1.1 : 1;
+    if (v.currentTime < b.start(0) || lag > 0.8) { v.currentTime = Math.max(b.start(b.length - 1), end - 0.15); this.player.st.seeks++; }
+    v.playbackRate = lag > 0.5 ? 1.5 : lag > 0.2 ? 1.15 : 1;
     if (v.paused) v.play().catch(() => {});
     const q = v.getVideoPlaybackQuality?.();
     if (q) { this.player.st.mseFrames = q.totalVideoFrames; this.player.st.mseDropped = q.droppedVideoFrames; }
@@ -639,7 +639,7 @@ async function watch(p) {
   try {
     const [ann] = await sio.call('watch', { stream: p.name });
     if (!ann?.tracks) throw new Error(ann?.error || ann?.message || 'unknown stream');
-    if (players.get(p.name) === p) p.build(ann.tracks, true);
+    if (players.get(p.name) === p) p.build(ann.tracks); // no-op if the announce event came first
   } catch (e) { p.setState('error: ' + e.message, 'err'); }
 }
 function play(name) {
