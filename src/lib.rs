@@ -12,6 +12,7 @@
 pub mod client;
 pub mod config;
 pub mod engineio;
+pub mod gateway;
 pub mod hub;
 pub mod media;
 pub mod relay;

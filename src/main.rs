@@ -66,8 +66,50 @@ fn main() -> anyhow::Result<()> {
             anyhow::bail!("built without the `media` feature: no capture (json: {json})")
         }
         // Each arm is wired by the issue that builds the command (gateway, relay, config, media).
-        Command::Run { .. } | Command::Relay { .. } => {
+        Command::Run { config } => {
+            let cfg = match sioedge::config::Config::load(config.as_deref()) {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(2);
+                }
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(sioedge::gateway::run(cfg, terminated()))?;
+            // Capture threads and sockets are closed; don't wait for stray blocking tasks.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+            Ok(())
+        }
+        Command::Relay { .. } => {
             anyhow::bail!("this command is not built yet")
         }
+    }
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+async fn terminated() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

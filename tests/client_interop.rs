@@ -3,38 +3,13 @@
 
 mod client_common;
 
-use bytes::Bytes;
 use client_common::*;
 use serde_json::json;
-use sioedge::client::{
-    Client, ClientError, ClientEvent, ClientOptions, NamespaceOptions, Transport,
-};
+use sioedge::client::{Client, ClientError, ClientEvent, Transport};
 use sioedge::socketio::Arg;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
-
-fn options(port: u16, transports: &[Transport], token: &str) -> ClientOptions {
-    let mut o = ClientOptions::new(format!("http://127.0.0.1:{port}?from=url"));
-    o.transports = transports.to_vec();
-    o.auth = Some(json!({ "token": token, "device": "pi" }));
-    o.extra_namespaces.push(NamespaceOptions {
-        name: "/admin".into(),
-        auth: Some(json!({ "token": token })),
-    });
-    o.query.insert("device".into(), "pi 4".into());
-    o.headers.insert("x-test".into(), "hello".into());
-    o.connect_timeout = 5.0;
-    o
-}
-
-fn sample_args() -> Vec<Arg> {
-    vec![
-        Arg::Json(json!({ "n": 1, "s": "é" })),
-        Arg::Binary(Bytes::from((0u8..=255).collect::<Vec<u8>>())),
-        Arg::Json(json!([1, 2])),
-    ]
-}
 
 /// The whole matrix for one relay kind: each transports setting, both namespaces, auth, binary
 /// events both ways, acks both ways.
@@ -79,55 +54,7 @@ async fn matrix(kind: Kind) {
         assert_eq!(c["transport"], expected_first, "{what}");
 
         for ns in ["/", "/admin"] {
-            // Binary event client → relay → client.
-            client.emit(ns, "echo", sample_args()).unwrap();
-            let back = next_event(&mut events, T, |e| {
-                matches!(e, ClientEvent::Event { name, namespace, .. } if name == "echo-back" && namespace == ns)
-            })
-            .await
-            .unwrap_or_else(|| panic!("{what} {ns}: no echo-back"));
-            let ClientEvent::Event { args, .. } = back else {
-                unreachable!()
-            };
-            assert_eq!(args, sample_args(), "{what} {ns}: echo-back differs");
-
-            // Client → relay ack (binary in the ack).
-            let acked = client.emit_with_ack(ns, "ack-me", sample_args(), T).await;
-            assert_eq!(acked.unwrap(), sample_args(), "{what} {ns}: ack differs");
-
-            // Relay → client ack: the relay asks, we answer with binary, it echoes the answer.
-            client
-                .emit(ns, "ask-me", vec![Arg::Json(json!("q?"))])
-                .unwrap();
-            let q = next_event(
-                &mut events,
-                T,
-                |e| matches!(e, ClientEvent::Event { name, .. } if name == "question"),
-            )
-            .await
-            .unwrap_or_else(|| panic!("{what} {ns}: no question"));
-            let ClientEvent::Event { args, ack, .. } = q else {
-                unreachable!()
-            };
-            assert_eq!(args, vec![Arg::Json(json!("q?"))], "{what}");
-            let answer = vec![
-                Arg::Json(json!("yes")),
-                Arg::Binary(Bytes::from_static(b"\x00\xffA")),
-            ];
-            ack.expect("question wants an ack")
-                .send(answer.clone())
-                .unwrap();
-            let a = next_event(
-                &mut events,
-                T,
-                |e| matches!(e, ClientEvent::Event { name, .. } if name == "answer"),
-            )
-            .await
-            .unwrap_or_else(|| panic!("{what} {ns}: no answer"));
-            let ClientEvent::Event { args, .. } = a else {
-                unreachable!()
-            };
-            assert_eq!(args, answer, "{what} {ns}: answer differs");
+            exchange(&client, &mut events, ns, &what).await;
         }
 
         if transports.len() == 2 {
@@ -196,6 +123,41 @@ async fn rejected(kind: Kind) {
     assert!(!client.is_connected("/"));
     let e = client.emit("/", "x", vec![]).unwrap_err();
     assert!(matches!(e, ClientError::NotConnected(_)), "{e}");
+}
+
+/// The auth provider is asked again at every attempt: a token fixed between attempts (as a
+/// rotated token file would be) is picked up by the next reconnection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_auth_is_rebuilt_at_every_attempt() {
+    let port = free_port();
+    let mut relay = Relay::start(Kind::Aiohttp, port, &["--token", "s3cret"]);
+    let mut o = options(port, &[Transport::Websocket], "ignored");
+    o.extra_namespaces.clear();
+    o.reconnection.delay = 0.2;
+    o.reconnection.max_delay = 0.4;
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = calls.clone();
+    let provider: sioedge::client::AuthProvider = std::sync::Arc::new(move |ns: &str| {
+        assert_eq!(ns, "/");
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some(json!({ "token": if n < 2 { "old" } else { "s3cret" } }))
+    });
+    let (client, mut events) = Client::connect_with_auth(o, Some(provider)).unwrap();
+    assert!(
+        connected(&mut events, "/", T).await,
+        "never connected with the new token"
+    );
+    assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 3);
+    assert_eq!(
+        relay
+            .drain()
+            .iter()
+            .filter(|v| v["ev"] == "refused")
+            .count(),
+        2
+    );
+    assert_eq!(client.stats().state, sioedge::client::ConnState::Connected);
+    close(&client).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -99,6 +99,12 @@ const CASES: &[(&str, usize, usize, &str)] = &[
         "relay[0].url: no path allowed in \"https://relay.example.com/socket.io/\": put it in socketio_path",
     ),
     (
+        "relay_namespace_comma.toml",
+        3,
+        13,
+        "relay[0].namespace: \"/cams,all\" contains ',' or '?'",
+    ),
+    (
         "token_and_token_file.toml",
         4,
         14,

@@ -163,6 +163,24 @@ adapter = "redis://127.0.0.1:6379/2"
     assert_eq!(relay.transports, [Transport::Polling, Transport::Websocket]);
     assert_eq!(relay.reconnection.delay, Duration::from_millis(250));
     assert_eq!(relay.queue.max_bytes, 1_000_000);
+    // What the publisher client gets: auth {token, device}, seconds, the same bounds.
+    let opts = relay.client_options("pi").expect("token file readable");
+    assert_eq!(
+        opts.auth,
+        Some(serde_json::json!({ "token": "tok-123", "device": "pi" }))
+    );
+    assert_eq!(
+        (opts.reconnection.delay, opts.reconnection.max_delay),
+        (0.25, 30.0)
+    );
+    assert_eq!(
+        (opts.queue.max_frames, opts.queue.max_bytes),
+        (30, 1_000_000)
+    );
+    assert_eq!(opts.namespace, "/publish");
+    assert!(opts.starts_with_polling());
+    let endpoint = opts.validate().expect("valid client options");
+    assert_eq!((endpoint.tls, endpoint.port), (true, 443));
     assert_eq!(
         cfg.streams[0].video.as_ref().map(|v| (&v.source, v.codec)),
         Some((&VideoSource::V4l2("/dev/video2".into()), VideoCodec::Mjpeg))

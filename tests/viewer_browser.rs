@@ -1,9 +1,10 @@
 //! The viewer page in headless Chromium (Debian `chromium` driven by npm `playwright-core`).
 //!
-//! The server under test is chosen by `SIOEDGE_VIEWER_SERVER`: `fake` (default) is the Node
+//! The server under test is chosen by `SIOEDGE_VIEWER_SERVER` (see [`Kind`]): `node` is the Node
 //! socket.io server in tests/peers/viewer/fake-gateway.js, which speaks the event contract and
-//! stands for "a third-party Node socket.io relay". The page decodes, measures and exposes its state
-//! on `window.sioedge`; these tests read that state and assert on it.
+//! stands for "a third-party Node socket.io relay"; `gateway` is `sioedge run` with test sources.
+//! The page decodes, measures and exposes its state on `window.sioedge`; these tests read that
+//! state and assert on it.
 //!
 //! The browser tests hold a lock so they run one at a time: each one measures frame rates and
 //! latency, and several Chromiums on a 2-core machine would measure each other.
@@ -68,32 +69,139 @@ impl Drop for Proc {
     }
 }
 
-/// The server the page talks to.
+/// Which server the page talks to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    /// tests/peers/viewer/fake-gateway.js: a Node socket.io server speaking the contract, i.e. a
+    /// third-party Node relay. Replays pre-encoded 320x240 H.264 + Opus and 15 fps MJPEG.
+    NodeRelay,
+    /// `sioedge run` with test sources at 320x240.
+    Gateway,
+}
+impl Kind {
+    /// The server of the main tests: `SIOEDGE_VIEWER_SERVER=gateway|node`, default node.
+    fn main() -> Kind {
+        match std::env::var("SIOEDGE_VIEWER_SERVER").as_deref() {
+            Ok("gateway") => Kind::Gateway,
+            Ok("node") | Err(_) => Kind::NodeRelay,
+            Ok(other) => panic!("unknown SIOEDGE_VIEWER_SERVER {other:?} (gateway|node)"),
+        }
+    }
+}
+
+/// The server under test, on a fixed port so it can be restarted where the page expects it.
 struct Server {
+    kind: Kind,
     port: u16,
+    token: Option<String>,
+    /// Node relay only: serve the contract on this namespace instead of "/".
+    nsp: Option<String>,
+    dir: tempfile::TempDir,
     proc: Option<Proc>,
 }
 impl Server {
-    fn start(port: u16) -> Server {
-        let kind = std::env::var("SIOEDGE_VIEWER_SERVER").unwrap_or_else(|_| "fake".into());
-        assert_eq!(kind, "fake", "unknown SIOEDGE_VIEWER_SERVER {kind:?}");
-        let proc = Proc::spawn(
-            Command::new("node")
-                .arg(peers().join("viewer/fake-gateway.js"))
-                .args(["--port", &port.to_string(), "--cache"])
-                .arg(target_tmp().join("viewer-media"))
-                .arg("--root")
-                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/viewer")),
-        );
-        let line = proc.line(Duration::from_secs(90), "fake gateway start");
-        assert!(line.starts_with("listening"), "fake gateway said {line:?}");
-        Server {
+    fn start(kind: Kind, port: u16) -> Server {
+        Self::start_with(kind, port, None)
+    }
+    fn start_with(kind: Kind, port: u16, token: Option<&str>) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut s = Server {
+            kind,
             port,
-            proc: Some(proc),
-        }
+            token: token.map(str::to_owned),
+            nsp: None,
+            dir,
+            proc: None,
+        };
+        s.spawn();
+        s
+    }
+    fn spawn(&mut self) {
+        let proc = match self.kind {
+            Kind::NodeRelay => {
+                let mut cmd = Command::new("node");
+                cmd.arg(peers().join("viewer/fake-gateway.js"))
+                    .args(["--port", &self.port.to_string(), "--cache"])
+                    .arg(target_tmp().join("viewer-media"))
+                    .arg("--root")
+                    .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/viewer"));
+                if let Some(t) = &self.token {
+                    cmd.args(["--token", t]);
+                }
+                if let Some(n) = &self.nsp {
+                    cmd.args(["--ns", n]);
+                }
+                let proc = Proc::spawn(&mut cmd);
+                let line = proc.line(Duration::from_secs(90), "fake gateway start");
+                assert!(line.starts_with("listening"), "fake gateway said {line:?}");
+                proc
+            }
+            Kind::Gateway => {
+                let config = self.dir.path().join("sioedge.toml");
+                let token = self
+                    .token
+                    .as_ref()
+                    .map(|t| format!("viewer_token = {t:?}\n"))
+                    .unwrap_or_default();
+                // only keys every revision of the config schema has; the rest are defaults
+                let toml = format!(
+                    "device = \"viewer-test\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n{token}\n\
+                     [[stream]]\nid = \"cam0\"\n\
+                     [stream.video]\nsource = \"test\"\nwidth = 320\nheight = 240\nfps = 30\ncodec = \"h264\"\n\
+                     [stream.audio]\nsource = \"test\"\ncodec = \"opus\"\n\
+                     [[stream]]\nid = \"mjpeg0\"\n\
+                     [stream.video]\nsource = \"test\"\nwidth = 320\nheight = 240\nfps = 15\ncodec = \"mjpeg\"\n",
+                    port = self.port
+                );
+                std::fs::write(&config, toml).expect("write test config");
+                let proc = Proc::spawn(
+                    Command::new(env!("CARGO_BIN_EXE_sioedge"))
+                        .env("RUST_LOG", "warn")
+                        .arg("run")
+                        .arg("--config")
+                        .arg(&config),
+                );
+                let mut proc = proc;
+                wait_http(self.port, Duration::from_secs(60), &mut proc);
+                proc
+            }
+        };
+        self.proc = Some(proc);
     }
     fn kill(&mut self) {
         self.proc = None;
+    }
+    fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+/// Waits until `GET /` on the port answers 200 (fails at once if the server exits).
+fn wait_http(port: u16, timeout: Duration, proc: &mut Proc) {
+    use std::io::Read;
+    let end = Instant::now() + timeout;
+    loop {
+        let ok = std::net::TcpStream::connect(("127.0.0.1", port))
+            .and_then(|mut c| {
+                c.set_read_timeout(Some(Duration::from_secs(2)))?;
+                c.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+                let mut head = [0u8; 12];
+                c.read_exact(&mut head)?;
+                Ok(head.starts_with(b"HTTP/1.1 200"))
+            })
+            .unwrap_or(false);
+        if ok {
+            return;
+        }
+        if let Ok(Some(status)) = proc.child.try_wait() {
+            panic!("the server exited ({status}) before serving its page");
+        }
+        assert!(
+            Instant::now() < end,
+            "no page on port {port} after {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -185,7 +293,7 @@ fn latencies(p: &Value) -> Vec<f64> {
 #[test]
 fn webcodecs_on_loopback_origin() {
     let _g = serial();
-    let server = Server::start(free_port());
+    let server = Server::start(Kind::main(), free_port());
     let mut b = Browser::launch(&[]);
     let first = b.open_and_play(&format!("http://127.0.0.1:{}/", server.port), "cam0");
     assert_eq!(b.eval("window.isSecureContext"), true);
@@ -277,7 +385,7 @@ fn webcodecs_on_loopback_origin() {
 #[test]
 fn mse_on_plain_http_origin() {
     let _g = serial();
-    let server = Server::start(free_port());
+    let server = Server::start(Kind::main(), free_port());
     let mut b = Browser::launch(&["--host-resolver-rules=MAP viewer.test 127.0.0.1"]);
     let first = b.open_and_play(&format!("http://viewer.test:{}/", server.port), "cam0");
     assert_eq!(b.eval("window.isSecureContext"), false);
@@ -350,7 +458,7 @@ fn reconnects_after_server_restart_mse() {
 fn restart_case(host: &str, args: &[&str], path: &str) {
     let _g = serial();
     let port = free_port();
-    let mut server = Server::start(port);
+    let mut server = Server::start(Kind::main(), port);
     let mut b = Browser::launch(args);
     b.open_and_play(&format!("http://{host}:{port}/"), "cam0");
     assert_eq!(b.eval("window.sioedge.path"), path);
@@ -362,7 +470,7 @@ fn restart_case(host: &str, args: &[&str], path: &str) {
     );
     let before = num(&b.player("cam0"), "videoDecoded");
     std::thread::sleep(Duration::from_millis(1500)); // the page backs off while the server is away
-    let server = Server::start(port);
+    server.restart();
     let restarted = Instant::now();
     b.wait_for(
         &format!(
@@ -379,14 +487,13 @@ fn restart_case(host: &str, args: &[&str], path: &str) {
     assert!(took < Duration::from_secs(5), "took {took:?}");
     assert_eq!(b.eval("window.__noReload"), 1, "the page was reloaded");
     assert!(num(&b.eval("window.sioedge"), "connects") >= 2.0);
-    drop(server);
 }
 
 /// MJPEG is drawn with createImageBitmap, also on a plain-HTTP origin.
 #[test]
 fn mjpeg_plays_on_plain_http_origin() {
     let _g = serial();
-    let server = Server::start(free_port());
+    let server = Server::start(Kind::main(), free_port());
     let mut b = Browser::launch(&["--host-resolver-rules=MAP viewer.test 127.0.0.1"]);
     let first = b.open_and_play(&format!("http://viewer.test:{}/", server.port), "mjpeg0");
     assert_eq!(first["path"], "mjpeg");
@@ -399,5 +506,46 @@ fn mjpeg_plays_on_plain_http_origin() {
     assert!(
         drawn >= 0.8 * 15.0 * secs,
         "{drawn} pictures drawn in {secs:.2} s"
+    );
+}
+
+/// A server that wants a viewer token: the page asks for it, and plays once it is given.
+#[test]
+fn asks_for_the_viewer_token() {
+    let _g = serial();
+    let server = Server::start_with(Kind::main(), free_port(), Some("s3cret"));
+    let mut b = Browser::launch(&[]);
+    b.cmd(json!({"op": "goto", "url": format!("http://127.0.0.1:{}/", server.port)}));
+    b.wait_for("document.querySelector('#secret')", Duration::from_secs(10));
+    assert_ne!(b.eval("window.sioedge.conn"), "connected");
+    b.cmd(json!({"op": "fill", "selector": "#secret", "value": "s3cret"}));
+    b.cmd(json!({"op": "click", "selector": "#notice button"}));
+    b.wait_for(
+        "window.sioedge.conn === 'connected'",
+        Duration::from_secs(10),
+    );
+    b.cmd(json!({"op": "click", "selector": "li[data-stream=cam0] button.play"}));
+    b.wait_for(
+        "window.sioedge.players.cam0?.drawn > 5",
+        Duration::from_secs(10),
+    );
+}
+
+/// The page follows `?ns=` to a relay that serves the contract on another namespace (namespaced
+/// EVENT, ACK and BINARY_EVENT packets), here a Node socket.io relay on `/viewers`.
+#[test]
+fn node_relay_on_a_custom_namespace() {
+    let _g = serial();
+    let port = free_port();
+    let mut server = Server::start_with(Kind::NodeRelay, port, None);
+    server.nsp = Some("/viewers".into());
+    server.restart();
+    let mut b = Browser::launch(&[]);
+    let p = b.open_and_play(&format!("http://127.0.0.1:{port}/?ns=/viewers"), "cam0");
+    assert_eq!(b.eval("window.sioedge.cfg.nsp"), "/viewers");
+    assert_eq!(p["path"], "webcodecs+webcodecs-audio");
+    b.wait_for(
+        "window.sioedge.players.cam0.videoDecoded > 30 && window.sioedge.players.cam0.audioDecoded > 30",
+        Duration::from_secs(10),
     );
 }

@@ -4,7 +4,7 @@
 
 use super::options::{Backoff, ClientOptions};
 use super::transport::{self, Dialer, HttpConn, WsReceiver, WsSender, WsStream};
-use super::{AckResponder, ClientError, ClientEvent, ConnState, Shared};
+use super::{AckResponder, AuthProvider, ClientError, ClientEvent, ConnState, Shared};
 use crate::engineio::Packet as EioPacket;
 use crate::engineio::client::{Channel, ClientSession, CloseReason, Event as EioEvent};
 use crate::engineio::payload::PayloadBuilder;
@@ -63,6 +63,7 @@ impl Drop for Tasks {
 /// The client's lifetime: connect, serve, back off, repeat.
 pub(super) async fn run(
     opts: ClientOptions,
+    auth: Option<AuthProvider>,
     dialer: Dialer,
     shared: Arc<Shared>,
     events: mpsc::Sender<ClientEvent>,
@@ -73,6 +74,7 @@ pub(super) async fn run(
     loop {
         let mut conn = Conn {
             opts: &opts,
+            auth: auth.as_ref(),
             dialer: &dialer,
             shared: &shared,
             events: &events,
@@ -143,6 +145,7 @@ fn send_event(shared: &Shared, events: &mpsc::Sender<ClientEvent>, ev: ClientEve
 /// One connection attempt and, when it succeeds, its whole life.
 struct Conn<'a> {
     opts: &'a ClientOptions,
+    auth: Option<&'a AuthProvider>,
     dialer: &'a Dialer,
     shared: &'a Arc<Shared>,
     events: &'a mpsc::Sender<ClientEvent>,
@@ -474,8 +477,13 @@ impl Conn<'_> {
         }
         let paused = matches!(live.upgrade, Upgrade::Probing { pausing: true, .. });
         match &live.ctl {
-            Some(ctl) if !paused => ctl.try_send(Ctl::Send(packets)).map_err(|_| {
-                ClientError::Transport("the writer is stalled (protocol packets backed up)".into())
+            Some(ctl) if !paused => ctl.try_send(Ctl::Send(packets)).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ClientError::Transport(
+                    "the link is stalled (protocol packets backed up)".into(),
+                ),
+                mpsc::error::TrySendError::Closed(_) => {
+                    ClientError::Transport("the transport writer ended".into())
+                }
             }),
             _ => {
                 live.held.extend(packets);
@@ -501,6 +509,10 @@ impl Conn<'_> {
                 );
                 let mut connects = Vec::new();
                 for (ns, auth) in self.opts.namespaces() {
+                    let auth = match self.auth {
+                        Some(provider) => provider(&ns),
+                        None => auth,
+                    };
                     let p = SioPacket::connect(&ns, auth);
                     connects.push(EioPacket::Message(p.encode().text));
                     live.pending_ns.insert(ns);

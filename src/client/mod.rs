@@ -371,6 +371,10 @@ impl Shared {
     }
 }
 
+/// Builds the CONNECT payload of a namespace at every connection attempt (e.g. from a token
+/// file that may be rotated); replaces the static `auth` of the options.
+pub type AuthProvider = Arc<dyn Fn(&str) -> Option<Value> + Send + Sync>;
+
 /// Entry point: see the module docs.
 pub struct Client;
 
@@ -378,8 +382,19 @@ impl Client {
     /// Validates `options`, starts connecting in the background (on the current tokio runtime)
     /// and returns the handle and the event receiver (bounded: events are dropped and counted
     /// when it is not read).
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
     pub fn connect(
         options: ClientOptions,
+    ) -> Result<(ClientHandle, mpsc::Receiver<ClientEvent>), ClientError> {
+        Client::connect_with_auth(options, None)
+    }
+
+    /// Like [`Client::connect`], with the CONNECT payloads built by `auth` at every attempt.
+    pub fn connect_with_auth(
+        options: ClientOptions,
+        auth: Option<AuthProvider>,
     ) -> Result<(ClientHandle, mpsc::Receiver<ClientEvent>), ClientError> {
         let endpoint = options.validate()?;
         let tls = if endpoint.tls {
@@ -398,6 +413,7 @@ impl Client {
         };
         let task = tokio::spawn(driver::run(
             options,
+            auth,
             dialer,
             shared.clone(),
             events_tx,

@@ -19,8 +19,9 @@ mod stream;
 mod units;
 mod validate;
 
+pub use crate::client::{TlsOptions, Transport};
 pub use error::{ConfigError, Problem};
-pub use relay::{QueueLimits, Reconnection, RelayConfig, RelayTls, Transport};
+pub use relay::{QueueLimits, Reconnection, RelayConfig};
 pub use server::{
     DuplicatePublisher, LogConfig, RelayServerConfig, ServerConfig, ServerTls, ViewerAuth,
 };

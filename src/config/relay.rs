@@ -1,6 +1,7 @@
 //! `[[relay]]`: where the gateway publishes its streams, and how the client behaves towards it.
 
 use super::units;
+use crate::client::{ClientOptions, QueueOptions, ReconnectOptions, TlsOptions, Transport};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,8 +39,9 @@ pub struct RelayConfig {
         deserialize_with = "units::duration"
     )]
     pub connect_timeout: Duration,
+    /// Extra CA file, or no verification at all (test relays only).
     #[serde(default)]
-    pub tls: RelayTls,
+    pub tls: TlsOptions,
     #[serde(default)]
     pub reconnection: Reconnection,
     #[serde(default)]
@@ -72,27 +74,42 @@ impl RelayConfig {
             (None, None) => Ok(None),
         }
     }
+
+    /// The publisher client's options for this relay, with the CONNECT auth `{token, device}`
+    /// (the token read now, see [`RelayConfig::read_token`]).
+    pub fn client_options(&self, device: &str) -> std::io::Result<ClientOptions> {
+        let mut auth = serde_json::json!({ "device": device });
+        if let Some(token) = self.read_token()? {
+            auth["token"] = token.into();
+        }
+        let rc = &self.reconnection;
+        Ok(ClientOptions {
+            socketio_path: self.socketio_path.clone(),
+            query: self.query.clone(),
+            headers: self.headers.clone(),
+            namespace: self.namespace.clone(),
+            auth: Some(auth),
+            transports: self.transports.clone(),
+            connect_timeout: self.connect_timeout.as_secs_f64(),
+            tls: self.tls.clone(),
+            reconnection: ReconnectOptions {
+                enabled: rc.enabled,
+                delay: rc.delay.as_secs_f64(),
+                max_delay: rc.max_delay.as_secs_f64(),
+                randomization: rc.randomization,
+                attempts: rc.attempts,
+            },
+            queue: QueueOptions {
+                max_frames: self.queue.max_frames,
+                max_bytes: usize::try_from(self.queue.max_bytes).unwrap_or(usize::MAX),
+            },
+            ..ClientOptions::new(self.url.clone())
+        })
+    }
 }
 
-/// An Engine.IO transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    Polling,
-    Websocket,
-}
-
-/// TLS options towards a relay. System roots are always trusted (bundled roots as fallback).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RelayTls {
-    /// Additional PEM CA certificate(s) to trust.
-    pub ca_file: Option<PathBuf>,
-    /// Accept any certificate (self-signed test relays only; logged loudly).
-    pub insecure_skip_verify: bool,
-}
-
-/// Reconnection with exponential backoff and jitter, like python-socketio's client.
+/// Reconnection with exponential backoff and jitter, like python-socketio's client (the file's
+/// humane durations; converted to the client's [`ReconnectOptions`]).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Reconnection {
@@ -122,7 +139,7 @@ impl Default for Reconnection {
     }
 }
 
-/// Bounds of the media-aware outgoing queue towards one relay.
+/// Bounds of the media-aware outgoing queue towards one relay (sizes may be written "8MiB").
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueLimits {

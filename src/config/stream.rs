@@ -1,6 +1,7 @@
 //! `[[stream]]`: an id plus the track specs the media module builds pipelines from. The specs
 //! ([`VideoSpec`], [`AudioSpec`]) are media's own serde types, compiled without GStreamer, so the
-//! file format and the capture code cannot drift apart.
+//! file format and the capture code cannot drift apart. This is the one track schema: do not add
+//! a config-side twin of these types (media, the gateway and the board profiles all use these keys).
 
 use crate::media::{AudioSpec, VideoSpec};
 use serde::Deserialize;

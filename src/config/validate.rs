@@ -2,11 +2,12 @@
 //! missing files. Every problem is collected (not just the first) and located by field path.
 
 use super::error::{ConfigError, FieldPath, Locator, Problem};
-use super::relay::{RelayConfig, Transport};
+use super::relay::RelayConfig;
 use super::server::{RelayServerConfig, ServerConfig, ServerTls};
 use super::stream::StreamConfig;
 use super::units::fmt_duration;
 use super::{Config, load_tokens};
+use crate::client::Transport;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -189,6 +190,7 @@ fn server_tls(c: &mut Checker<'_>, at: &FieldPath, tls: &ServerTls) {
 }
 
 fn relay(c: &mut Checker<'_>, at: &FieldPath, r: &RelayConfig) {
+    let before = c.problems.len();
     match r.url.parse::<http::Uri>() {
         Ok(u) if !matches!(u.scheme_str(), Some("http" | "https" | "ws" | "wss")) => c.err(
             &at.key("url"),
@@ -257,6 +259,18 @@ fn relay(c: &mut Checker<'_>, at: &FieldPath, r: &RelayConfig) {
     c.range(&at_q.key("max_frames"), r.queue.max_frames, 1, 1 << 20);
     // At least 64 KiB so a keyframe fits.
     c.range(&at_q.key("max_bytes"), r.queue.max_bytes, 64 << 10, 1 << 30);
+
+    // Whatever else the client itself would refuse (only when the checks above passed, so a
+    // problem is not reported twice). Its field names are the file's.
+    if c.problems.len() == before
+        && let Ok(Err(e)) = r.client_options("device").map(|o| o.validate())
+    {
+        let mut field = at.clone();
+        for key in e.field.split('.') {
+            field = field.key(key);
+        }
+        c.err(&field, e.why);
+    }
 }
 
 fn stream(c: &mut Checker<'_>, at: &FieldPath, s: &StreamConfig) {

@@ -83,24 +83,11 @@ pub fn decode_payload(body: Bytes, limits: &PayloadLimits) -> Result<Vec<Packet>
     let text = Str::from_utf8(body).map_err(|_| PayloadError::InvalidUtf8)?;
     let mut packets = Vec::with_capacity(count);
     for (index, record) in text.as_str().split(SEPARATOR as char).enumerate() {
-        let packet =
-            decode_record(&text, record).map_err(|error| PayloadError::Packet { index, error })?;
+        let packet = Packet::decode_text(text.slice_ref(record))
+            .map_err(|error| PayloadError::Packet { index, error })?;
         packets.push(packet);
     }
     Ok(packets)
-}
-
-fn decode_record(text: &Str, record: &str) -> Result<Packet, PacketError> {
-    match record.as_bytes().first() {
-        Some(b'b') => {
-            use base64::Engine as _;
-            base64::engine::general_purpose::STANDARD
-                .decode(&record.as_bytes()[1..])
-                .map(|v| Packet::Binary(Bytes::from(v)))
-                .map_err(|_| PacketError::InvalidBase64)
-        }
-        _ => Packet::decode_text(text.slice_ref(record)),
-    }
 }
 
 fn memchr_count(needle: u8, haystack: &[u8]) -> usize {

@@ -25,6 +25,8 @@ pub type Shared<P> = Arc<Packet<P>>;
 
 /// A receiver's bounded outgoing queue (a viewer's connection, a relay client). `push` must not
 /// block: it applies the [`OutQueue`](super::queue::OutQueue) drop policy and reports the outcome.
+/// It runs under the hub's lock, so it must not call back into the hub (defer, e.g. on a task,
+/// whatever a push triggers — such as removing a receiver whose connection just overflowed).
 pub trait Sink<P>: Send + Sync + 'static {
     /// Offers one packet of `bytes` bytes with its drop `class`.
     fn push(&self, packet: &Shared<P>, class: Class, bytes: usize) -> Push;

@@ -8,6 +8,7 @@ mod cache;
 pub mod contract;
 mod fanout;
 pub mod queue;
+pub mod report;
 mod types;
 
 pub use adapter::{Adapter, InProcess};

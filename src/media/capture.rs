@@ -14,7 +14,7 @@ use super::event::{MediaEvent, TrackInfo};
 use super::frame::{Codec, MediaFrame, TrackKind};
 use super::h264::ParameterSets;
 use super::pipeline::{self, Encoder};
-use super::spec::{AudioSpec, VideoSpec};
+use super::spec::{AudioSpec, SpecError, VideoSpec};
 use super::{MediaError, devices};
 use bytes::Bytes;
 use gstreamer as gst;
@@ -460,8 +460,8 @@ impl Capture {
         })
     }
 
-    /// Starts the tracks of stream `id` (track ids `video` and `audio`). Specs are validated first;
-    /// nothing starts if one is invalid. Device trouble is not an error: it shows up as
+    /// Starts the tracks of stream `id` (track ids from the specs' `id`). Specs are validated
+    /// first; nothing starts if one is invalid. Device trouble is not an error: it shows up as
     /// `TrackDown` events and retries.
     pub fn add_stream(
         &mut self,
@@ -480,11 +480,23 @@ impl Capture {
         let mut specs = Vec::new();
         if let Some(v) = video {
             v.validate().map_err(|e| spec_err("video", e))?;
-            specs.push(("video", TrackSpec::Video(v.clone())));
+            specs.push((v.id.as_str(), TrackSpec::Video(v.clone())));
         }
         if let Some(a) = audio {
             a.validate().map_err(|e| spec_err("audio", e))?;
-            specs.push(("audio", TrackSpec::Audio(a.clone())));
+            specs.push((a.id.as_str(), TrackSpec::Audio(a.clone())));
+        }
+        if let [(v, _), (a, _)] = specs.as_slice()
+            && v == a
+        {
+            let problem = format!("track id {a:?} is also the video track's id");
+            return Err(spec_err(
+                "audio",
+                SpecError {
+                    field: "id",
+                    problem,
+                },
+            ));
         }
         let stream: Arc<str> = id.into();
         for (name, spec) in specs {
@@ -515,6 +527,14 @@ impl Capture {
             });
         }
         Ok(())
+    }
+
+    /// [`Capture::add_stream`] for a `[[stream]]` of the config file.
+    pub fn add_config_stream(
+        &mut self,
+        stream: &crate::config::StreamConfig,
+    ) -> Result<(), MediaError> {
+        self.add_stream(&stream.id, stream.video.as_ref(), stream.audio.as_ref())
     }
 
     /// Stops and removes every track of stream `id` (e.g. on config reload); waits for the

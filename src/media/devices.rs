@@ -68,14 +68,15 @@ pub struct AutoChoice {
     pub audio_source: String,
 }
 
-const ENCODERS: [(&str, &str); 5] = [
+const ENCODERS: [(&str, &str); 6] = [
     (
         "v4l2h264enc",
         "H.264, hardware (Raspberry Pi ≤ 4, Zero 2 W)",
     ),
     ("x264enc", "H.264, software (x264)"),
     ("openh264enc", "H.264, software (OpenH264)"),
-    ("jpegenc", "MJPEG"),
+    ("jpegenc", "MJPEG, software"),
+    ("v4l2jpegenc", "MJPEG, hardware (Raspberry Pi ≤ 4)"),
     ("opusenc", "Opus"),
 ];
 
@@ -101,7 +102,12 @@ fn describe(device: &gst::Device) -> Option<DeviceInfo> {
     };
     let driver = prop_str(props, "v4l2.device.driver");
     let (source, rank) = match factory.as_str() {
-        "libcamerasrc" => (Some("libcamera".to_string()), 0),
+        "libcamerasrc" => (
+            Some(
+                device_prop("camera-name").map_or("libcamera".into(), |c| format!("libcamera:{c}")),
+            ),
+            0,
+        ),
         "v4l2src" => {
             let path = device_prop("device").or_else(|| prop_str(props, "device.path"));
             // Pi ISP/CSI-receiver nodes deliver Bayer or need libcamera; USB cameras are uvcvideo.
@@ -120,7 +126,10 @@ fn describe(device: &gst::Device) -> Option<DeviceInfo> {
             (path.map(|p| format!("v4l2:{p}")), rank)
         }
         "alsasrc" => (device_prop("device").map(|d| format!("alsa:{d}")), 1),
-        "pulsesrc" => (Some("pulse".to_string()), 0),
+        "pulsesrc" => (
+            Some(device_prop("device").map_or("pulse".into(), |d| format!("pulse:{d}"))),
+            0,
+        ),
         _ => (None, 5),
     };
     let caps = device.caps();
@@ -249,7 +258,7 @@ pub fn resolve_video(spec: &VideoSpec) -> Result<VideoInput, MediaError> {
     };
     Ok(match source {
         VideoSource::Auto | VideoSource::Test => test,
-        VideoSource::Libcamera => VideoInput::Libcamera,
+        VideoSource::Libcamera(camera) => VideoInput::Libcamera(camera),
         VideoSource::V4l2(path) => {
             let wanted = |name: &str| {
                 gst::Caps::builder(name)
@@ -294,7 +303,7 @@ pub fn resolve_audio(spec: &AudioSpec) -> Result<AudioInput, MediaError> {
     Ok(match source {
         AudioSource::Auto | AudioSource::Test => AudioInput::Test,
         AudioSource::Alsa(d) => AudioInput::Alsa(d),
-        AudioSource::Pulse => AudioInput::Pulse,
+        AudioSource::Pulse(dev) => AudioInput::Pulse(dev),
     })
 }
 

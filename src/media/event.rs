@@ -44,6 +44,22 @@ pub struct TrackInfo {
     pub avcc: Option<Bytes>,
 }
 
+impl From<&TrackInfo> for crate::hub::TrackInfo {
+    /// The hub's `announce` entry for this track (fps rounded to whole frames per second).
+    fn from(i: &TrackInfo) -> Self {
+        crate::hub::TrackInfo {
+            track: i.track.to_string(),
+            codec: i.codec,
+            codec_string: Some(i.codec_string.clone()),
+            width: i.width,
+            height: i.height,
+            fps: i.fps.map(|f| f.round() as u32),
+            sample_rate: i.sample_rate,
+            channels: i.channels,
+        }
+    }
+}
+
 fn as_str<S: serde::Serializer>(s: &Arc<str>, ser: S) -> Result<S::Ok, S::Error> {
     ser.serialize_str(s)
 }
@@ -66,4 +82,38 @@ pub enum MediaEvent {
         /// Human-readable cause, e.g. `v4l2src0: Cannot identify device '/dev/video99'.`
         reason: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serializes_like_the_hub_announce_entry() {
+        let info = TrackInfo {
+            stream: "cam0".into(),
+            track: "video".into(),
+            codec: Codec::H264,
+            codec_string: "avc1.42C01F".into(),
+            width: Some(1280),
+            height: Some(720),
+            fps: Some(30.0),
+            sample_rate: None,
+            channels: None,
+            avcc: Some(Bytes::from_static(b"\x01")),
+        };
+        let hub = crate::hub::TrackInfo::from(&info);
+        assert_eq!(hub.fps, Some(30));
+        let ours = serde_json::to_value(&info).unwrap();
+        let theirs = serde_json::to_value(&hub).unwrap();
+        assert_eq!(ours["codecString"], "avc1.42C01F");
+        for key in ["track", "codec", "codecString", "width", "height"] {
+            assert_eq!(ours[key], theirs[key], "{key}");
+        }
+        assert!(
+            ours.get("stream").is_none()
+                && ours.get("avcc").is_none()
+                && ours.get("sampleRate").is_none()
+        );
+    }
 }

@@ -8,11 +8,14 @@
 //! let (tx, mut rx) = tokio::sync::mpsc::channel(256);
 //! let mut capture = Capture::new(tx)?;
 //! capture.add_stream("cam0", Some(&VideoSpec::default()), Some(&AudioSpec::default()))?;
+//! // or, from the config file: capture.add_config_stream(&config.streams[0])?;
 //! # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 //! # rt.block_on(async {
 //! while let Some(event) = rx.recv().await {
 //!     match event {
-//!         MediaEvent::TrackUp(info) => { /* announce `info` (serializes to an announce track entry) */ }
+//!         MediaEvent::TrackUp(info) => {
+//!             // announce it: `sioedge::hub::TrackInfo::from(&info)` is the contract's entry
+//!         }
 //!         MediaEvent::Frame(frame) => { /* hand to the hub; `frame.data` shares GStreamer's memory */ }
 //!         MediaEvent::TrackDown { stream, track, reason } => { /* mark down; capture retries itself */ }
 //!     }
@@ -21,6 +24,9 @@
 //! # Ok(()) }
 //! ```
 //!
+//! - Specs: [`VideoSpec`]/[`AudioSpec`] are the capture parameters; `From<&config::VideoConfig>`
+//!   and `From<&config::AudioConfig>` convert the config file's tables (units, durations).
+//!   Track ids come from the specs (`video`/`audio` by default).
 //! - One GStreamer pipeline per track, each watched by its own supervisor thread (no GLib main
 //!   loop). A failing camera never stops the microphone of the same stream.
 //! - Per track the channel sees `TrackUp` before any `Frame`, and `TrackDown` when the pipeline

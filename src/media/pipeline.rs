@@ -23,8 +23,8 @@ pub enum VideoInput {
         /// Draw the wall clock and the running time onto the picture.
         overlay: bool,
     },
-    /// `libcamerasrc`.
-    Libcamera,
+    /// `libcamerasrc`, optionally a given camera (`camera-name`).
+    Libcamera(Option<String>),
     /// `v4l2src device=…` delivering raw frames.
     V4l2Raw(String),
     /// `v4l2src device=…` delivering MJPEG, decoded with `jpegdec`.
@@ -40,8 +40,8 @@ pub enum AudioInput {
     Test,
     /// `alsasrc device=…`.
     Alsa(String),
-    /// `pulsesrc` (default source).
-    Pulse,
+    /// `pulsesrc`, optionally a given source (`device`).
+    Pulse(Option<String>),
     /// The user's `pipeline` fragment.
     Custom(String),
 }
@@ -57,6 +57,8 @@ pub enum Encoder {
     Openh264,
     /// jpegenc.
     Jpeg,
+    /// Raspberry Pi ≤ 4 hardware JPEG.
+    V4l2Jpeg,
 }
 
 impl Encoder {
@@ -67,35 +69,36 @@ impl Encoder {
             Encoder::X264 => "x264enc",
             Encoder::Openh264 => "openh264enc",
             Encoder::Jpeg => "jpegenc",
+            Encoder::V4l2Jpeg => "v4l2jpegenc",
         }
     }
 
     /// Resolves the spec's choice against the elements this machine has (`has(element_name)`).
     pub fn choose(spec: &VideoSpec, has: &dyn Fn(&str) -> bool) -> Result<Encoder, String> {
-        let wanted = match (spec.codec, spec.encoder) {
-            (VideoCodec::Mjpeg, _) | (_, VideoEncoder::Mjpeg) => Encoder::Jpeg,
-            (VideoCodec::H264, VideoEncoder::Auto) => {
-                return [Encoder::V4l2h264, Encoder::X264, Encoder::Openh264]
-                    .into_iter()
-                    .find(|e| has(e.element()))
-                    .ok_or_else(|| {
-                        "no H.264 encoder: install gstreamer1.0-plugins-ugly (x264enc) or \
-                         gstreamer1.0-plugins-bad (openh264enc)"
-                            .to_string()
-                    });
-            }
-            (VideoCodec::H264, VideoEncoder::V4l2h264enc) => Encoder::V4l2h264,
-            (VideoCodec::H264, VideoEncoder::X264) => Encoder::X264,
-            (VideoCodec::H264, VideoEncoder::Openh264) => Encoder::Openh264,
+        use Encoder::*;
+        let candidates: &[Encoder] = match (spec.codec, spec.encoder) {
+            (_, VideoEncoder::Mjpeg) => &[Jpeg],
+            (_, VideoEncoder::V4l2jpegenc) => &[V4l2Jpeg],
+            (VideoCodec::Mjpeg, _) => &[V4l2Jpeg, Jpeg],
+            (VideoCodec::H264, VideoEncoder::Auto) => &[V4l2h264, X264, Openh264],
+            (VideoCodec::H264, VideoEncoder::V4l2h264enc) => &[V4l2h264],
+            (VideoCodec::H264, VideoEncoder::X264) => &[X264],
+            (VideoCodec::H264, VideoEncoder::Openh264) => &[Openh264],
         };
-        if has(wanted.element()) {
-            Ok(wanted)
-        } else {
-            Err(format!(
-                "encoder element {} is not available on this machine",
-                wanted.element()
-            ))
-        }
+        candidates
+            .iter()
+            .copied()
+            .find(|e| has(e.element()))
+            .ok_or_else(|| match candidates {
+                [one] => format!(
+                    "encoder element {} is not available on this machine",
+                    one.element()
+                ),
+                [_, Jpeg] => "no JPEG encoder: install gstreamer1.0-plugins-good (jpegenc)".into(),
+                _ => "no H.264 encoder: install gstreamer1.0-plugins-ugly (x264enc) or \
+                      gstreamer1.0-plugins-bad (openh264enc)"
+                    .into(),
+            })
     }
 
     /// Raw format the encoder takes without conversion. x264 must get I420: left to negotiate it
@@ -141,9 +144,13 @@ pub fn video_launch(spec: &VideoSpec, input: &VideoInput, enc: Encoder) -> Strin
             }
             s
         }
-        VideoInput::Libcamera => {
+        VideoInput::Libcamera(camera) => {
+            let name = camera
+                .as_deref()
+                .map(|c| format!(" camera-name={}", quote(c)))
+                .unwrap_or_default();
             format!(
-                "libcamerasrc ! video/x-raw,format={fmt},width={w},height={h},framerate={fps}/1"
+                "libcamerasrc{name} ! video/x-raw,format={fmt},width={w},height={h},framerate={fps}/1"
             )
         }
         VideoInput::V4l2Raw(dev) => format!(
@@ -177,7 +184,7 @@ pub fn video_launch(spec: &VideoSpec, input: &VideoInput, enc: Encoder) -> Strin
             b * 1000,
             v4l2_level(spec)
         ),
-        Encoder::Jpeg => "jpegenc".to_string(),
+        Encoder::Jpeg | Encoder::V4l2Jpeg => enc.element().to_string(),
     };
     format!(
         "{src} ! videoconvert ! videoscale ! video/x-raw,format={fmt},width={w},height={h} ! {encode} ! {}",
@@ -194,7 +201,8 @@ pub fn audio_launch(spec: &AudioSpec, input: &AudioInput) -> String {
             rate * ms / 1000
         ),
         AudioInput::Alsa(dev) => format!("alsasrc device={}", quote(dev)),
-        AudioInput::Pulse => "pulsesrc".to_string(),
+        AudioInput::Pulse(None) => "pulsesrc".to_string(),
+        AudioInput::Pulse(Some(dev)) => format!("pulsesrc device={}", quote(dev)),
         AudioInput::Custom(p) => p.clone(),
     };
     let raw = format!(
@@ -274,6 +282,15 @@ mod tests {
             Encoder::choose(&mjpeg, &only(&["jpegenc"])),
             Ok(Encoder::Jpeg)
         );
+        assert_eq!(
+            Encoder::choose(&mjpeg, &only(&["jpegenc", "v4l2jpegenc"])),
+            Ok(Encoder::V4l2Jpeg)
+        );
+        assert!(
+            Encoder::choose(&mjpeg, &only(&[]))
+                .unwrap_err()
+                .contains("jpegenc")
+        );
     }
 
     #[test]
@@ -305,7 +322,7 @@ mod tests {
     #[test]
     fn pi_encoder_gets_nv12_pinned_level_and_repeated_headers() {
         let spec = VideoSpec::default();
-        let l = video_launch(&spec, &VideoInput::Libcamera, Encoder::V4l2h264);
+        let l = video_launch(&spec, &VideoInput::Libcamera(None), Encoder::V4l2h264);
         assert!(
             l.starts_with("libcamerasrc ! video/x-raw,format=NV12,width=1280,height=720"),
             "{l}"
@@ -321,7 +338,7 @@ mod tests {
             ..Default::default()
         };
         assert!(
-            video_launch(&big, &VideoInput::Libcamera, Encoder::V4l2h264)
+            video_launch(&big, &VideoInput::Libcamera(None), Encoder::V4l2h264)
                 .contains("level=(string)4.2,")
         );
     }

@@ -17,8 +17,9 @@ pub enum VideoSource {
     Auto,
     /// A moving SMPTE pattern with a wall clock and a running-time overlay (read latency off a frame).
     Test,
-    /// A CSI camera through libcamera (`libcamerasrc`): the Raspberry Pi camera modules on Bookworm.
-    Libcamera,
+    /// A CSI camera through libcamera (`libcamerasrc`): the Raspberry Pi camera modules on
+    /// Bookworm. `libcamera` takes the first camera, `libcamera:<camera name>` a given one.
+    Libcamera(Option<String>),
     /// A V4L2 capture device such as a USB UVC webcam (`v4l2:/dev/video0`), raw or MJPEG.
     V4l2(String),
 }
@@ -31,10 +32,11 @@ pub enum AudioSource {
     Auto,
     /// A tick every second (`audiotestsrc wave=ticks`), handy to check A/V sync against the video clock.
     Test,
-    /// An ALSA capture device (`alsa:hw:1,0`, `alsa:plughw:CARD=Device,DEV=0`): Pi OS Lite has no PipeWire.
+    /// An ALSA capture device (`alsa:hw:1,0`, `alsa:plughw:CARD=Device,DEV=0`; plain `alsa` is
+    /// `alsa:default`): Pi OS Lite has no PipeWire.
     Alsa(String),
-    /// The PulseAudio/PipeWire default source (desktop Pi OS).
-    Pulse,
+    /// A PulseAudio/PipeWire source (desktop Pi OS): `pulse` for the default, `pulse:<name>`.
+    Pulse(Option<String>),
 }
 
 /// Which H.264/MJPEG encoder element to use.
@@ -42,7 +44,7 @@ pub enum AudioSource {
 #[serde(rename_all = "lowercase")]
 pub enum VideoEncoder {
     /// For H.264: `v4l2h264enc` when the board has the hardware encoder (Pi ≤ 4, Zero 2 W), else
-    /// `x264enc`, else `openh264enc`. For MJPEG: `jpegenc`.
+    /// `x264enc`, else `openh264enc`. For MJPEG: `v4l2jpegenc` if present, else `jpegenc`.
     Auto,
     /// The Raspberry Pi ≤ 4 hardware encoder (V4L2 M2M, `/dev/video11`).
     V4l2h264enc,
@@ -52,6 +54,8 @@ pub enum VideoEncoder {
     Openh264,
     /// `jpegenc`; implies `codec = "mjpeg"`.
     Mjpeg,
+    /// The Raspberry Pi ≤ 4 hardware JPEG encoder; implies `codec = "mjpeg"`.
+    V4l2jpegenc,
 }
 
 /// Encoded video format carried to viewers.
@@ -90,19 +94,21 @@ pub enum OpusApplication {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VideoSpec {
-    /// `"auto"`, `"test"`, `"libcamera"` or `"v4l2:/dev/videoN"`. Ignored when `pipeline` is set.
+    /// Track id within the stream (default `video`).
+    pub id: String,
+    /// `"auto"`, `"test"`, `"libcamera[:<name>]"` or `"v4l2:/dev/videoN"`. Ignored when `pipeline` is set.
     pub source: VideoSource,
-    /// Frame width in pixels (even, 16..=4096).
+    /// Frame width in pixels (even, 16..=7680).
     pub width: u32,
-    /// Frame height in pixels (even, 16..=4096).
+    /// Frame height in pixels (even, 16..=4320).
     pub height: u32,
     /// Frames per second asked from the source (1..=120).
     pub fps: u32,
-    /// `"auto"`, `"v4l2h264enc"`, `"x264"`, `"openh264"` or `"mjpeg"`.
+    /// `"auto"`, `"v4l2h264enc"`, `"x264"`, `"openh264"`, `"mjpeg"` (jpegenc) or `"v4l2jpegenc"`.
     pub encoder: VideoEncoder,
     /// `"h264"` or `"mjpeg"`.
     pub codec: VideoCodec,
-    /// Target bitrate of the H.264 encoders in kbit/s (50..=50000).
+    /// Target bitrate of the H.264 encoders in kbit/s (16..=100000).
     pub bitrate_kbps: u32,
     /// Seconds between H.264 keyframes (0.1..=60). Late joiners wait at most this long for a picture.
     pub keyframe_interval: f64,
@@ -115,6 +121,7 @@ pub struct VideoSpec {
 impl Default for VideoSpec {
     fn default() -> Self {
         VideoSpec {
+            id: "video".into(),
             source: VideoSource::Auto,
             width: 1280,
             height: 720,
@@ -132,17 +139,20 @@ impl Default for VideoSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AudioSpec {
-    /// `"auto"`, `"test"`, `"alsa:<device>"` or `"pulse"`. Ignored when `pipeline` is set.
+    /// Track id within the stream (default `audio`).
+    pub id: String,
+    /// `"auto"`, `"test"`, `"alsa[:<device>]"` or `"pulse[:<name>]"`. Ignored when `pipeline` is set.
     pub source: AudioSource,
     /// `"opus"` or `"pcm"`.
     pub codec: AudioCodec,
-    /// Samples per second (Opus: 8000, 12000, 16000, 24000 or 48000; PCM: 8000..=96000).
+    /// Samples per second (Opus: 8000, 12000, 16000, 24000 or 48000; PCM: 8000..=192000).
     pub sample_rate: u32,
     /// 1 (mono) or 2 (stereo).
     pub channels: u32,
     /// Opus bitrate in kbit/s (6..=510). Ignored for PCM.
     pub bitrate_kbps: u32,
-    /// Duration of one frame in milliseconds: 10 (lower latency) or 20 (less overhead).
+    /// Duration of one frame in milliseconds. Opus: 10 (lower latency), 20 (less overhead), 40 or
+    /// 60; PCM: 1..=100.
     pub frame_ms: u32,
     /// `"generic"`, `"voice"` or `"lowdelay"` (Opus only).
     pub application: OpusApplication,
@@ -155,6 +165,7 @@ pub struct AudioSpec {
 impl Default for AudioSpec {
     fn default() -> Self {
         AudioSpec {
+            id: "audio".into(),
             source: AudioSource::Auto,
             codec: AudioCodec::Opus,
             sample_rate: 48000,
@@ -200,21 +211,34 @@ fn check_pipeline(pipeline: &Option<String>) -> Result<(), SpecError> {
     Ok(())
 }
 
+fn check_id(id: &str) -> Result<(), SpecError> {
+    check(
+        !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "id",
+        || format!("{id:?} must be non-empty ASCII letters, digits, '-' or '_'"),
+    )
+}
+
 impl VideoSpec {
-    /// Checks ranges and combinations; the first problem found is returned.
+    /// Checks ranges and combinations; the first problem found is returned. Accepts everything
+    /// the config file's validation accepts.
     pub fn validate(&self) -> Result<(), SpecError> {
-        for (field, v) in [("width", self.width), ("height", self.height)] {
-            check((16..=4096).contains(&v) && v % 2 == 0, field, || {
-                format!("{v} is not an even number of pixels in 16..=4096")
+        check_id(&self.id)?;
+        for (field, v, max) in [("width", self.width, 7680), ("height", self.height, 4320)] {
+            check((16..=max).contains(&v) && v % 2 == 0, field, || {
+                format!("{v} is not an even number of pixels in 16..={max}")
             })?;
         }
         check((1..=120).contains(&self.fps), "fps", || {
             format!("{} is outside 1..=120", self.fps)
         })?;
         check(
-            (50..=50_000).contains(&self.bitrate_kbps),
+            (16..=100_000).contains(&self.bitrate_kbps),
             "bitrate_kbps",
-            || format!("{} is outside 50..=50000", self.bitrate_kbps),
+            || format!("{} is outside 16..=100000", self.bitrate_kbps),
         )?;
         let ki = self.keyframe_interval;
         check(
@@ -222,14 +246,23 @@ impl VideoSpec {
             "keyframe_interval",
             || format!("{ki} s is outside 0.1..=60"),
         )?;
+        let jpeg_encoder = matches!(
+            self.encoder,
+            VideoEncoder::Mjpeg | VideoEncoder::V4l2jpegenc
+        );
+        let h264_encoder = !jpeg_encoder && self.encoder != VideoEncoder::Auto;
         check(
-            !(self.encoder == VideoEncoder::Mjpeg && self.codec == VideoCodec::H264),
+            !(jpeg_encoder && self.codec == VideoCodec::H264),
             "encoder",
-            || "\"mjpeg\" produces JPEG: set codec = \"mjpeg\" too".into(),
+            || {
+                format!(
+                    "{:?} produces JPEG: set codec = \"mjpeg\" too",
+                    self.encoder
+                )
+            },
         )?;
         check(
-            self.codec != VideoCodec::Mjpeg
-                || matches!(self.encoder, VideoEncoder::Auto | VideoEncoder::Mjpeg),
+            !(h264_encoder && self.codec == VideoCodec::Mjpeg),
             "encoder",
             || {
                 format!(
@@ -248,35 +281,46 @@ impl VideoSpec {
 }
 
 impl AudioSpec {
-    /// Checks ranges and combinations; the first problem found is returned.
+    /// Checks ranges and combinations; the first problem found is returned. Accepts everything
+    /// the config file's validation accepts.
     pub fn validate(&self) -> Result<(), SpecError> {
+        check_id(&self.id)?;
         match self.codec {
-            AudioCodec::Opus => check(
-                [8000, 12000, 16000, 24000, 48000].contains(&self.sample_rate),
-                "sample_rate",
-                || {
-                    format!(
-                        "Opus supports 8000, 12000, 16000, 24000 or 48000, not {}",
-                        self.sample_rate
-                    )
-                },
-            )?,
-            AudioCodec::Pcm => check(
-                (8000..=96_000).contains(&self.sample_rate),
-                "sample_rate",
-                || format!("{} is outside 8000..=96000", self.sample_rate),
-            )?,
+            AudioCodec::Opus => {
+                check(
+                    [8000, 12000, 16000, 24000, 48000].contains(&self.sample_rate),
+                    "sample_rate",
+                    || {
+                        format!(
+                            "Opus supports 8000, 12000, 16000, 24000 or 48000, not {}",
+                            self.sample_rate
+                        )
+                    },
+                )?;
+                check(
+                    (6..=510).contains(&self.bitrate_kbps),
+                    "bitrate_kbps",
+                    || format!("{} is outside 6..=510", self.bitrate_kbps),
+                )?;
+                check(
+                    matches!(self.frame_ms, 10 | 20 | 40 | 60),
+                    "frame_ms",
+                    || format!("Opus frames are 10, 20, 40 or 60 ms, not {}", self.frame_ms),
+                )?;
+            }
+            AudioCodec::Pcm => {
+                check(
+                    (8000..=192_000).contains(&self.sample_rate),
+                    "sample_rate",
+                    || format!("{} is outside 8000..=192000", self.sample_rate),
+                )?;
+                check((1..=100).contains(&self.frame_ms), "frame_ms", || {
+                    format!("{} is outside 1..=100", self.frame_ms)
+                })?;
+            }
         }
         check((1..=2).contains(&self.channels), "channels", || {
             format!("{} is not 1 or 2", self.channels)
-        })?;
-        check(
-            (6..=510).contains(&self.bitrate_kbps),
-            "bitrate_kbps",
-            || format!("{} is outside 6..=510", self.bitrate_kbps),
-        )?;
-        check(matches!(self.frame_ms, 10 | 20), "frame_ms", || {
-            format!("{} is not 10 or 20", self.frame_ms)
         })?;
         check_pipeline(&self.pipeline)
     }
@@ -285,16 +329,20 @@ impl AudioSpec {
 impl TryFrom<String> for VideoSource {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        match s.as_str() {
-            "auto" => Ok(VideoSource::Auto),
-            "test" => Ok(VideoSource::Test),
-            "libcamera" => Ok(VideoSource::Libcamera),
-            _ => match s.strip_prefix("v4l2:") {
-                Some(path) if path.starts_with('/') => Ok(VideoSource::V4l2(path.to_string())),
-                _ => Err(format!(
-                    "unknown video source {s:?}: expected \"auto\", \"test\", \"libcamera\" or \"v4l2:/dev/videoN\""
-                )),
-            },
+        match s.split_once(':') {
+            None if s == "auto" => Ok(VideoSource::Auto),
+            None if s == "test" => Ok(VideoSource::Test),
+            None if s == "libcamera" => Ok(VideoSource::Libcamera(None)),
+            Some(("libcamera", cam)) if !cam.is_empty() => {
+                Ok(VideoSource::Libcamera(Some(cam.to_string())))
+            }
+            Some(("v4l2", path)) if path.starts_with('/') => {
+                Ok(VideoSource::V4l2(path.to_string()))
+            }
+            _ => Err(format!(
+                "unknown video source {s:?}: expected \"auto\", \"test\", \"libcamera\", \
+                 \"libcamera:<name>\" or \"v4l2:/dev/videoN\""
+            )),
         }
     }
 }
@@ -304,7 +352,8 @@ impl fmt::Display for VideoSource {
         match self {
             VideoSource::Auto => f.write_str("auto"),
             VideoSource::Test => f.write_str("test"),
-            VideoSource::Libcamera => f.write_str("libcamera"),
+            VideoSource::Libcamera(None) => f.write_str("libcamera"),
+            VideoSource::Libcamera(Some(c)) => write!(f, "libcamera:{c}"),
             VideoSource::V4l2(p) => write!(f, "v4l2:{p}"),
         }
     }
@@ -319,16 +368,19 @@ impl From<VideoSource> for String {
 impl TryFrom<String> for AudioSource {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        match s.as_str() {
-            "auto" => Ok(AudioSource::Auto),
-            "test" => Ok(AudioSource::Test),
-            "pulse" => Ok(AudioSource::Pulse),
-            _ => match s.strip_prefix("alsa:") {
-                Some(dev) if !dev.is_empty() => Ok(AudioSource::Alsa(dev.to_string())),
-                _ => Err(format!(
-                    "unknown audio source {s:?}: expected \"auto\", \"test\", \"alsa:<device>\" or \"pulse\""
-                )),
-            },
+        match s.split_once(':') {
+            None if s == "auto" => Ok(AudioSource::Auto),
+            None if s == "test" => Ok(AudioSource::Test),
+            None if s == "alsa" => Ok(AudioSource::Alsa("default".into())),
+            None if s == "pulse" => Ok(AudioSource::Pulse(None)),
+            Some(("alsa", dev)) if !dev.is_empty() => Ok(AudioSource::Alsa(dev.to_string())),
+            Some(("pulse", dev)) if !dev.is_empty() => {
+                Ok(AudioSource::Pulse(Some(dev.to_string())))
+            }
+            _ => Err(format!(
+                "unknown audio source {s:?}: expected \"auto\", \"test\", \"alsa[:<device>]\" or \
+                 \"pulse[:<name>]\""
+            )),
         }
     }
 }
@@ -338,7 +390,8 @@ impl fmt::Display for AudioSource {
         match self {
             AudioSource::Auto => f.write_str("auto"),
             AudioSource::Test => f.write_str("test"),
-            AudioSource::Pulse => f.write_str("pulse"),
+            AudioSource::Pulse(None) => f.write_str("pulse"),
+            AudioSource::Pulse(Some(d)) => write!(f, "pulse:{d}"),
             AudioSource::Alsa(d) => write!(f, "alsa:{d}"),
         }
     }
@@ -522,5 +575,33 @@ mod tests {
         }
         .validate()
         .unwrap();
+    }
+
+    #[test]
+    fn camera_and_pulse_names_parse() {
+        let v: VideoSpec =
+            toml::from_str("source = \"libcamera:/base/soc/i2c0mux/imx708@1a\"").unwrap();
+        assert_eq!(
+            v.source,
+            VideoSource::Libcamera(Some("/base/soc/i2c0mux/imx708@1a".into()))
+        );
+        let a: AudioSpec = toml::from_str("source = \"pulse:alsa_input.usb\"").unwrap();
+        assert_eq!(a.source, AudioSource::Pulse(Some("alsa_input.usb".into())));
+        let a: AudioSpec = toml::from_str("source = \"alsa\"").unwrap();
+        assert_eq!(a.source, AudioSource::Alsa("default".into()));
+        assert_eq!(String::from(AudioSource::Pulse(None)), "pulse");
+    }
+
+    /// Every stream the config file accepts converts to specs capture accepts, with units mapped.
+    #[test]
+    fn the_embedded_default_config_has_valid_specs() {
+        for s in crate::config::Config::embedded_default().streams {
+            if let Some(v) = &s.video {
+                v.validate().unwrap();
+            }
+            if let Some(a) = &s.audio {
+                a.validate().unwrap();
+            }
+        }
     }
 }

@@ -125,6 +125,8 @@ pub(crate) struct SocketInner {
     connected: AtomicBool,
     /// Packets emitted by the connect handler before the CONNECT answer went out.
     early: Mutex<Option<Vec<Queued>>>,
+    /// Set once `early` is flushed: the broadcast hot path then skips its lock.
+    confirmed: AtomicBool,
 }
 
 /// One client in one namespace. Cheap to clone (a handle).
@@ -168,6 +170,7 @@ impl Socket {
                 next_ack: AtomicU64::new(0),
                 connected: AtomicBool::new(true),
                 early: Mutex::new(Some(Vec::new())),
+                confirmed: AtomicBool::new(false),
             }),
         }
     }
@@ -236,7 +239,9 @@ impl Socket {
 
     /// Queues a pre-encoded packet (see [`Namespace::encode_event`]); the bytes are shared.
     pub fn emit_shared(&self, packet: Arc<EncodedPacket>, class: Class) -> Result<(), EmitError> {
-        if let Some(early) = lock(&self.inner.early).as_mut() {
+        if !self.inner.confirmed.load(Ordering::Acquire)
+            && let Some(early) = lock(&self.inner.early).as_mut()
+        {
             early.push((packet, class));
             return Ok(());
         }
@@ -334,10 +339,11 @@ impl Socket {
     /// Delivers the CONNECT answer and what the connect handler emitted.
     pub(crate) fn confirm(&self) {
         self.inner.connected.store(true, Ordering::Release);
-        let early = lock(&self.inner.early).take().unwrap_or_default();
-        for (packet, class) in early {
+        let mut early = lock(&self.inner.early);
+        for (packet, class) in early.take().unwrap_or_default() {
             let _ = self.inner.conn.push(packet, class);
         }
+        self.inner.confirmed.store(true, Ordering::Release);
     }
 
     /// Undoes a connection the connect handler rejected: what it emitted is discarded and no

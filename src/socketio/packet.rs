@@ -271,6 +271,30 @@ impl Packet {
         Some(out)
     }
 
+    /// Like [`Packet::args`], but moves the JSON out instead of cloning it (for dispatching a
+    /// received event to its handler).
+    pub fn into_args(self) -> Option<Vec<Arg>> {
+        let skip = match self.kind {
+            PacketKind::Event | PacketKind::BinaryEvent => 1,
+            PacketKind::Ack | PacketKind::BinaryAck => 0,
+            _ => return None,
+        };
+        let Some(Value::Array(arr)) = self.data else {
+            return None;
+        };
+        let binary = self.kind.is_binary();
+        arr.into_iter()
+            .skip(skip)
+            .map(|v| match placeholder_num(&v).filter(|_| binary) {
+                Some(n) => usize::try_from(n)
+                    .ok()
+                    .and_then(|n| self.attachments.get(n))
+                    .map(|b| Arg::Binary(b.clone())),
+                None => Some(Arg::Json(v)),
+            })
+            .collect()
+    }
+
     /// Appends the text part to `out` (callers that need the Engine.IO `4` prefix push it first,
     /// saving a copy).
     pub fn encode_into(&self, out: &mut Vec<u8>) {
@@ -466,7 +490,13 @@ pub(crate) mod tests {
         assert_eq!(b.as_ptr(), bin.as_ptr());
         // Encoding shares the attachment buffers too.
         assert_eq!(p.encode().attachments[0].as_ptr(), bin.as_ptr());
+        assert_eq!(p.clone().into_args(), Some(args));
+        let mut bad = p.clone();
+        bad.attachments.clear();
+        assert_eq!(bad.args(), None);
+        assert_eq!(bad.into_args(), None);
         assert_eq!(Packet::disconnect("/").args(), None);
+        assert_eq!(Packet::disconnect("/").into_args(), None);
         assert_eq!(Packet::disconnect("/").event_name(), None);
     }
 

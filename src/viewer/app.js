@@ -8,7 +8,7 @@ const CFG = {
   nsp: params.get('ns') || meta('namespace') || '/',
   path: params.get('path') || meta('path') || '/socket.io/',
   server: params.get('server') || location.origin.replace(/^http/, 'ws'),
-  token: params.get('token') || '',
+  secret: params.get('token') || params.get('password') || sessionStorage.getItem('sioedge-secret') || '',
   mode: params.get('mode') || '', // "mse" forces the MSE path on a secure origin (debugging)
 };
 const MS = window.ManagedMediaSource || window.MediaSource;
@@ -373,7 +373,7 @@ class PcmAudio {
 /**
  * H.264 (+ Opus) through Media Source Extensions: the page muxes fragmented MP4 itself, one
  * SourceBuffer per track. Both tracks are put on the capture clock (`t`) so they stay in sync, and
- * the element is held near the live edge (seek when > 1.2 s behind, play faster when > 0.3 s).
+ * the element is held near the live edge (seek when > 0.8 s behind, play faster when > 0.2 s).
  */
 class MseSink {
   constructor(player, vInfo, aInfo) {
@@ -383,6 +383,10 @@ class MseSink {
     this.ms = new MS();
     this.url = URL.createObjectURL(this.ms);
     this.video.src = this.url;
+    this.video.onerror = () => { // a decode error kills the MediaSource: start over, a second later
+      const why = 'media error: ' + (this.video.error?.message || this.video.error?.code);
+      setTimeout(() => this.closed || this.player.rebuild(why), 1000);
+    };
     this.tracks = {};
     if (vInfo) this.tracks.video = { info: vInfo, sb: null, q: [], seq: 1, ready: false };
     if (aInfo) this.tracks.audio = { info: aInfo, sb: null, q: [], seq: 1, ready: true, entry: opusEntry(aInfo.channels || 1, aInfo.sampleRate || 48000) };
@@ -418,6 +422,8 @@ class MseSink {
       this.setup();
     }
     if (!tr.sb) { if (this.early.length < 200) this.early.push([kind, m, data]); return; }
+    if (tr.skipToKey && !m.key) { this.player.st.dropped++; return; }
+    tr.skipToKey = false;
     // Timeline: microseconds since the first capture time seen (minus 1 s so early audio is >= 0),
     // following the track's pts between re-anchors so sample spacing stays regular.
     this.t0 ??= m.t - 1e6;
@@ -438,7 +444,7 @@ class MseSink {
     } else {
       tr.q.push(fragment(tr.seq++, Math.round(us * 0.048), opusSamples(data), true, data));
     }
-    if (tr.q.length > 90) { tr.q.length = 0; this.player.st.dropped += 90; } // stalled: drop rather than grow
+    if (tr.q.length > 90) { this.player.st.dropped += tr.q.length; tr.q.length = 0; tr.skipToKey = true; } // stalled: drop rather than grow
     this.pump(tr);
   }
   pump(tr) {
@@ -447,7 +453,7 @@ class MseSink {
     if (b.length && v.currentTime - b.start(0) > 8) { tr.sb.remove(0, v.currentTime - 4); return; } // trim history
     if (!tr.q.length) return;
     const data = concat(tr.q); tr.q = [];
-    try { tr.sb.appendBuffer(data); } catch (e) { this.player.note('MSE append: ' + e.message); }
+    try { tr.sb.appendBuffer(data); } catch (e) { this.player.note('MSE append: ' + e.message); tr.skipToKey = true; }
   }
   /** Live-edge control, 5x a second. */
   tick() {
@@ -455,8 +461,8 @@ class MseSink {
     if (!b.length) return;
     const end = b.end(b.length - 1), lag = end - v.currentTime;
     this.player.st.lag = lag;
-    if (v.currentTime < b.start(0) || lag > 1.2) { v.currentTime = Math.max(b.start(b.length - 1), end - 0.15); this.player.st.seeks++; }
-    v.playbackRate = lag > 0.6 ? 1.5 : lag > 0.3 ? 1.1 : 1;
+    if (v.currentTime < b.start(0) || lag > 0.8) { v.currentTime = Math.max(b.start(b.length - 1), end - 0.15); this.player.st.seeks++; }
+    v.playbackRate = lag > 0.5 ? 1.5 : lag > 0.2 ? 1.15 : 1;
     if (v.paused) v.play().catch(() => {});
     const q = v.getVideoPlaybackQuality?.();
     if (q) { this.player.st.mseFrames = q.totalVideoFrames; this.player.st.mseDropped = q.droppedVideoFrames; }
@@ -589,27 +595,43 @@ class Player {
   }
   report() {
     const st = this.st, now = performance.now(), dt = (now - this.last.at) / 1000;
-    const dec = st.videoDecoded || st.audioDecoded;
     st.fps = Math.round((st.videoDecoded - this.last.decoded) / dt * 10) / 10;
     st.kbps = Math.round((st.recvBytes - this.last.bytes) * 8 / dt / 1000);
-    this.last = { decoded: st.videoDecoded, bytes: st.recvBytes, at: now };
+    if (st.recvFrames !== this.last.frames) this.lastMediaAt = now;
+    else if (st.state === 'live' && now - (this.lastMediaAt ?? now) > 3000) this.setState('no media', 'warn');
+    if (st.state === 'no media' && st.recvFrames !== this.last.frames) this.setState('live', 'ok');
+    this.last = { decoded: st.videoDecoded, bytes: st.recvBytes, frames: st.recvFrames, at: now };
     const recent = st.lat.slice(-300);
     st.latencyP50 = pct(recent, 0.5); st.latencyP99 = pct(recent, 0.99);
     st.offsetMs = this.offsetMs();
     const f = (x) => (x === null ? '–' : x.toFixed(0));
     this.statsEl.textContent = `${st.path || '–'}  ${st.fps} fps  ${st.kbps} kbit/s\nlatency p50 ${f(st.latencyP50)} ms  p99 ${f(st.latencyP99)} ms` +
       (st.lag !== null ? `  buffer ${(st.lag * 1000).toFixed(0)} ms` : '') +
-      `\ndropped ${st.dropped + st.seqGaps + (st.mseDropped || 0)}  first picture ${f(st.firstPictureMs)} ms  audio ${st.audioDecoded}`;
-    if (!dec && st.state === 'live') this.setState('waiting', 'warn');
+      `\ndropped ${st.dropped + st.seqGaps + (st.mseDropped || 0)}  first picture ${f(st.firstPictureMs)} ms  clock offset ${f(st.offsetMs)} ms`;
   }
   close() { clearInterval(this.timer); this.teardown(); this.audio.close(); this.card.remove(); delete dbg.players[this.name]; }
 }
 
 // ---------------------------------------------------------------- page wiring
 const players = new Map();
-const sio = new Sio(CFG.server + CFG.path + '?EIO=4&transport=websocket', CFG.nsp, CFG.token ? { token: CFG.token } : null);
+// The server checks whichever it is configured with (viewer_token → auth.token, viewer_password → auth.password).
+const authFor = (secret) => (secret ? { token: secret, password: secret } : null);
+const sio = new Sio(CFG.server + CFG.path + '?EIO=4&transport=websocket', CFG.nsp, authFor(CFG.secret));
 
 function showNotice(text) { const n = $('#notice'); if (!n.textContent.includes(text)) n.textContent += (n.textContent ? ' ' : '') + text; n.hidden = false; }
+/** The server refused the CONNECT: ask for the viewer password/token (kept for this tab only). */
+function askSecret(why) {
+  const input = el('input', { id: 'secret', type: 'password', placeholder: 'password or token', autocomplete: 'current-password' });
+  const form = el('form', { onsubmit: (e) => {
+    e.preventDefault();
+    sessionStorage.setItem('sioedge-secret', input.value);
+    sio.auth = authFor(input.value);
+    form.remove();
+    $('#notice').hidden = true;
+  } }, `The server refused this viewer (${why}). `, input, ' ', el('button', { textContent: 'connect' }));
+  $('#notice').replaceChildren(form);
+  $('#notice').hidden = false;
+}
 function setConn(s, cls) { dbg.conn = s; const c = $('#conn'); c.textContent = s; c.className = 'badge ' + cls; }
 
 async function watch(p) {
@@ -617,7 +639,7 @@ async function watch(p) {
   try {
     const [ann] = await sio.call('watch', { stream: p.name });
     if (!ann?.tracks) throw new Error(ann?.error || ann?.message || 'unknown stream');
-    if (players.get(p.name) === p) p.build(ann.tracks, true);
+    if (players.get(p.name) === p) p.build(ann.tracks); // no-op if the announce event came first
   } catch (e) { p.setState('error: ' + e.message, 'err'); }
 }
 function play(name) {
@@ -655,10 +677,15 @@ sio.on('connect', () => {
 sio.on('disconnect', (why) => { setConn('disconnected: ' + why, 'err'); for (const p of players.values()) p.setState('reconnecting', 'warn'); });
 sio.on('state', (s) => {
   setConn(s, s.startsWith('refused') ? 'err' : 'warn');
-  if (s.startsWith('refused')) showNotice(`The server refused this viewer (${s.slice(9)}). If it needs a token, open the page as ${location.pathname}?token=…`);
+  if (s.startsWith('refused') && !$('#secret')) askSecret(s.slice(9));
 });
 sio.on('announce', (a) => { const p = players.get(a?.stream); if (p && a.tracks) p.build(a.tracks); });
-sio.on('status', (s) => { const p = players.get(s?.stream); if (p) p.setState(`${s.track} ${s.state}${s.reason ? ': ' + s.reason : ''}`, s.state === 'live' ? 'ok' : 'err'); });
+sio.on('status', (s) => {
+  const p = players.get(s?.stream);
+  if (!p) return;
+  if (s.state === 'down') p.setState(`${s.track} down${s.reason ? ': ' + s.reason : ''}`, 'err');
+  else if (p.st.state.includes(' down')) p.setState('live', 'ok');
+});
 sio.on('media', (m, buf) => { const p = players.get(m?.stream); if (p && buf instanceof ArrayBuffer) p.media(m, buf); });
 setInterval(() => { if (sio.state === 'connected') refreshStreams(); }, 5000);
 

@@ -1,8 +1,9 @@
 //! Shared helpers of the client tests: relay processes, free ports, waiting for events.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use serde_json::Value;
-use sioedge::client::{ClientEvent, ClientHandle};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use sioedge::client::{ClientEvent, ClientHandle, ClientOptions, NamespaceOptions, Transport};
 use sioedge::socketio::Arg;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -244,4 +245,86 @@ pub fn rss_kib() -> u64 {
 /// Closes the client, bounded in time.
 pub async fn close(handle: &ClientHandle) {
     let _ = tokio::time::timeout(Duration::from_secs(5), handle.close()).await;
+}
+
+/// Options used by the interop tests: URL query, `query`, a header, namespaces `/` and `/admin`
+/// with auth.
+pub fn options(port: u16, transports: &[Transport], token: &str) -> ClientOptions {
+    let mut o = ClientOptions::new(format!("http://127.0.0.1:{port}?from=url"));
+    o.transports = transports.to_vec();
+    o.auth = Some(json!({ "token": token, "device": "pi" }));
+    o.extra_namespaces.push(NamespaceOptions {
+        name: "/admin".into(),
+        auth: Some(json!({ "token": token })),
+    });
+    o.query.insert("device".into(), "pi 4".into());
+    o.headers.insert("x-test".into(), "hello".into());
+    o.connect_timeout = 5.0;
+    o
+}
+
+/// JSON and binary arguments (all 256 byte values).
+pub fn sample_args() -> Vec<Arg> {
+    vec![
+        Arg::Json(json!({ "n": 1, "s": "é" })),
+        Arg::Binary(Bytes::from((0u8..=255).collect::<Vec<u8>>())),
+        Arg::Json(json!([1, 2])),
+    ]
+}
+
+/// On `ns`: a binary event echoed back, a client → relay ack with binary, and a relay → client
+/// ack (the relay asks `question`, we answer with binary, it emits `answer` with our answer).
+pub async fn exchange(
+    client: &ClientHandle,
+    events: &mut mpsc::Receiver<ClientEvent>,
+    ns: &str,
+    what: &str,
+) {
+    const T: Duration = Duration::from_secs(10);
+    client.emit(ns, "echo", sample_args()).unwrap();
+    let back = next_event(events, T, |e| {
+        matches!(e, ClientEvent::Event { name, namespace, .. } if name == "echo-back" && namespace == ns)
+    })
+    .await
+    .unwrap_or_else(|| panic!("{what} {ns}: no echo-back"));
+    let ClientEvent::Event { args, .. } = back else {
+        unreachable!()
+    };
+    assert_eq!(args, sample_args(), "{what} {ns}: echo-back differs");
+
+    let acked = client.emit_with_ack(ns, "ack-me", sample_args(), T).await;
+    assert_eq!(acked.unwrap(), sample_args(), "{what} {ns}: ack differs");
+
+    client
+        .emit(ns, "ask-me", vec![Arg::Json(json!("q?"))])
+        .unwrap();
+    let q = next_event(
+        events,
+        T,
+        |e| matches!(e, ClientEvent::Event { name, .. } if name == "question"),
+    )
+    .await
+    .unwrap_or_else(|| panic!("{what} {ns}: no question"));
+    let ClientEvent::Event { args, ack, .. } = q else {
+        unreachable!()
+    };
+    assert_eq!(args, vec![Arg::Json(json!("q?"))], "{what}");
+    let answer = vec![
+        Arg::Json(json!("yes")),
+        Arg::Binary(Bytes::from_static(b"\x00\xffA")),
+    ];
+    ack.expect("question wants an ack")
+        .send(answer.clone())
+        .unwrap();
+    let a = next_event(
+        events,
+        T,
+        |e| matches!(e, ClientEvent::Event { name, .. } if name == "answer"),
+    )
+    .await
+    .unwrap_or_else(|| panic!("{what} {ns}: no answer"));
+    let ClientEvent::Event { args, .. } = a else {
+        unreachable!()
+    };
+    assert_eq!(args, answer, "{what} {ns}: answer differs");
 }

@@ -2,6 +2,8 @@
 //! peers directory, and waits that always time out.
 #![allow(dead_code)] // each test binary uses a subset
 
+pub mod raw;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

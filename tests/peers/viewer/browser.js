@@ -4,6 +4,7 @@
 //   {"op":"goto","url":"http://127.0.0.1:PORT/"}
 //   {"op":"eval","js":"window.sioedge.path"}      -> {"ok":true,"value":...}
 //   {"op":"click","selector":"li[data-stream=cam0] button.play"}
+//   {"op":"fill","selector":"#secret","value":"s3cret"}
 //   {"op":"screenshot","path":"target/viewer.png","selector":".player"}
 //   {"op":"close"}
 // Each run uses a fresh user-data-dir, removed on close.
@@ -27,6 +28,7 @@ const ops = {
   async goto({ url }) { await page.goto(url, { timeout: 15000 }); },
   async eval({ js }) { return page.evaluate(js); },
   async click({ selector }) { await page.click(selector, { timeout: 10000 }); },
+  async fill({ selector, value }) { await page.fill(selector, value, { timeout: 10000 }); },
   async screenshot({ path: p, selector }) { await (selector ? page.locator(selector).first() : page).screenshot({ path: p }); },
   async close() { await shutdown(); },
 };

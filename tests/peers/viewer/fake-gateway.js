@@ -5,7 +5,7 @@
 // with t = capture wall-clock µs at emission. It stands for "a third-party Node socket.io relay"
 // in the tests, and lets the page be developed without the gateway.
 //
-// usage: node fake-gateway.js --port N [--host 127.0.0.1] [--root src/viewer] [--cache DIR]
+// usage: node fake-gateway.js --port N [--host 127.0.0.1] [--root src/viewer] [--cache DIR] [--token SECRET] [--ns /namespace]
 // prints "listening http://HOST:PORT/" once ready.
 'use strict';
 const fs = require('fs');
@@ -18,6 +18,8 @@ const arg = (name, def) => { const i = process.argv.indexOf('--' + name); return
 const port = Number(arg('port', '0'));
 const host = arg('host', '127.0.0.1');
 const root = path.resolve(arg('root', path.join(__dirname, '../../../src/viewer')));
+const token = arg('token', '');
+const nsp = arg('ns', '/');
 const cache = path.resolve(arg('cache', path.join(require('os').tmpdir(), 'sioedge-fake-media')));
 
 // ---- media generation (once, cached; atomic rename so parallel tests can share the cache)
@@ -89,7 +91,7 @@ const server = http.createServer((req, res) => {
   res.writeHead(200, { 'content-type': TYPES[path.extname(name)], 'cache-control': 'no-store' }).end(fs.readFileSync(file));
 });
 server.on('connection', (s) => s.setNoDelay(true));
-const io = new Server(server, { maxHttpBufferSize: 4e6 });
+const io = new Server(server, { maxHttpBufferSize: 4e6 }).of(nsp);
 
 // ---- real-time replay; the GOP since the last keyframe is cached for late joiners
 const gop = {}; // "stream/track" -> [[meta, data], ...]
@@ -111,6 +113,8 @@ for (const [stream, trs] of Object.entries(tracks)) {
   }
 }
 
+// like the gateway's viewer_token: CONNECT auth {token} must match
+io.use((socket, next) => next(!token || socket.handshake.auth?.token === token ? undefined : new Error('unauthorized')));
 io.on('connection', (socket) => {
   socket.on('streams', (...a) => typeof a[a.length - 1] === 'function' && a[a.length - 1](Object.keys(tracks).map((s) => ({ ...announce(s), device: 'fake-gateway', state: 'live' }))));
   socket.on('watch', (req, ack) => {

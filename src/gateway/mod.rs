@@ -1,0 +1,215 @@
+//! `sioedge run`: capture → hub → LAN viewers (our Socket.IO server with the viewer page) and
+//! relays (our client), plus `/api/status` and `/metrics`, and a clean shutdown.
+//!
+//! Wiring only: the stream logic lives in [`crate::hub`], the viewer contract in [`viewers`] (shared
+//! with `sioedge relay`), capture in [`crate::media`].
+
+#[cfg(feature = "media")]
+mod capture;
+mod relays;
+pub mod viewers;
+
+use crate::config::{Config, ConfigError};
+use crate::hub::report::{LinkReport, StatusReport};
+use crate::hub::{CacheLimits, InProcess};
+use crate::server::{Cors, Namespace, Server};
+use bytes::Bytes;
+use http_body_util::Full;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use viewers::{Access, ViewerHub};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The config cannot run a gateway.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The listen address is unavailable.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A `[[relay]]` cannot be set up.
+    #[error("relay {relay}: {problem}")]
+    Relay {
+        /// The relay URL.
+        relay: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Capture could not start.
+    #[cfg(feature = "media")]
+    #[error(transparent)]
+    Media(#[from] crate::media::MediaError),
+}
+
+/// Each viewer connection's queue: about two seconds of 30 fps video plus 50 fps audio, and room
+/// for a few large keyframes. A viewer further behind than that is live no more: it drops to the
+/// next keyframe instead of piling up latency (the server's defaults suit a generic app, not live media).
+const VIEWER_QUEUE_ITEMS: usize = 160;
+const VIEWER_QUEUE_BYTES: usize = 4 << 20;
+
+/// How long a shutdown may take in total (viewers and relays told, pipelines stopped).
+const SHUTDOWN_BUDGET: Duration = Duration::from_millis(1800);
+
+/// What `/api/status` and `/metrics` read, filled in once the server exists.
+struct Observed {
+    device: String,
+    started: Instant,
+    hub: Arc<ViewerHub>,
+    viewers: Namespace,
+    relays: Arc<relays::Relays>,
+}
+
+impl Observed {
+    fn report(&self) -> StatusReport {
+        let links: Vec<LinkReport> = self.relays.reports();
+        StatusReport {
+            device: self.device.clone(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            viewers: self.viewers.sockets().len(),
+            hub: self.hub.snapshot(),
+            relays: links,
+        }
+    }
+}
+
+/// Answers `GET /api/status` and `GET /metrics`.
+fn route(
+    observed: &OnceLock<Observed>,
+    parts: &http::request::Parts,
+) -> Option<http::Response<Full<Bytes>>> {
+    let (ctype, body) = match parts.uri.path() {
+        "/api/status" => ("application/json", observed.get()?.report().to_json()),
+        "/metrics" => (
+            "text/plain; version=0.0.4; charset=utf-8",
+            observed.get()?.report().to_prometheus(),
+        ),
+        _ => return None,
+    };
+    http::Response::builder()
+        .header(http::header::CONTENT_TYPE, ctype)
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .body(Full::new(Bytes::from(body)))
+        .ok()
+}
+
+/// The URL to print for a listen address (an unspecified IP is reachable on loopback too).
+fn viewer_url(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+    };
+    format!("http://{ip}:{}/", addr.port())
+}
+
+/// Runs the gateway until `shutdown` completes, then stops within about two seconds. Prints
+/// `viewer: <url>` on stdout once the server listens.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), GatewayError> {
+    config.for_gateway()?;
+    let observed: Arc<OnceLock<Observed>> = Arc::new(OnceLock::new());
+    let o = observed.clone();
+    let s = &config.server;
+    if s.tls.is_some() {
+        tracing::warn!("[server.tls] is not supported by the gateway yet: serving plain HTTP");
+    }
+    let server = Server::builder()
+        .path(&s.path)
+        .ping_interval(s.ping_interval)
+        .ping_timeout(s.ping_timeout)
+        .max_payload(usize::try_from(s.max_payload).unwrap_or(usize::MAX))
+        .cors(Cors {
+            allowed_origins: s.cors_origins.clone(),
+            credentials: false,
+        })
+        .assets(|path| crate::viewer::asset(path).map(|(t, b)| (t, Bytes::from_static(b))))
+        .routes(move |parts| route(&o, parts))
+        .queue_bounds(VIEWER_QUEUE_ITEMS, VIEWER_QUEUE_BYTES)
+        .shutdown_grace(Duration::from_secs(1))
+        .build();
+    let ns = server.of("/");
+    let hub = viewers::hub(&ns, Arc::new(InProcess), CacheLimits::default());
+    viewers::serve(&ns, hub.clone(), Access::from(s.viewer_auth()));
+    let relays = Arc::new(relays::Relays::start(&config, &hub)?);
+    let _ = observed.set(Observed {
+        device: config.device.clone(),
+        started: Instant::now(),
+        hub: hub.clone(),
+        viewers: ns.clone(),
+        relays: relays.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind(s.listen)
+        .await
+        .map_err(|source| GatewayError::Bind {
+            addr: s.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| GatewayError::Bind {
+        addr: s.listen,
+        source,
+    })?;
+    let serving = tokio::spawn({
+        let server = server.clone();
+        async move { server.serve(listener).await }
+    });
+
+    #[cfg(feature = "media")]
+    let capture = capture::start(&config, hub.clone())?;
+    #[cfg(not(feature = "media"))]
+    tracing::warn!(
+        "built without the `media` feature: no capture, {} configured stream(s) stay empty",
+        config.streams.len()
+    );
+
+    println!("viewer: {}", viewer_url(addr));
+    tracing::info!(device = %config.device, "sioedge gateway running ({})", config.summary());
+
+    shutdown.await;
+    let deadline = Instant::now() + SHUTDOWN_BUDGET;
+    tracing::info!("shutting down");
+    // Stop capture off the runtime: joining the pipeline threads blocks.
+    #[cfg(feature = "media")]
+    let stopping = tokio::task::spawn_blocking(move || drop(capture));
+    for socket in ns.sockets() {
+        socket.disconnect();
+    }
+    tokio::join!(
+        server.shutdown(),
+        relays.close(deadline.saturating_duration_since(Instant::now()))
+    );
+    serving.abort();
+    #[cfg(feature = "media")]
+    if tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), stopping)
+        .await
+        .is_err()
+    {
+        tracing::warn!("capture pipelines did not stop in time");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viewer_url_is_reachable() {
+        assert_eq!(
+            viewer_url("0.0.0.0:8080".parse().unwrap()),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            viewer_url("192.168.1.5:80".parse().unwrap()),
+            "http://192.168.1.5:80/"
+        );
+        assert_eq!(viewer_url("[::]:9".parse().unwrap()), "http://[::1]:9/");
+    }
+}

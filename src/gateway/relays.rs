@@ -1,0 +1,199 @@
+//! Publishing to relays: every stream to every `[[relay]]`, through our client, with the contract
+//! (CONNECT auth `{token, device}`, `announce` on connect and on change, `media`, `status`).
+//!
+//! Each relay is a hub receiver that follows every stream; its queue is the client's media-aware
+//! queue. After every (re)connection the hub re-sends the relay announce, status and the cached GOP,
+//! so the relay starts at a keyframe without waiting for the next one.
+
+use super::GatewayError;
+use super::viewers::{ViewerHub, Wire};
+use crate::client::{
+    Client, ClientEvent, ClientHandle, ClientOptions, MediaPush, QueueOptions, ReconnectOptions,
+    TlsOptions,
+};
+use crate::config::{Config, RelayConfig, Transport};
+use crate::hub::queue::{Class, Push};
+use crate::hub::report::LinkReport;
+use crate::hub::{ReceiverId, Shared, Sink};
+use crate::socketio::Arg;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A relay connection as a hub receiver.
+struct RelaySink {
+    client: ClientHandle,
+    namespace: String,
+}
+
+impl Sink<Wire> for RelaySink {
+    fn push(&self, packet: &Shared<Wire>, class: Class, _bytes: usize) -> Push {
+        let event = &packet.event;
+        let first = serde_json::from_str(&event.json).unwrap_or(Value::Null);
+        match &event.binary {
+            Some(frame) => {
+                match self
+                    .client
+                    .send_media(&self.namespace, first, frame.clone(), class)
+                {
+                    MediaPush::Queued => Push::Queued,
+                    MediaPush::Dropped | MediaPush::NotConnected | MediaPush::TooLarge => {
+                        Push::Dropped
+                    }
+                }
+            }
+            // Announce and status while disconnected are lost on purpose: the hub re-sends them
+            // on the next connect.
+            None => match self
+                .client
+                .emit(&self.namespace, event.name, vec![Arg::Json(first)])
+            {
+                Ok(()) => Push::Queued,
+                Err(_) => Push::Dropped,
+            },
+        }
+    }
+}
+
+/// One relay link.
+struct Link {
+    name: String,
+    client: ClientHandle,
+    receiver: ReceiverId,
+}
+
+/// The relay links of a running gateway.
+pub(super) struct Relays {
+    links: Vec<Link>,
+    hub: Arc<ViewerHub>,
+}
+
+/// Client settings for a `[[relay]]` table.
+fn options(r: &RelayConfig, device: &str) -> Result<ClientOptions, GatewayError> {
+    let token = r.read_token().map_err(|e| GatewayError::Relay {
+        relay: r.url.clone(),
+        problem: format!("cannot read token_file: {e}"),
+    })?;
+    let mut o = ClientOptions::new(r.url.clone());
+    o.socketio_path = r.socketio_path.clone();
+    o.query = r.query.clone();
+    o.headers = r.headers.clone();
+    o.namespace = r.namespace.clone();
+    o.auth = Some(json!({ "token": token, "device": device }));
+    o.transports = r
+        .transports
+        .iter()
+        .map(|t| match t {
+            Transport::Polling => crate::client::Transport::Polling,
+            Transport::Websocket => crate::client::Transport::Websocket,
+        })
+        .collect();
+    o.connect_timeout = r.connect_timeout.as_secs_f64();
+    o.tls = TlsOptions {
+        ca_file: r.tls.ca_file.clone(),
+        insecure_skip_verify: r.tls.insecure_skip_verify,
+    };
+    o.reconnection = ReconnectOptions {
+        enabled: r.reconnection.enabled,
+        delay: r.reconnection.delay.as_secs_f64(),
+        max_delay: r.reconnection.max_delay.as_secs_f64(),
+        randomization: r.reconnection.randomization,
+        attempts: r.reconnection.attempts,
+    };
+    o.queue = QueueOptions {
+        max_frames: r.queue.max_frames,
+        max_bytes: usize::try_from(r.queue.max_bytes).unwrap_or(usize::MAX),
+    };
+    Ok(o)
+}
+
+impl Relays {
+    /// Connects to every configured relay (in the background; failures are retried and shown in
+    /// the status, never fatal) and attaches each to the hub.
+    pub(super) fn start(cfg: &Config, hub: &Arc<ViewerHub>) -> Result<Relays, GatewayError> {
+        let mut links = Vec::new();
+        for r in &cfg.relays {
+            let name = format!("{}{}", r.url, r.namespace);
+            let (client, events) =
+                Client::connect(options(r, &cfg.device)?).map_err(|e| GatewayError::Relay {
+                    relay: r.url.clone(),
+                    problem: e.to_string(),
+                })?;
+            let sink = RelaySink {
+                client: client.clone(),
+                namespace: r.namespace.clone(),
+            };
+            let receiver = hub.add_receiver(Arc::new(sink), true);
+            tokio::spawn(follow(name.clone(), events, hub.clone(), receiver));
+            links.push(Link {
+                name,
+                client,
+                receiver,
+            });
+        }
+        Ok(Relays {
+            links,
+            hub: hub.clone(),
+        })
+    }
+
+    /// State of each link for `/api/status` and `/metrics`.
+    pub(super) fn reports(&self) -> Vec<LinkReport> {
+        self.links
+            .iter()
+            .map(|l| {
+                let s = l.client.stats();
+                LinkReport {
+                    name: l.name.clone(),
+                    state: serde_json::to_value(s.state)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    last_error: s.last_error,
+                    sent: s.sent,
+                    dropped: s.dropped,
+                    reconnects: s.reconnects,
+                }
+            })
+            .collect()
+    }
+
+    /// Disconnects from every relay (each gets DISCONNECT), at most `budget`.
+    pub(super) async fn close(&self, budget: Duration) {
+        for l in &self.links {
+            self.hub.remove_receiver(l.receiver);
+        }
+        let closing = futures_util::future::join_all(self.links.iter().map(|l| l.client.close()));
+        if tokio::time::timeout(budget, closing).await.is_err() {
+            tracing::warn!("relays did not close in time");
+        }
+    }
+}
+
+/// Logs what a relay link does and re-sends everything after each connect.
+async fn follow(
+    name: String,
+    mut events: tokio::sync::mpsc::Receiver<ClientEvent>,
+    hub: Arc<ViewerHub>,
+    receiver: ReceiverId,
+) {
+    while let Some(event) = events.recv().await {
+        match event {
+            ClientEvent::Connected { namespace } => {
+                tracing::info!(relay = %name, %namespace, "relay connected");
+                if hub.resync(receiver).is_err() {
+                    return;
+                }
+            }
+            ClientEvent::Disconnected { reason, .. } => {
+                tracing::warn!(relay = %name, "relay disconnected: {reason}");
+            }
+            ClientEvent::ConnectError { message, .. } => {
+                tracing::warn!(relay = %name, "relay refused the connection: {message}");
+            }
+            ClientEvent::Event { name: event, .. } => {
+                tracing::debug!(relay = %name, "ignoring event {event:?} from the relay");
+            }
+        }
+    }
+}

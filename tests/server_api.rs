@@ -1,0 +1,229 @@
+//! The server's Rust API and HTTP hooks: slow-consumer policy, clean shutdown, static assets,
+//! extra routes and CORS.
+
+mod server_support;
+
+use bytes::Bytes;
+use server_support::raw::{Frame, RawWs, http};
+use sioedge::hub::queue::Class;
+use sioedge::server::{Cors, EmitError, Server, Socket};
+use sioedge::socketio::Arg;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn serve(server: &Server) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn({
+        let server = server.clone();
+        async move { server.serve(listener).await }
+    });
+    addr
+}
+
+async fn joined_ws(addr: SocketAddr) -> RawWs {
+    let mut ws = RawWs::connect(addr, "/socket.io/?EIO=4&transport=websocket")
+        .await
+        .expect("upgrade");
+    assert!(matches!(ws.recv().await, Some(Frame::Text(t)) if t.starts_with("0{")));
+    ws.text("40").await;
+    assert!(matches!(ws.recv_data().await, Some(Frame::Text(t)) if t.starts_with("40{")));
+    ws
+}
+
+async fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_cannot_keep_up_loses_media_then_is_disconnected_on_control_overflow() {
+    let server = Server::builder()
+        .queue_bounds(16, 1 << 20)
+        .ping_interval(Duration::from_secs(30))
+        .build();
+    let sockets: Arc<Mutex<Vec<Socket>>> = Arc::default();
+    let reasons: Arc<Mutex<Vec<String>>> = Arc::default();
+    {
+        let (sockets, reasons) = (sockets.clone(), reasons.clone());
+        server.of("/").on_connect(move |s, _| {
+            sockets.lock().unwrap().push(s.clone());
+            let reasons = reasons.clone();
+            s.on_disconnect(move |_, r| reasons.lock().unwrap().push(r.as_str().to_owned()));
+            Ok(())
+        });
+    }
+    let addr = serve(&server).await;
+    let mut fast = joined_ws(addr).await;
+    let _slow = joined_ws(addr).await; // never reads again
+    let slow_sid = wait_for("two sockets", || {
+        let s = sockets.lock().unwrap();
+        (s.len() == 2).then(|| s[1].clone())
+    })
+    .await;
+    let payload = Bytes::from(vec![7u8; 64 * 1024]);
+    // Media for the slow client only: once its socket buffers and queue are full, frames drop.
+    let mut dropped = 0;
+    for _ in 0..2000 {
+        match slow_sid.emit_class("frame", vec![Arg::Binary(payload.clone())], Class::Volatile) {
+            Ok(()) => {}
+            Err(EmitError::Dropped) => dropped += 1,
+            Err(e) => panic!("unexpected {e}"),
+        }
+        if dropped > 10 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(dropped > 10, "volatile frames were never dropped");
+    assert!(slow_sid.connected(), "dropping media must not disconnect");
+    // The fast client is unaffected.
+    let ns = server.of("/");
+    ns.to(sockets.lock().unwrap()[0].id())
+        .emit("hello", vec![Arg::Json("fast".into())]);
+    assert_eq!(
+        fast.recv_data().await,
+        Some(Frame::Text(r#"42["hello","fast"]"#.into()))
+    );
+    // Control packets must be delivered: when they cannot be, the client is disconnected.
+    let mut overflowed = false;
+    for _ in 0..100 {
+        if slow_sid.emit("control", vec![Arg::Binary(payload.clone())]) == Err(EmitError::Overflow)
+        {
+            overflowed = true;
+            break;
+        }
+    }
+    assert!(overflowed);
+    wait_for("disconnect reason", || {
+        reasons.lock().unwrap().first().cloned()
+    })
+    .await;
+    assert_eq!(reasons.lock().unwrap().as_slice(), ["forced server close"]);
+    ws_echo_still_works(&mut fast, &ns).await;
+    server.shutdown().await;
+}
+
+async fn ws_echo_still_works(ws: &mut RawWs, ns: &sioedge::server::Namespace) {
+    assert_eq!(ns.emit("still", vec![]), 1);
+    assert_eq!(
+        ws.recv_data().await,
+        Some(Frame::Text(r#"42["still"]"#.into()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_websockets_and_polls_within_the_grace() {
+    let server = Server::builder()
+        .shutdown_grace(Duration::from_secs(2))
+        .build();
+    server.of("/");
+    let addr = serve(&server).await;
+    let mut ws = joined_ws(addr).await;
+    let (_, body) = http(addr, "GET", "/socket.io/?EIO=4&transport=polling", b"").await;
+    let sid = serde_json::from_slice::<serde_json::Value>(&body[1..]).expect("json")["sid"]
+        .as_str()
+        .expect("sid")
+        .to_owned();
+    let poll = tokio::spawn(async move {
+        http(
+            addr,
+            "GET",
+            &format!("/socket.io/?EIO=4&transport=polling&sid={sid}"),
+            b"",
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    server.shutdown().await;
+    assert!(started.elapsed() < Duration::from_millis(2500));
+    assert_eq!(ws.expect_closed().await, Some(1001));
+    assert_eq!(poll.await.expect("poll"), (200, b"1".to_vec()));
+    assert_eq!(server.connections(), 0);
+    // No longer accepting.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let refused = tokio::net::TcpStream::connect(addr).await;
+    if let Ok(mut s) = refused {
+        // The listener may still be in the accept queue; it must not answer.
+        let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let mut buf = [0u8; 16];
+        let n = tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await;
+        assert!(!matches!(n, Ok(Ok(n)) if n > 0), "answered after shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn assets_routes_and_cors() {
+    let server = Server::builder()
+        .assets(|path| match path {
+            "/index.html" => Some((
+                "text/html; charset=utf-8",
+                Bytes::from_static(b"<h1>hi</h1>"),
+            )),
+            _ => None,
+        })
+        .routes(|parts| {
+            (parts.uri.path() == "/api/status").then(|| {
+                http::Response::new(http_body_util::Full::new(Bytes::from_static(
+                    b"{\"ok\":true}",
+                )))
+            })
+        })
+        .cors(Cors {
+            allowed_origins: vec!["http://allowed.example".into()],
+            credentials: true,
+        })
+        .build();
+    server.of("/");
+    let addr = serve(&server).await;
+    assert_eq!(
+        http(addr, "GET", "/", b"").await,
+        (200, b"<h1>hi</h1>".to_vec())
+    );
+    assert_eq!(
+        http(addr, "GET", "/api/status", b"").await,
+        (200, b"{\"ok\":true}".to_vec())
+    );
+    assert_eq!(http(addr, "GET", "/nope", b"").await.0, 404);
+
+    let raw = |origin: &str, method: &str| {
+        format!(
+            "{method} /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: {addr}\r\nOrigin: {origin}\r\n\
+             Access-Control-Request-Headers: content-type\r\nConnection: close\r\n\r\n"
+        )
+    };
+    let send = async |req: String| {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(req.as_bytes()).await.expect("write");
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+            .await
+            .expect("timeout")
+            .expect("read");
+        String::from_utf8_lossy(&out).to_lowercase()
+    };
+    let allowed = send(raw("http://allowed.example", "GET")).await;
+    assert!(allowed.starts_with("http/1.1 200"), "{allowed}");
+    assert!(allowed.contains("access-control-allow-origin: http://allowed.example"));
+    assert!(allowed.contains("access-control-allow-credentials: true"));
+    let preflight = send(raw("http://allowed.example", "OPTIONS")).await;
+    assert!(preflight.starts_with("http/1.1 204"), "{preflight}");
+    assert!(preflight.contains("access-control-allow-headers: content-type"));
+    let denied = send(raw("http://evil.example", "GET")).await;
+    assert!(denied.starts_with("http/1.1 403"), "{denied}");
+    let same_origin = send(raw(&format!("http://{addr}"), "GET")).await;
+    assert!(same_origin.starts_with("http/1.1 200"), "{same_origin}");
+    assert!(!same_origin.contains("access-control-allow-origin"));
+    server.shutdown().await;
+}

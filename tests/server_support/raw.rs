@@ -1,0 +1,195 @@
+//! Raw HTTP/1.1 and WebSocket clients for black-box tests that must send exactly the bytes they
+//! want (including invalid ones).
+
+use bytes::{Buf, BytesMut};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One HTTP request on a fresh connection: (status, body).
+pub async fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut req = head.into_bytes();
+    req.extend_from_slice(body);
+    // The server may answer (413) and close before reading a large body: ignore write errors.
+    let _ = s.write_all(&req).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(IO_TIMEOUT, s.read_to_end(&mut out))
+        .await
+        .expect("http response timed out");
+    let text = String::from_utf8_lossy(&out);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let body_at = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(out.len(), |p| p + 4);
+    (status, out[body_at..].to_vec())
+}
+
+/// A frame from the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    Text(String),
+    Binary(Vec<u8>),
+    Close(Option<u16>),
+    Ping(Vec<u8>),
+    Pong,
+}
+
+/// A minimal WebSocket client (masked frames out, any frames in).
+pub struct RawWs {
+    stream: TcpStream,
+    buf: BytesMut,
+}
+
+impl RawWs {
+    /// Opens `path` (e.g. `/socket.io/?EIO=4&transport=websocket`); `Err(status line)` when the
+    /// server refuses the upgrade.
+    pub async fn connect(addr: SocketAddr, path: &str) -> Result<RawWs, String> {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(req.as_bytes()).await.expect("write");
+        let mut buf = BytesMut::new();
+        let head_end = loop {
+            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p + 4;
+            }
+            let n = tokio::time::timeout(IO_TIMEOUT, stream.read_buf(&mut buf))
+                .await
+                .expect("handshake timed out")
+                .expect("read");
+            if n == 0 {
+                return Err("closed during handshake".into());
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        if !head.starts_with("HTTP/1.1 101") {
+            return Err(head.lines().next().unwrap_or("").to_owned());
+        }
+        buf.advance(head_end);
+        Ok(RawWs { stream, buf })
+    }
+
+    /// Sends raw bytes.
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        let _ = self.stream.write_all(bytes).await;
+    }
+
+    /// Sends one masked frame.
+    pub async fn send_frame(&mut self, opcode: u8, payload: &[u8]) {
+        let mask = [0x12u8, 0x34, 0x56, 0x78];
+        let mut f = vec![0x80 | opcode];
+        let len = payload.len();
+        if len < 126 {
+            f.push(0x80 | len as u8);
+        } else if len <= 65535 {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(len as u16).to_be_bytes());
+        } else {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+        f.extend_from_slice(&mask);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.send_raw(&f).await;
+    }
+
+    /// Sends a text frame.
+    pub async fn text(&mut self, s: &str) {
+        self.send_frame(0x1, s.as_bytes()).await;
+    }
+
+    /// Sends a binary frame.
+    pub async fn binary(&mut self, b: &[u8]) {
+        self.send_frame(0x2, b).await;
+    }
+
+    /// The next frame; `None` when the connection ends. Panics after the I/O timeout.
+    pub async fn recv(&mut self) -> Option<Frame> {
+        loop {
+            if let Some((frame, used)) = parse(&self.buf) {
+                self.buf.advance(used);
+                return Some(frame);
+            }
+            self.buf.reserve(65536);
+            let n = tokio::time::timeout(IO_TIMEOUT, self.stream.read_buf(&mut self.buf))
+                .await
+                .expect("websocket read timed out")
+                .unwrap_or(0);
+            if n == 0 {
+                return None;
+            }
+        }
+    }
+
+    /// The next text frame that is not an Engine.IO ping (answering pings).
+    pub async fn recv_data(&mut self) -> Option<Frame> {
+        loop {
+            match self.recv().await? {
+                Frame::Text(t) if t == "2" => self.text("3").await,
+                other => return Some(other),
+            }
+        }
+    }
+
+    /// Waits for the connection to end (close frame or EOF), answering pings meanwhile.
+    pub async fn expect_closed(&mut self) -> Option<u16> {
+        loop {
+            match self.recv().await {
+                None => return None,
+                Some(Frame::Close(code)) => return code,
+                Some(Frame::Text(t)) if t == "2" => self.text("3").await,
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+fn parse(buf: &[u8]) -> Option<(Frame, usize)> {
+    if buf.len() < 2 {
+        return None;
+    }
+    let opcode = buf[0] & 0x0F;
+    let (len, mut at) = match buf[1] & 0x7F {
+        126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
+        127 if buf.len() >= 10 => {
+            let mut raw = [0u8; 8];
+            raw.copy_from_slice(&buf[2..10]);
+            (u64::from_be_bytes(raw) as usize, 10)
+        }
+        126 | 127 => return None,
+        n => (n as usize, 2),
+    };
+    if buf[1] & 0x80 != 0 {
+        at += 4; // servers never mask, but skip a mask if one is there
+    }
+    if buf.len() < at + len {
+        return None;
+    }
+    let payload = buf[at..at + len].to_vec();
+    let frame = match opcode {
+        0x1 => Frame::Text(String::from_utf8_lossy(&payload).into_owned()),
+        0x2 => Frame::Binary(payload),
+        0x8 => {
+            Frame::Close((payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]])))
+        }
+        0x9 => Frame::Ping(payload),
+        _ => Frame::Pong,
+    };
+    Some((frame, at + len))
+}
