@@ -8,7 +8,7 @@
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     use sioedge::media::pipeline::{AudioInput, Encoder, audio_launch, video_launch};
     use sioedge::media::{
-        AudioSource, AudioSpec, Capture, MediaEvent, VideoSource, VideoSpec, devices,
+        AudioSource, AudioSpec, Capture, MediaEvent, TrackKind, VideoSource, VideoSpec, devices,
     };
     use std::time::{Duration, Instant};
 
@@ -50,13 +50,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()?;
-    let (mut frames, mut bytes) = (0u64, 0u64);
-    let deadline = Instant::now() + Duration::from_secs(secs);
+    // The same amount of media gst-launch encodes with num-buffers: SECS seconds of each track.
+    let want_video = secs * video.fps as u64;
+    let want_audio = secs * 1000 / audio.frame_ms as u64;
+    let (mut v, mut a, mut bytes) = (0u64, 0u64, 0u64);
+    let started = Instant::now();
     rt.block_on(async {
-        let end = tokio::time::Instant::from_std(deadline);
-        while let Ok(Some(ev)) = tokio::time::timeout_at(end, rx.recv()).await {
+        let end = tokio::time::Instant::from_std(started + Duration::from_secs(secs + 15));
+        while v < want_video || a < want_audio {
+            let Ok(Some(ev)) = tokio::time::timeout_at(end, rx.recv()).await else {
+                break;
+            };
             if let MediaEvent::Frame(f) = ev {
-                frames += 1;
+                match f.codec.kind() {
+                    TrackKind::Video => v += 1,
+                    TrackKind::Audio => a += 1,
+                }
                 bytes += f.data.len() as u64;
             }
         }
@@ -67,7 +76,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             s.stream, s.track, s.frames, s.dropped, s.restarts, s.merged
         );
     }
-    println!("received frames={frames} bytes={bytes} in {secs} s");
+    println!(
+        "received video={v}/{want_video} audio={a}/{want_audio} frames, {bytes} bytes in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if v < want_video || a < want_audio {
+        return Err("capture delivered fewer frames than asked".into());
+    }
     Ok(())
 }
 

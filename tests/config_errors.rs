@@ -48,19 +48,19 @@ const CASES: &[(&str, usize, usize, &str)] = &[
         "width_odd.toml",
         3,
         19,
-        "stream[0].video.width: 641 is not an even number of pixels in 16..=4096",
+        "stream[0].video.width: 641 is not an even number of pixels in 16..=7680",
     ),
     (
         "height_zero.toml",
         4,
         10,
-        "stream[0].video.height: 0 is not an even number of pixels in 16..=4096",
+        "stream[0].video.height: 0 is not an even number of pixels in 16..=4320",
     ),
     (
         "bitrate_zero.toml",
         4,
         16,
-        "stream[0].video.bitrate_kbps: 0 is outside 50..=50000",
+        "stream[0].video.bitrate_kbps: 0 is outside 16..=100000",
     ),
     (
         "ping_timeout_zero.toml",
@@ -175,6 +175,18 @@ const CASES: &[(&str, usize, usize, &str)] = &[
         4,
         1,
         "stream[0].video.bitrate: unknown field `bitrate`, expected one of",
+    ),
+    (
+        "pipeline_appsink.toml",
+        4,
+        12,
+        "stream[0].video.pipeline: must produce raw media only",
+    ),
+    (
+        "duplicate_track_id.toml",
+        6,
+        6,
+        "stream[0].audio.id: duplicate track id \"main\"",
     ),
     (
         "bad_stream_id.toml",

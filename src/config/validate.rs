@@ -285,6 +285,11 @@ fn stream(c: &mut Checker<'_>, at: &FieldPath, s: &StreamConfig) {
             c.err(&at.key(track).key(e.field), e.problem);
         }
     }
+    if let (Some(v), Some(a)) = (&s.video, &s.audio) {
+        c.ensure(v.id != a.id, &at.key("audio").key("id"), || {
+            format!("duplicate track id \"{}\" (also video.id)", a.id)
+        });
+    }
 }
 
 fn relay_server(c: &mut Checker<'_>, at: &FieldPath, rs: &RelayServerConfig) {

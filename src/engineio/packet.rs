@@ -172,12 +172,6 @@ impl Packet {
     }
 }
 
-/// Builds the WebSocket text frame `4` + `text` for an application message without first
-/// building a [`Packet`]: the one allocation a broadcast pays to share a text frame.
-pub fn message_ws_frame(text: &str) -> Str {
-    prefixed('4', text)
-}
-
 fn prefixed(t: char, text: &str) -> Str {
     let mut s = String::with_capacity(1 + text.len());
     s.push(t);
@@ -304,11 +298,6 @@ pub(crate) mod tests {
             Packet::from_ws_text_bytes(Bytes::from_static(b"4\xff")),
             Err(PacketError::InvalidUtf8)
         );
-    }
-
-    #[test]
-    fn message_ws_frame_prefixes_type() {
-        assert_eq!(message_ws_frame("2[\"a\"]"), "42[\"a\"]");
     }
 
     pub(crate) fn arb_packet() -> impl Strategy<Value = Packet> {

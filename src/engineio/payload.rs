@@ -193,6 +193,17 @@ mod tests {
             decode_payload(Bytes::from(wire), &PayloadLimits::default()).unwrap(),
             packets
         );
+        let packets = vec![
+            Packet::Message(Str::from("hello")),
+            Packet::Ping,
+            Packet::Message(Str::from("world")),
+        ];
+        let wire = "4hello\x1e2\x1e4world";
+        assert_eq!(enc(&packets), Bytes::from(wire));
+        assert_eq!(
+            decode_payload(Bytes::from(wire), &PayloadLimits::default()).unwrap(),
+            packets
+        );
     }
 
     #[test]

@@ -40,8 +40,10 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Wraps a buffer's memory in [`Bytes`] without copying: the `Bytes` owns the readable mapping and
 /// releases it (and the buffer) when its last clone drops. A buffer made of several memory blocks
-/// is merged by the mapping (one copy); the encoders and parsers sioedge uses emit single-block
-/// buffers, and [`TrackStats::merged`] counts any exception.
+/// is merged by the mapping (one copy, unavoidable since a frame is one contiguous `Bytes`):
+/// x264enc (through h264parse), jpegenc and opusenc emit single-block buffers (tested);
+/// openh264enc emits one block per NAL unit (one copy per frame); v4l2h264enc is not measured
+/// (no hardware here). [`TrackStats::merged`] counts merged frames.
 pub fn buffer_to_bytes(buffer: gst::Buffer) -> Result<Bytes, MediaError> {
     let mapped = buffer
         .into_mapped_buffer_readable()

@@ -380,4 +380,35 @@ mod tests {
             "{l}"
         );
     }
+
+    #[test]
+    fn named_libcamera_and_pulse_sources() {
+        let v = video_launch(
+            &VideoSpec::default(),
+            &VideoInput::Libcamera(Some("/base/soc/i2c0mux/imx708@1a".into())),
+            Encoder::X264,
+        );
+        assert!(
+            v.starts_with("libcamerasrc camera-name=\"/base/soc/i2c0mux/imx708@1a\" ! video/x-raw,format=I420,"),
+            "{v}"
+        );
+        let a = audio_launch(
+            &AudioSpec::default(),
+            &AudioInput::Pulse(Some("mic \"1\"".into())),
+        );
+        assert!(a.starts_with("pulsesrc device=\"mic \\\"1\\\"\" ! "), "{a}");
+        let mjpeg = VideoSpec {
+            codec: VideoCodec::Mjpeg,
+            ..Default::default()
+        };
+        let j = video_launch(
+            &mjpeg,
+            &VideoInput::Test { overlay: false },
+            Encoder::V4l2Jpeg,
+        );
+        assert!(
+            j.contains("format=I420,width=1280,height=720 ! v4l2jpegenc ! appsink"),
+            "{j}"
+        );
+    }
 }
