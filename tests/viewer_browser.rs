@@ -1,8 +1,9 @@
 //! The viewer page in headless Chromium (Debian `chromium` driven by npm `playwright-core`).
 //!
-//! The server under test is chosen by `SIOEDGE_VIEWER_SERVER` (see [`Kind`]): `node` is the Node
-//! socket.io server in tests/peers/viewer/fake-gateway.js, which speaks the event contract and
-//! stands for "a third-party Node socket.io relay"; `gateway` is `sioedge run` with test sources.
+//! The server under test is chosen by `SIOEDGE_VIEWER_SERVER` (see [`Kind`]): `gateway` (default)
+//! is `sioedge run` with test sources at 320x240; `node` is the Node socket.io server in
+//! tests/peers/viewer/fake-gateway.js, which speaks the event contract and stands for "a
+//! third-party Node socket.io relay" (`node_relay_on_a_custom_namespace` always uses it).
 //! The page decodes, measures and exposes its state on `window.sioedge`; these tests read that
 //! state and assert on it.
 //!
@@ -79,11 +80,14 @@ enum Kind {
     Gateway,
 }
 impl Kind {
-    /// The server of the main tests: `SIOEDGE_VIEWER_SERVER=gateway|node`, default node.
+    /// The server of the main tests: `SIOEDGE_VIEWER_SERVER=gateway|node`; default the gateway
+    /// (the Node relay when built without the `media` feature, where `run` cannot capture).
     fn main() -> Kind {
         match std::env::var("SIOEDGE_VIEWER_SERVER").as_deref() {
             Ok("gateway") => Kind::Gateway,
-            Ok("node") | Err(_) => Kind::NodeRelay,
+            Ok("node") => Kind::NodeRelay,
+            Err(_) if cfg!(feature = "media") => Kind::Gateway,
+            Err(_) => Kind::NodeRelay,
             Ok(other) => panic!("unknown SIOEDGE_VIEWER_SERVER {other:?} (gateway|node)"),
         }
     }
@@ -245,10 +249,11 @@ impl Browser {
             if !(v.is_null() || v == false || v == 0) {
                 return v;
             }
-            assert!(
-                Instant::now() < end,
-                "timed out after {timeout:?} waiting for {js}"
-            );
+            if Instant::now() > end {
+                let state = self
+                    .eval("JSON.stringify(window.sioedge, (k, v) => (k === 'lat' ? v.length : v))");
+                panic!("timed out after {timeout:?} waiting for {js}; page state: {state}");
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
     }

@@ -609,7 +609,7 @@ class Player {
       (st.lag !== null ? `  buffer ${(st.lag * 1000).toFixed(0)} ms` : '') +
       `\ndropped ${st.dropped + st.seqGaps + (st.mseDropped || 0)}  first picture ${f(st.firstPictureMs)} ms  clock offset ${f(st.offsetMs)} ms`;
   }
-  close() { clearInterval(this.timer); this.teardown(); this.audio.close(); this.card.remove(); delete dbg.players[this.name]; }
+  close() { clearInterval(this.timer); clearTimeout(this.retry); this.teardown(); this.audio.close(); this.card.remove(); delete dbg.players[this.name]; }
 }
 
 // ---------------------------------------------------------------- page wiring
@@ -634,13 +634,19 @@ function askSecret(why) {
 }
 function setConn(s, cls) { dbg.conn = s; const c = $('#conn'); c.textContent = s; c.className = 'badge ' + cls; }
 
+/** Watches p's stream; on refusal (e.g. a restarted gateway whose capture is not up yet) retries every second. */
 async function watch(p) {
+  clearTimeout(p.retry);
+  if (players.get(p.name) !== p || sio.state !== 'connected') return; // the next connect re-watches
   p.setState('watching', 'warn');
   try {
     const [ann] = await sio.call('watch', { stream: p.name });
     if (!ann?.tracks) throw new Error(ann?.error || ann?.message || 'unknown stream');
     if (players.get(p.name) === p) p.build(ann.tracks); // no-op if the announce event came first
-  } catch (e) { p.setState('error: ' + e.message, 'err'); }
+  } catch (e) {
+    p.setState(`waiting (${e.message})`, 'err');
+    p.retry = setTimeout(() => watch(p), 1000);
+  }
 }
 function play(name) {
   audioContext()?.resume(); // this click is the gesture that lets audio start later
@@ -648,7 +654,7 @@ function play(name) {
   if (p) { p.st.clickAt = performance.now(); return; }
   p = new Player(name);
   players.set(name, p);
-  if (sio.state === 'connected') watch(p);
+  watch(p);
 }
 function stop(name) { const p = players.get(name); if (!p) return; players.delete(name); sio.emit('unwatch', { stream: name }); p.close(); }
 dbg.play = play; dbg.stop = stop; dbg.audioState = () => actx?.state ?? 'none';
