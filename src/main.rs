@@ -65,7 +65,6 @@ fn main() -> anyhow::Result<()> {
             #[cfg(not(feature = "media"))]
             anyhow::bail!("built without the `media` feature: no capture (json: {json})")
         }
-        // Each arm is wired by the issue that builds the command (gateway, relay, config, media).
         Command::Run { config } => {
             let cfg = match sioedge::config::Config::load(config.as_deref()) {
                 Ok(cfg) => cfg,
@@ -82,8 +81,20 @@ fn main() -> anyhow::Result<()> {
             runtime.shutdown_timeout(std::time::Duration::from_millis(100));
             Ok(())
         }
-        Command::Relay { .. } => {
-            anyhow::bail!("this command is not built yet")
+        Command::Relay { config } => {
+            let cfg = match sioedge::config::Config::from_file(&config) {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    eprintln!("{e}");
+                    std::process::exit(2);
+                }
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(sioedge::relay::run(cfg, terminated()))?;
+            runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+            Ok(())
         }
     }
 }

@@ -85,23 +85,11 @@ fn route(
     observed: &OnceLock<Observed>,
     parts: &http::request::Parts,
 ) -> Option<http::Response<Full<Bytes>>> {
-    let (ctype, body) = match parts.uri.path() {
-        "/api/status" => ("application/json", observed.get()?.report().to_json()),
-        "/metrics" => (
-            "text/plain; version=0.0.4; charset=utf-8",
-            observed.get()?.report().to_prometheus(),
-        ),
-        _ => return None,
-    };
-    http::Response::builder()
-        .header(http::header::CONTENT_TYPE, ctype)
-        .header(http::header::CACHE_CONTROL, "no-store")
-        .body(Full::new(Bytes::from(body)))
-        .ok()
+    crate::hub::report::http_route(parts.uri.path(), || observed.get().map(Observed::report))
 }
 
 /// The URL to print for a listen address (an unspecified IP is reachable on loopback too).
-fn viewer_url(addr: SocketAddr) -> String {
+pub(crate) fn viewer_url(addr: SocketAddr) -> String {
     let ip = match addr.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
         ip if ip.is_unspecified() => "[::1]".to_owned(),

@@ -3,8 +3,31 @@
 
 use super::fanout::HubSnapshot;
 use super::types::TrackState;
+use bytes::Bytes;
+use http_body_util::Full;
 use serde::Serialize;
 use std::fmt::Write;
+
+/// Answers `GET /api/status` (JSON) and `GET /metrics` (Prometheus) from `report`; `None` for any
+/// other path, or while `report` has nothing yet.
+pub fn http_route(
+    path: &str,
+    report: impl FnOnce() -> Option<StatusReport>,
+) -> Option<http::Response<Full<Bytes>>> {
+    let (ctype, body) = match path {
+        "/api/status" => ("application/json", report()?.to_json()),
+        "/metrics" => (
+            "text/plain; version=0.0.4; charset=utf-8",
+            report()?.to_prometheus(),
+        ),
+        _ => return None,
+    };
+    http::Response::builder()
+        .header(http::header::CONTENT_TYPE, ctype)
+        .header(http::header::CACHE_CONTROL, "no-store")
+        .body(Full::new(Bytes::from(body)))
+        .ok()
+}
 
 /// State of one outgoing link (a relay the gateway publishes to).
 #[derive(Debug, Clone, Serialize, PartialEq)]

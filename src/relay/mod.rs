@@ -1,4 +1,227 @@
 //! Relay mode (`sioedge relay`): authenticated publishers, many viewers, Redis scale-out.
+//!
+//! Wiring only, like the gateway: publishers come in on the publisher namespace
+//! ([`publishers`]), viewers are served the same contract and page as on a gateway
+//! ([`crate::gateway::viewers`]), the hub does the fan-out, and with `adapter = "redis://…"` the
+//! hub's [`cluster::RedisAdapter`] makes several relay processes one relay. Needs no GStreamer.
 
 pub mod cluster;
+pub mod publishers;
 pub mod redis_bus;
+
+use crate::config::{Config, ConfigError};
+use crate::gateway::viewers::{self, Access, ViewerHub};
+use crate::hub::report::{LinkReport, StatusReport};
+use crate::hub::{Adapter, CacheLimits, InProcess};
+use crate::server::{Cors, Namespace, Server};
+use bytes::Bytes;
+use cluster::RedisAdapter;
+use http_body_util::Full;
+use publishers::Publishers;
+use redis_bus::{BusConfig, BusError};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Why the relay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The config cannot run a relay.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The listen address is unavailable.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The Redis adapter URL is unusable.
+    #[error(transparent)]
+    Adapter(#[from] BusError),
+    /// TLS is configured but not served directly yet.
+    #[error(
+        "[relay_server.tls] is not supported yet: terminate TLS in a reverse proxy (see README, \"Relay behind nginx\")"
+    )]
+    TlsUnsupported,
+}
+
+/// Per-viewer queue bounds, as on the gateway: about two seconds of media.
+const VIEWER_QUEUE_ITEMS: usize = 160;
+const VIEWER_QUEUE_BYTES: usize = 4 << 20;
+
+/// What `/api/status` and `/metrics` read.
+struct Observed {
+    node: String,
+    started: Instant,
+    hub: Arc<ViewerHub>,
+    viewers: Namespace,
+    publishers: Arc<Publishers>,
+    redis: Option<Arc<RedisAdapter>>,
+}
+
+impl Observed {
+    fn report(&self) -> StatusReport {
+        // The outgoing links of a relay node: its publishers (as one link) and the Redis bus.
+        let mut links = vec![LinkReport {
+            name: "publishers".into(),
+            state: format!("{} connected", self.publishers.count()),
+            last_error: None,
+            sent: 0,
+            dropped: 0,
+            reconnects: 0,
+        }];
+        if let Some(redis) = &self.redis {
+            let s = redis.bus().stats();
+            links.push(LinkReport {
+                name: "redis".into(),
+                state: if s.connected.load(Ordering::Relaxed) {
+                    "connected".into()
+                } else {
+                    "reconnecting".into()
+                },
+                last_error: None,
+                sent: s.published.load(Ordering::Relaxed),
+                dropped: s.publish_dropped.load(Ordering::Relaxed)
+                    + s.receive_dropped.load(Ordering::Relaxed),
+                reconnects: s.reconnects.load(Ordering::Relaxed),
+            });
+        }
+        StatusReport {
+            device: self.node.clone(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            viewers: self.viewers.sockets().len(),
+            hub: self.hub.snapshot(),
+            relays: links,
+        }
+    }
+}
+
+fn route(
+    observed: &OnceLock<Observed>,
+    parts: &http::request::Parts,
+) -> Option<http::Response<Full<Bytes>>> {
+    crate::hub::report::http_route(parts.uri.path(), || observed.get().map(Observed::report))
+}
+
+/// Runs the relay until `shutdown` completes. Prints `relay: <url>` on stdout once listening.
+/// SIGHUP re-reads the publisher tokens (inline or `tokens_file`) without dropping anybody.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RelayError> {
+    let rs = config.for_relay()?.clone();
+    if rs.tls.is_some() {
+        return Err(RelayError::TlsUnsupported);
+    }
+    let http = rs.http();
+    let node = format!("{}-{}", config.device, std::process::id());
+    let observed: Arc<OnceLock<Observed>> = Arc::new(OnceLock::new());
+    let o = observed.clone();
+    let server = Server::builder()
+        .path(&rs.path)
+        .ping_interval(rs.ping_interval)
+        .ping_timeout(rs.ping_timeout)
+        .max_payload(usize::try_from(rs.max_payload).unwrap_or(usize::MAX))
+        .cors(Cors {
+            allowed_origins: rs.cors_origins.clone(),
+            credentials: false,
+        })
+        .assets(|path| crate::viewer::asset(path).map(|(t, b)| (t, Bytes::from_static(b))))
+        .routes(move |parts| route(&o, parts))
+        .queue_bounds(VIEWER_QUEUE_ITEMS, VIEWER_QUEUE_BYTES)
+        .shutdown_grace(Duration::from_secs(1))
+        .build();
+
+    let (adapter, redis): (Arc<dyn Adapter>, Option<_>) = match &rs.adapter {
+        Some(url) => {
+            let (adapter, feeder) = RedisAdapter::start(BusConfig {
+                url: url.clone(),
+                prefix: rs.adapter_prefix.clone(),
+                node: node.clone(),
+                ttl: rs.cache_ttl,
+                queue: 1024,
+            })?;
+            (adapter.clone(), Some((adapter, feeder)))
+        }
+        None => (Arc::new(InProcess), None),
+    };
+    let viewers_ns = server.of(&rs.viewer_namespace);
+    let hub = viewers::hub(&viewers_ns, adapter, CacheLimits::default());
+    viewers::serve(&viewers_ns, hub.clone(), Access::from(http.viewer_auth()));
+    let publishers = Publishers::new(rs.publisher_tokens()?, rs.duplicate_publisher);
+    publishers::serve(
+        &server.of(&rs.publisher_namespace),
+        hub.clone(),
+        publishers.clone(),
+    );
+    let redis = redis.map(|(adapter, feeder)| {
+        tokio::spawn(feeder.run(hub.clone()));
+        adapter
+    });
+    let _ = observed.set(Observed {
+        node: node.clone(),
+        started: Instant::now(),
+        hub: hub.clone(),
+        viewers: viewers_ns.clone(),
+        publishers: publishers.clone(),
+        redis: redis.clone(),
+    });
+
+    let listener = tokio::net::TcpListener::bind(rs.listen)
+        .await
+        .map_err(|source| RelayError::Bind {
+            addr: rs.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| RelayError::Bind {
+        addr: rs.listen,
+        source,
+    })?;
+    let serving = tokio::spawn({
+        let server = server.clone();
+        async move { server.serve(listener).await }
+    });
+    let reloading = tokio::spawn(reload_tokens_on_sighup(config.clone(), publishers.clone()));
+    println!("relay: {}", crate::gateway::viewer_url(addr));
+    tracing::info!(
+        node,
+        adapter = rs.adapter.as_deref().unwrap_or("in-process"),
+        "sioedge relay running"
+    );
+
+    shutdown.await;
+    tracing::info!("relay shutting down");
+    reloading.abort();
+    for socket in viewers_ns.sockets() {
+        socket.disconnect();
+    }
+    server.shutdown().await;
+    serving.abort();
+    if let Some(redis) = redis {
+        redis.bus().abort();
+    }
+    Ok(())
+}
+
+/// Re-reads the publisher tokens on every SIGHUP; a broken file keeps the old tokens.
+async fn reload_tokens_on_sighup(config: Config, publishers: Arc<Publishers>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let Some(path) = &config.source else {
+            tracing::info!("SIGHUP: running on the embedded default, nothing to reload");
+            continue;
+        };
+        let fresh = Config::from_file(path).and_then(|c| {
+            let tokens = c.for_relay()?.publisher_tokens()?;
+            Ok(tokens)
+        });
+        match fresh {
+            Ok(tokens) => {
+                tracing::info!(devices = tokens.len(), "SIGHUP: publisher tokens reloaded");
+                publishers.set_tokens(tokens);
+            }
+            Err(e) => tracing::error!("SIGHUP: keeping the old tokens: {e}"),
+        }
+    }
+}
