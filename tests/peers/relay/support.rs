@@ -1,0 +1,156 @@
+//! Shared by the relay tests (included with `#[path]`): start `sioedge relay` and `redis-server`
+//! as child processes on free 127.0.0.1 ports, killed on drop.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process killed (and reaped) on drop.
+pub struct Kid(pub Child);
+
+impl Drop for Kid {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A `[relay_server]` config on a free port with device tokens and an optional Redis adapter.
+pub fn relay_config(tokens: &[(&str, &str)], adapter: Option<u16>) -> String {
+    let mut s = String::from(
+        "[relay_server]\nlisten = \"127.0.0.1:0\"\npublisher_namespace = \"/publish\"\nviewer_namespace = \"/\"\nduplicate_publisher = \"replace\"\ncache_ttl = \"5s\"\n",
+    );
+    if let Some(port) = adapter {
+        s += &format!("adapter = \"redis://127.0.0.1:{port}/0\"\n");
+    }
+    s += "[relay_server.tokens]\n";
+    for (device, token) in tokens {
+        s += &format!("\"{device}\" = \"{token}\"\n");
+    }
+    s
+}
+
+/// A running `sioedge relay`.
+pub struct Relay {
+    pub proc: Kid,
+    pub addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Relay {
+    /// Starts `sioedge relay --config <config>` and waits (10 s) for its `relay: URL` line.
+    pub fn start(config: &str) -> Relay {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("relay.toml");
+        std::fs::write(&path, config).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sioedge"))
+            .arg("relay")
+            .arg("--config")
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn sioedge relay");
+        let stdout = child.stdout.take().expect("stdout");
+        let proc = Kid(child);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("relay: ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("relay printed no `relay: URL` line within 10 s");
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .parse()
+            .expect("relay URL has an address");
+        Relay {
+            proc,
+            addr,
+            _dir: dir,
+        }
+    }
+
+    /// `http://addr`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// A `redis-server` without persistence on a fixed port (so it can be restarted on it).
+pub struct Redis {
+    pub proc: Option<Kid>,
+    pub port: u16,
+}
+
+impl Redis {
+    /// Starts redis-server on a free port and waits (5 s) until it accepts connections.
+    pub fn start() -> Redis {
+        let mut r = Redis {
+            proc: None,
+            port: free_port(),
+        };
+        r.restart();
+        r
+    }
+
+    /// Kills the server (if running).
+    pub fn kill(&mut self) {
+        self.proc = None;
+    }
+
+    /// (Re)starts the server on the same port; waits (5 s) for it to answer PING.
+    pub fn restart(&mut self) {
+        self.proc = None;
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn redis-server");
+        self.proc = Some(Kid(child));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if self.ping() {
+                return;
+            }
+            assert!(Instant::now() < deadline, "redis-server not up in 5 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn ping(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        s.set_read_timeout(Some(Duration::from_secs(1))).ok();
+        let mut buf = [0u8; 7];
+        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    }
+}
