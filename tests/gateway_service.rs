@@ -189,3 +189,32 @@ async fn sighup_with_an_invalid_file_keeps_the_old_config() {
     let status = gw.get("/api/status");
     assert!(status.contains("cam0"), "{status}");
 }
+
+#[test]
+fn root_drops_to_the_configured_user_after_binding() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: the drop is covered by service::tests (NotRoot)");
+        return;
+    }
+    let nobody = nix::unistd::User::from_name("nobody")
+        .expect("getpwnam")
+        .expect("user nobody exists");
+    let config = format!("user = \"nobody\"\n{}", test_config("", ""));
+    let gw = Gateway::start_with(&config, &[("RUST_LOG", "warn")], Stdio::inherit());
+    // Capture runs (as nobody) and the socket bound as root still serves.
+    gw.wait_live(2);
+    let status = std::fs::read_to_string(format!("/proc/{}/status", gw.pid())).expect("proc");
+    let ids = |key: &str| -> Vec<u32> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .expect("field")
+            .split_whitespace()
+            .map(|v| v.parse().expect("id"))
+            .collect()
+    };
+    let uid = nobody.uid.as_raw();
+    let gid = nobody.gid.as_raw();
+    assert_eq!(ids("Uid:"), vec![uid; 4], "{status}");
+    assert_eq!(ids("Gid:"), vec![gid; 4], "{status}");
+}
