@@ -218,3 +218,49 @@ fn root_drops_to_the_configured_user_after_binding() {
     assert_eq!(ids("Uid:"), vec![uid; 4], "{status}");
     assert_eq!(ids("Gid:"), vec![gid; 4], "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_restarts_a_changed_stream_and_its_watcher_follows() {
+    let config = test_config("", "");
+    let gw = Gateway::start(&config);
+    let mut viewer = Viewer::connect(gw.addr).await;
+    viewer.watch("cam0").await;
+    assert!(frames_for(&mut viewer, Duration::from_millis(500)).await > 5);
+
+    // cam0 changes: its audio track goes away.
+    let cut = config.find("[stream.audio]").expect("audio section");
+    std::fs::write(&gw.config_path, &config[..cut]).expect("rewrite config");
+    signal(&gw, Signal::SIGHUP);
+
+    // The watcher sees the restart and a new announce with the video track only.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let tracks = loop {
+        match viewer.next(deadline).await {
+            Some(gateway_support::Ev::Event(name, ann)) if name == "announce" => {
+                let tracks = ann["tracks"].as_array().cloned().unwrap_or_default();
+                if tracks.len() == 1 {
+                    break tracks;
+                }
+            }
+            Some(gateway_support::Ev::Disconnect) | None => {
+                panic!("no one-track announce within 10 s")
+            }
+            Some(_) => {}
+        }
+    };
+    assert_eq!(tracks[0]["track"], "video", "{tracks:?}");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut video = 0;
+    while let Some(m) = viewer.next_media(deadline).await {
+        assert_ne!(m.track, "audio", "audio after it was removed");
+        video += 1;
+        if video == 20 {
+            break;
+        }
+    }
+    assert_eq!(
+        video, 20,
+        "video of the restarted stream reaches the watcher"
+    );
+    assert!(!viewer.closed);
+}
