@@ -33,6 +33,11 @@ async fn pump(mut rx: mpsc::Receiver<MediaEvent>, hub: Arc<ViewerHub>) {
         match event {
             MediaEvent::TrackUp(info) => {
                 tracing::info!(stream = %info.stream, track = %info.track, codec = %info.codec_string, "track up");
+                // Not in the hub: first start, or withdrawn by a reload and restarted with
+                // possibly other tracks. Either way the old track list is stale.
+                if !hub.streams().iter().any(|a| *a.stream == *info.stream) {
+                    tracks.remove(&info.stream);
+                }
                 let stream = tracks.entry(info.stream.clone()).or_default();
                 stream.insert(info.track.clone(), track_info(&info));
                 let mut list: Vec<TrackInfo> = stream.values().cloned().collect();

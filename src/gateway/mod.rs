@@ -7,12 +7,14 @@
 #[cfg(feature = "media")]
 mod capture;
 mod relays;
+mod reload;
 pub mod viewers;
 
 use crate::config::{Config, ConfigError};
 use crate::hub::report::{LinkReport, StatusReport};
 use crate::hub::{CacheLimits, InProcess};
 use crate::server::{Cors, Namespace, Server};
+use crate::service::{self, Notifier, PrivilegeDrop, ServiceError, Signal, Signals};
 use bytes::Bytes;
 use http_body_util::Full;
 use std::future::Future;
@@ -43,6 +45,9 @@ pub enum GatewayError {
         /// What is wrong.
         problem: String,
     },
+    /// systemd notification setup, signal handlers or the privilege drop failed.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
     /// Capture could not start.
     #[cfg(feature = "media")]
     #[error(transparent)]
@@ -99,10 +104,21 @@ pub(crate) fn viewer_url(addr: SocketAddr) -> String {
     format!("http://{ip}:{}/", addr.port())
 }
 
-/// Runs the gateway until `shutdown` completes, then stops within about two seconds. Prints
-/// `viewer: <url>` on stdout once the server listens.
+/// Logs a failed `sd_notify` (systemd would notice missing pings; the gateway keeps serving).
+fn notified(what: &str, result: Result<(), ServiceError>) {
+    if let Err(e) = result {
+        tracing::warn!("sd_notify {what}: {e}");
+    }
+}
+
+/// Runs the gateway until `shutdown` completes or SIGTERM/SIGINT arrives, then stops within about
+/// two seconds. Prints `viewer: <url>` on stdout once the server listens, then tells systemd
+/// `READY=1`; pings its watchdog from this loop; reloads the config file on SIGHUP
+/// (see [`reload`]). When started as root with `user` set, drops to it right after binding.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), GatewayError> {
     config.for_gateway()?;
+    let notifier = Notifier::from_env()?;
+    let mut signals = Signals::new()?;
     let observed: Arc<OnceLock<Observed>> = Arc::new(OnceLock::new());
     let o = observed.clone();
     let s = &config.server;
@@ -126,14 +142,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let ns = server.of("/");
     let hub = viewers::hub(&ns, Arc::new(InProcess), CacheLimits::default());
     viewers::serve(&ns, hub.clone(), Access::from(s.viewer_auth()));
-    let relays = Arc::new(relays::Relays::start(&config, &hub)?);
-    let _ = observed.set(Observed {
-        device: config.device.clone(),
-        started: Instant::now(),
-        hub: hub.clone(),
-        viewers: ns.clone(),
-        relays: relays.clone(),
-    });
     let listener = tokio::net::TcpListener::bind(s.listen)
         .await
         .map_err(|source| GatewayError::Bind {
@@ -144,28 +152,75 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         addr: s.listen,
         source,
     })?;
+    // Ports are bound: root is no longer needed (and must not reach capture or the network).
+    if let Some(user) = &config.user
+        && let PrivilegeDrop::Dropped { uid, gid } = service::drop_privileges(user)?
+    {
+        tracing::info!(%user, uid, gid, "dropped root privileges");
+    }
+    let relays = Arc::new(relays::Relays::start(&config, &hub)?);
+    let _ = observed.set(Observed {
+        device: config.device.clone(),
+        started: Instant::now(),
+        hub: hub.clone(),
+        viewers: ns.clone(),
+        relays: relays.clone(),
+    });
     let serving = tokio::spawn({
         let server = server.clone();
         async move { server.serve(listener).await }
     });
 
     #[cfg(feature = "media")]
-    let capture = capture::start(&config, hub.clone())?;
+    let capture = Some(capture::start(&config, hub.clone())?);
     #[cfg(not(feature = "media"))]
     tracing::warn!(
         "built without the `media` feature: no capture, {} configured stream(s) stay empty",
         config.streams.len()
     );
 
-    println!("viewer: {}", viewer_url(addr));
+    let url = viewer_url(addr);
+    println!("viewer: {url}");
     tracing::info!(device = %config.device, "sioedge gateway running ({})", config.summary());
+    notified(
+        "READY",
+        notifier.ready(&format!("viewer {url} ({})", config.summary())),
+    );
+    let mut running = reload::Running {
+        config,
+        hub,
+        relays: relays.clone(),
+        #[cfg(feature = "media")]
+        capture,
+    };
 
-    shutdown.await;
+    let mut watchdog = notifier.watchdog_timer();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            // Pinged from the loop that also handles reloads: a wedged loop stops the pings.
+            () = watchdog.tick() => notified("WATCHDOG", notifier.watchdog()),
+            signal = signals.recv() => match signal {
+                Signal::Reload => {
+                    notified("RELOADING", notifier.reloading());
+                    let status = running.reload().await;
+                    notified("READY", notifier.ready(&status));
+                }
+                Signal::Shutdown => break,
+            },
+        }
+    }
+
+    notified("STOPPING", notifier.stopping());
     let deadline = Instant::now() + SHUTDOWN_BUDGET;
     tracing::info!("shutting down");
     // Stop capture off the runtime: joining the pipeline threads blocks.
     #[cfg(feature = "media")]
-    let stopping = tokio::task::spawn_blocking(move || drop(capture));
+    let stopping = {
+        let capture = running.capture.take();
+        tokio::task::spawn_blocking(move || drop(capture))
+    };
     for socket in ns.sockets() {
         socket.disconnect();
     }

@@ -64,8 +64,13 @@ struct Link {
 
 /// The relay links of a running gateway.
 pub(super) struct Relays {
-    links: Vec<Link>,
+    links: std::sync::Mutex<Vec<Link>>,
     hub: Arc<ViewerHub>,
+}
+
+/// How a `[[relay]]` is named in logs and the status (and found again on reload).
+fn link_name(r: &RelayConfig) -> String {
+    format!("{}{}", r.url, r.namespace)
 }
 
 /// Client settings for a `[[relay]]` table.
@@ -111,35 +116,62 @@ impl Relays {
     /// Connects to every configured relay (in the background; failures are retried and shown in
     /// the status, never fatal) and attaches each to the hub.
     pub(super) fn start(cfg: &Config, hub: &Arc<ViewerHub>) -> Result<Relays, GatewayError> {
-        let mut links = Vec::new();
-        for r in &cfg.relays {
-            let name = format!("{}{}", r.url, r.namespace);
-            let (client, events) =
-                Client::connect(options(r, &cfg.device)?).map_err(|e| GatewayError::Relay {
-                    relay: r.url.clone(),
-                    problem: e.to_string(),
-                })?;
-            let sink = RelaySink {
-                client: client.clone(),
-                namespace: r.namespace.clone(),
-            };
-            let receiver = hub.add_receiver(Arc::new(sink), true);
-            tokio::spawn(follow(name.clone(), events, hub.clone(), receiver));
-            links.push(Link {
-                name,
-                client,
-                receiver,
-            });
-        }
-        Ok(Relays {
-            links,
+        let relays = Relays {
+            links: std::sync::Mutex::new(Vec::new()),
             hub: hub.clone(),
-        })
+        };
+        for r in &cfg.relays {
+            relays.add(r, &cfg.device)?;
+        }
+        Ok(relays)
+    }
+
+    /// The links, even if a panic poisoned the lock (the list itself stays consistent).
+    fn links(&self) -> std::sync::MutexGuard<'_, Vec<Link>> {
+        self.links
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Connects to one more relay (a `[[relay]]` added on reload, or at start).
+    pub(super) fn add(&self, r: &RelayConfig, device: &str) -> Result<(), GatewayError> {
+        let name = link_name(r);
+        let (client, events) =
+            Client::connect(options(r, device)?).map_err(|e| GatewayError::Relay {
+                relay: r.url.clone(),
+                problem: e.to_string(),
+            })?;
+        let sink = RelaySink {
+            client: client.clone(),
+            namespace: r.namespace.clone(),
+        };
+        let receiver = self.hub.add_receiver(Arc::new(sink), true);
+        tokio::spawn(follow(name.clone(), events, self.hub.clone(), receiver));
+        self.links().push(Link {
+            name,
+            client,
+            receiver,
+        });
+        Ok(())
+    }
+
+    /// Disconnects from one relay (a `[[relay]]` removed on reload), at most `budget`.
+    pub(super) async fn remove(&self, r: &RelayConfig, budget: Duration) {
+        let name = link_name(r);
+        let gone: Vec<Link> = {
+            let mut links = self.links();
+            let (gone, keep) = std::mem::take(&mut *links)
+                .into_iter()
+                .partition(|l| l.name == name);
+            *links = keep;
+            gone
+        };
+        self.close_links(gone, budget).await;
     }
 
     /// State of each link for `/api/status` and `/metrics`.
     pub(super) fn reports(&self) -> Vec<LinkReport> {
-        self.links
+        self.links()
             .iter()
             .map(|l| {
                 let s = l.client.stats();
@@ -160,10 +192,15 @@ impl Relays {
 
     /// Disconnects from every relay (each gets DISCONNECT), at most `budget`.
     pub(super) async fn close(&self, budget: Duration) {
-        for l in &self.links {
+        let all = std::mem::take(&mut *self.links());
+        self.close_links(all, budget).await;
+    }
+
+    async fn close_links(&self, links: Vec<Link>, budget: Duration) {
+        for l in &links {
             self.hub.remove_receiver(l.receiver);
         }
-        let closing = futures_util::future::join_all(self.links.iter().map(|l| l.client.close()));
+        let closing = futures_util::future::join_all(links.iter().map(|l| l.client.close()));
         if tokio::time::timeout(budget, closing).await.is_err() {
             tracing::warn!("relays did not close in time");
         }

@@ -55,12 +55,21 @@ source = "test"
 pub struct Gateway {
     pub proc: Proc,
     pub addr: SocketAddr,
+    /// The config file it runs (rewrite it and send SIGHUP to test a reload).
+    pub config_path: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Gateway {
     /// Starts `sioedge run --config <file with config>` and waits (10 s at most) for its URL.
     pub fn start(config: &str) -> Gateway {
+        let gw = Gateway::start_with(config, &[("RUST_LOG", "warn")], Stdio::inherit());
+        gw.wait_live(2);
+        gw
+    }
+
+    /// Starts `sioedge run` with extra environment and stderr; waits only for the viewer URL.
+    pub fn start_with(config: &str, env: &[(&str, &str)], stderr: Stdio) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("sioedge.toml");
         std::fs::write(&path, config).expect("write config");
@@ -68,9 +77,9 @@ impl Gateway {
             .arg("run")
             .arg("--config")
             .arg(&path)
-            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn sioedge");
         let stdout = child.stdout.take().expect("stdout");
@@ -91,13 +100,12 @@ impl Gateway {
             .trim_end_matches('/')
             .parse()
             .expect("viewer URL has an address");
-        let gw = Gateway {
+        Gateway {
             proc,
             addr,
+            config_path: path,
             _dir: dir,
-        };
-        gw.wait_live(2);
-        gw
+        }
     }
 
     /// Waits (10 s at most) until `/api/status` shows `tracks` live tracks.
