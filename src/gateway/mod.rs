@@ -48,6 +48,11 @@ pub enum GatewayError {
     /// systemd notification setup, signal handlers or the privilege drop failed.
     #[error(transparent)]
     Service(#[from] ServiceError),
+    /// `[server.tls]` is configured, but the server does not terminate TLS yet.
+    #[error(
+        "[server.tls] is not supported yet: serve the viewer on localhost, or put a TLS reverse proxy in front (see README)"
+    )]
+    TlsUnsupported,
     /// Capture could not start.
     #[cfg(feature = "media")]
     #[error(transparent)]
@@ -123,7 +128,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let o = observed.clone();
     let s = &config.server;
     if s.tls.is_some() {
-        tracing::warn!("[server.tls] is not supported by the gateway yet: serving plain HTTP");
+        // Serving plain HTTP when the owner asked for HTTPS would be a silent downgrade.
+        return Err(GatewayError::TlsUnsupported);
     }
     let server = Server::builder()
         .path(&s.path)

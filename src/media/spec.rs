@@ -98,9 +98,9 @@ pub struct VideoSpec {
     pub id: String,
     /// `"auto"`, `"test"`, `"libcamera[:<name>]"` or `"v4l2:/dev/videoN"`. Ignored when `pipeline` is set.
     pub source: VideoSource,
-    /// Frame width in pixels (even, 16..=4096).
+    /// Frame width in pixels (even, 16..=7680).
     pub width: u32,
-    /// Frame height in pixels (even, 16..=4096).
+    /// Frame height in pixels (even, 16..=4320).
     pub height: u32,
     /// Frames per second asked from the source (1..=120).
     pub fps: u32,
@@ -108,7 +108,7 @@ pub struct VideoSpec {
     pub encoder: VideoEncoder,
     /// `"h264"` or `"mjpeg"`.
     pub codec: VideoCodec,
-    /// Target bitrate of the H.264 encoders in kbit/s (50..=50000).
+    /// Target bitrate of the H.264 encoders in kbit/s (16..=100000).
     pub bitrate_kbps: u32,
     /// Seconds between H.264 keyframes (0.1..=60). Late joiners wait at most this long for a picture.
     pub keyframe_interval: f64,
@@ -225,7 +225,7 @@ impl VideoSpec {
     /// Checks ranges and combinations; the first problem found is returned.
     pub fn validate(&self) -> Result<(), SpecError> {
         check_id(&self.id)?;
-        for (field, v, max) in [("width", self.width, 4096), ("height", self.height, 4096)] {
+        for (field, v, max) in [("width", self.width, 7680), ("height", self.height, 4320)] {
             check((16..=max).contains(&v) && v % 2 == 0, field, || {
                 format!("{v} is not an even number of pixels in 16..={max}")
             })?;
@@ -234,9 +234,9 @@ impl VideoSpec {
             format!("{} is outside 1..=120", self.fps)
         })?;
         check(
-            (50..=50_000).contains(&self.bitrate_kbps),
+            (16..=100_000).contains(&self.bitrate_kbps),
             "bitrate_kbps",
-            || format!("{} is outside 50..=50000", self.bitrate_kbps),
+            || format!("{} is outside 16..=100000", self.bitrate_kbps),
         )?;
         let ki = self.keyframe_interval;
         check(
@@ -519,7 +519,7 @@ mod tests {
         let more = [
             (
                 VideoSpec {
-                    width: 4098,
+                    width: 7682,
                     ..Default::default()
                 },
                 "width",
