@@ -46,16 +46,11 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::CheckConfig { file } => match sioedge::config::Config::from_file(&file) {
-            Ok(cfg) => {
-                println!("{}: ok ({})", file.display(), cfg.summary());
-                Ok(())
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                std::process::exit(2);
-            }
-        },
+        Command::CheckConfig { file } => {
+            let cfg = valid_or_exit(sioedge::config::Config::from_file(&file));
+            println!("{}: ok ({})", file.display(), cfg.summary());
+            Ok(())
+        }
         Command::Devices { json } => {
             #[cfg(feature = "media")]
             {
@@ -66,37 +61,40 @@ fn main() -> anyhow::Result<()> {
             anyhow::bail!("built without the `media` feature: no capture (json: {json})")
         }
         Command::Run { config } => {
-            let cfg = match sioedge::config::Config::load(config.as_deref()) {
-                Ok(cfg) => cfg,
-                Err(e) => {
-                    eprintln!("{e}");
-                    std::process::exit(2);
-                }
-            };
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(sioedge::gateway::run(cfg, terminated()))?;
-            // Capture threads and sockets are closed; don't wait for stray blocking tasks.
-            runtime.shutdown_timeout(std::time::Duration::from_millis(100));
-            Ok(())
+            let cfg = valid_or_exit(sioedge::config::Config::load(config.as_deref()));
+            until_stopped(sioedge::gateway::run(cfg, terminated()))
         }
         Command::Relay { config } => {
-            let cfg = match sioedge::config::Config::from_file(&config) {
-                Ok(cfg) => cfg,
-                Err(e) => {
-                    eprintln!("{e}");
-                    std::process::exit(2);
-                }
-            };
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(sioedge::relay::run(cfg, terminated()))?;
-            runtime.shutdown_timeout(std::time::Duration::from_millis(100));
-            Ok(())
+            let cfg = valid_or_exit(sioedge::config::Config::from_file(&config));
+            until_stopped(sioedge::relay::run(cfg, terminated()))
         }
     }
+}
+
+/// The config, or its error (file:line:col: field: message) on stderr and exit status 2.
+fn valid_or_exit(
+    cfg: Result<sioedge::config::Config, sioedge::config::ConfigError>,
+) -> sioedge::config::Config {
+    cfg.unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(2)
+    })
+}
+
+/// Runs a gateway or relay main loop on a fresh runtime until it returns.
+fn until_stopped<E>(
+    main_loop: impl std::future::Future<Output = Result<(), E>>,
+) -> anyhow::Result<()>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(main_loop)?;
+    // Capture threads and sockets are closed; don't wait for stray blocking tasks.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    Ok(())
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).

@@ -8,47 +8,12 @@ use sioedge::hub::{Announce, CacheLimits, Hub, Shared, Sink, TrackInfo};
 use sioedge::media::{Codec, MediaFrame};
 use sioedge::relay::cluster::RedisAdapter;
 use sioedge::relay::redis_bus::BusConfig;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-struct Redis(Child);
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn redis() -> (Redis, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server is installed (scripts/setup-deps)");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Redis(child), port)
-}
+#[path = "peers/relay/support.rs"]
+mod relay_support;
+use relay_support::Redis;
 
 /// A receiver that records the (event name, JSON) of everything it is sent.
 #[derive(Default)]
@@ -119,7 +84,8 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_joiner_on_another_node_gets_the_gop_then_live_frames_in_order() {
-    let (_redis, port) = redis();
+    let redis = Redis::start();
+    let port = redis.port;
     let (a, _a_adapter) = node(port, "node-a");
     let (b, b_adapter) = node(port, "node-b");
     // Let both subscribers reach Redis before the announce goes out on the control channel.

@@ -3,53 +3,13 @@
 
 use bytes::Bytes;
 use sioedge::relay::redis_bus::{BusConfig, Record, RecordKind, RedisBus};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start(port: u16) -> Redis {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed (scripts/setup-deps)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Redis { child, port }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
+#[path = "peers/relay/support.rs"]
+mod relay_support;
+use relay_support::Redis;
 
 fn bus(port: u16, node: &str) -> (RedisBus, mpsc::Receiver<Record>) {
     RedisBus::start(BusConfig {
@@ -101,7 +61,7 @@ async fn publish_until_received(
 
 #[tokio::test]
 async fn frames_reach_only_subscribed_nodes_in_order_and_late_joiners_get_the_cached_keyframe() {
-    let redis = Redis::start(free_port());
+    let redis = Redis::start();
     let (a, mut a_rx) = bus(redis.port, "node-a");
     let (b, mut b_rx) = bus(redis.port, "node-b");
     let (_c, mut c_rx) = bus(redis.port, "node-c");
@@ -178,14 +138,14 @@ async fn frames_reach_only_subscribed_nodes_in_order_and_late_joiners_get_the_ca
 
 #[tokio::test]
 async fn nodes_recover_when_redis_restarts() {
-    let port = free_port();
-    let redis = Redis::start(port);
+    let mut redis = Redis::start();
+    let port = redis.port;
     let (a, _a_rx) = bus(port, "node-a");
     let (b, mut b_rx) = bus(port, "node-b");
     b.subscribe("cam1");
     publish_until_received(&a, &mut b_rx, "cam1").await;
 
-    drop(redis);
+    redis.kill();
     // Publishing while Redis is down drops (bounded), never blocks.
     let t = Instant::now();
     for seq in 0..2000 {
@@ -202,7 +162,7 @@ async fn nodes_recover_when_redis_restarts() {
     }
     while b_rx.try_recv().is_ok() {}
 
-    let _redis = Redis::start(port);
+    redis.restart();
     let t = Instant::now();
     publish_until_received(&a, &mut b_rx, "cam1").await;
     let recovered = t.elapsed();

@@ -10,7 +10,7 @@ mod relays;
 mod reload;
 pub mod viewers;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, ServerConfig};
 use crate::hub::report::{LinkReport, StatusReport};
 use crate::hub::{CacheLimits, InProcess};
 use crate::server::{Cors, Namespace, Server};
@@ -90,6 +90,31 @@ impl Observed {
     }
 }
 
+/// The server as the gateway and the relay run it: the viewer page at `/`, `routes` (status and
+/// metrics), and per-viewer queues sized for live media.
+pub(crate) fn viewer_server(
+    s: &ServerConfig,
+    routes: impl Fn(&http::request::Parts) -> Option<http::Response<Full<Bytes>>>
+    + Send
+    + Sync
+    + 'static,
+) -> Server {
+    Server::builder()
+        .path(&s.path)
+        .ping_interval(s.ping_interval)
+        .ping_timeout(s.ping_timeout)
+        .max_payload(usize::try_from(s.max_payload).unwrap_or(usize::MAX))
+        .cors(Cors {
+            allowed_origins: s.cors_origins.clone(),
+            credentials: false,
+        })
+        .assets(|path| crate::viewer::asset(path).map(|(t, b)| (t, Bytes::from_static(b))))
+        .routes(routes)
+        .queue_bounds(VIEWER_QUEUE_ITEMS, VIEWER_QUEUE_BYTES)
+        .shutdown_grace(Duration::from_secs(1))
+        .build()
+}
+
 /// Answers `GET /api/status` and `GET /metrics`.
 fn route(
     observed: &OnceLock<Observed>,
@@ -131,20 +156,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         // Serving plain HTTP when the owner asked for HTTPS would be a silent downgrade.
         return Err(GatewayError::TlsUnsupported);
     }
-    let server = Server::builder()
-        .path(&s.path)
-        .ping_interval(s.ping_interval)
-        .ping_timeout(s.ping_timeout)
-        .max_payload(usize::try_from(s.max_payload).unwrap_or(usize::MAX))
-        .cors(Cors {
-            allowed_origins: s.cors_origins.clone(),
-            credentials: false,
-        })
-        .assets(|path| crate::viewer::asset(path).map(|(t, b)| (t, Bytes::from_static(b))))
-        .routes(move |parts| route(&o, parts))
-        .queue_bounds(VIEWER_QUEUE_ITEMS, VIEWER_QUEUE_BYTES)
-        .shutdown_grace(Duration::from_secs(1))
-        .build();
+    let server = viewer_server(s, move |parts| route(&o, parts));
     let ns = server.of("/");
     let hub = viewers::hub(&ns, Arc::new(InProcess), CacheLimits::default());
     viewers::serve(&ns, hub.clone(), Access::from(s.viewer_auth()));

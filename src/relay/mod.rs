@@ -13,7 +13,7 @@ use crate::config::{Config, ConfigError};
 use crate::gateway::viewers::{self, Access, ViewerHub};
 use crate::hub::report::{LinkReport, StatusReport};
 use crate::hub::{Adapter, CacheLimits, InProcess};
-use crate::server::{Cors, Namespace, Server};
+use crate::server::Namespace;
 use bytes::Bytes;
 use cluster::RedisAdapter;
 use http_body_util::Full;
@@ -23,7 +23,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Why the relay could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,10 +46,6 @@ pub enum RelayError {
     )]
     TlsUnsupported,
 }
-
-/// Per-viewer queue bounds, as on the gateway: about two seconds of media.
-const VIEWER_QUEUE_ITEMS: usize = 160;
-const VIEWER_QUEUE_BYTES: usize = 4 << 20;
 
 /// What `/api/status` and `/metrics` read.
 struct Observed {
@@ -116,20 +112,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let node = format!("{}-{}", config.device, std::process::id());
     let observed: Arc<OnceLock<Observed>> = Arc::new(OnceLock::new());
     let o = observed.clone();
-    let server = Server::builder()
-        .path(&rs.path)
-        .ping_interval(rs.ping_interval)
-        .ping_timeout(rs.ping_timeout)
-        .max_payload(usize::try_from(rs.max_payload).unwrap_or(usize::MAX))
-        .cors(Cors {
-            allowed_origins: rs.cors_origins.clone(),
-            credentials: false,
-        })
-        .assets(|path| crate::viewer::asset(path).map(|(t, b)| (t, Bytes::from_static(b))))
-        .routes(move |parts| route(&o, parts))
-        .queue_bounds(VIEWER_QUEUE_ITEMS, VIEWER_QUEUE_BYTES)
-        .shutdown_grace(Duration::from_secs(1))
-        .build();
+    let server = crate::gateway::viewer_server(&http, move |parts| route(&o, parts));
 
     let (adapter, redis): (Arc<dyn Adapter>, Option<_>) = match &rs.adapter {
         Some(url) => {
