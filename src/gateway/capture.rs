@@ -39,7 +39,7 @@ async fn pump(mut rx: mpsc::Receiver<MediaEvent>, hub: Arc<ViewerHub>) {
                     tracks.remove(&info.stream);
                 }
                 let stream = tracks.entry(info.stream.clone()).or_default();
-                stream.insert(info.track.clone(), track_info(&info));
+                stream.insert(info.track.clone(), TrackInfo::from(&info));
                 let mut list: Vec<TrackInfo> = stream.values().cloned().collect();
                 list.sort_by_key(|t| t.kind() != media::TrackKind::Video);
                 let announce = Announce {
@@ -72,20 +72,5 @@ async fn pump(mut rx: mpsc::Receiver<MediaEvent>, hub: Arc<ViewerHub>) {
                 }
             }
         }
-    }
-}
-
-/// The announce entry of a capture track.
-fn track_info(info: &media::TrackInfo) -> TrackInfo {
-    TrackInfo {
-        track: info.track.to_string(),
-        codec: info.codec,
-        codec_string: Some(info.codec_string.clone()),
-        width: info.width,
-        height: info.height,
-        // Whole frames per second in the contract (29.97 → 30).
-        fps: info.fps.map(|f| f.round() as u32),
-        sample_rate: info.sample_rate,
-        channels: info.channels,
     }
 }

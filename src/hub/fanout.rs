@@ -929,31 +929,7 @@ mod tests {
     }
 
     fn cam(stream: &str) -> Announce {
-        Announce {
-            stream: stream.into(),
-            tracks: vec![
-                TrackInfo {
-                    track: "video".into(),
-                    codec: Codec::H264,
-                    codec_string: Some("avc1.42C01F".into()),
-                    width: Some(320),
-                    height: Some(240),
-                    fps: Some(30),
-                    sample_rate: None,
-                    channels: None,
-                },
-                TrackInfo {
-                    track: "audio".into(),
-                    codec: Codec::Opus,
-                    codec_string: Some("opus".into()),
-                    width: None,
-                    height: None,
-                    fps: None,
-                    sample_rate: Some(48000),
-                    channels: Some(1),
-                },
-            ],
-        }
+        crate::hub::types::cam_announce(stream)
     }
 
     fn frame(stream: &str, track: &str, pts: u64, key: bool, len: usize) -> MediaFrame {

@@ -144,37 +144,43 @@ fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| String::from("null"))
 }
 
+/// A stream with a 320×240 H.264 video track and a mono Opus audio track, for tests.
+#[cfg(test)]
+pub(crate) fn cam_announce(stream: &str) -> Announce {
+    Announce {
+        stream: stream.into(),
+        tracks: vec![
+            TrackInfo {
+                track: "video".into(),
+                codec: Codec::H264,
+                codec_string: Some("avc1.42C01F".into()),
+                width: Some(320),
+                height: Some(240),
+                fps: Some(30),
+                sample_rate: None,
+                channels: None,
+            },
+            TrackInfo {
+                track: "audio".into(),
+                codec: Codec::Opus,
+                codec_string: Some("opus".into()),
+                width: None,
+                height: None,
+                fps: None,
+                sample_rate: Some(48000),
+                channels: Some(1),
+            },
+        ],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn announce_uses_the_contract_field_names() {
-        let a = Announce {
-            stream: "cam0".into(),
-            tracks: vec![
-                TrackInfo {
-                    track: "video".into(),
-                    codec: Codec::H264,
-                    codec_string: Some("avc1.42C01F".into()),
-                    width: Some(320),
-                    height: Some(240),
-                    fps: Some(30),
-                    sample_rate: None,
-                    channels: None,
-                },
-                TrackInfo {
-                    track: "audio".into(),
-                    codec: Codec::Opus,
-                    codec_string: Some("opus".into()),
-                    width: None,
-                    height: None,
-                    fps: None,
-                    sample_rate: Some(48000),
-                    channels: Some(1),
-                },
-            ],
-        };
+        let a = cam_announce("cam0");
         let v: serde_json::Value = serde_json::from_str(&Event::announce(&a).json).unwrap();
         assert_eq!(
             v,
