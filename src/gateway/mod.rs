@@ -23,6 +23,28 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use viewers::{Access, ViewerHub};
 
+/// The listen address of the gateway or the relay is unavailable.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {source}")]
+pub struct BindError {
+    /// The configured address.
+    pub addr: SocketAddr,
+    /// The OS error.
+    pub source: std::io::Error,
+}
+
+/// Binds the server's listener; returns it with the address actually bound (port 0 picks one).
+pub(crate) async fn listen(
+    addr: SocketAddr,
+) -> Result<(tokio::net::TcpListener, SocketAddr), BindError> {
+    let bound = async {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        Ok((listener, local))
+    };
+    bound.await.map_err(|source| BindError { addr, source })
+}
+
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -30,13 +52,8 @@ pub enum GatewayError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The listen address is unavailable.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The configured address.
-        addr: SocketAddr,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] BindError),
     /// A `[[relay]]` cannot be set up.
     #[error("relay {relay}: {problem}")]
     Relay {
@@ -160,16 +177,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let ns = server.of("/");
     let hub = viewers::hub(&ns, Arc::new(InProcess), CacheLimits::default());
     viewers::serve(&ns, hub.clone(), Access::from(s.viewer_auth()));
-    let listener = tokio::net::TcpListener::bind(s.listen)
-        .await
-        .map_err(|source| GatewayError::Bind {
-            addr: s.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| GatewayError::Bind {
-        addr: s.listen,
-        source,
-    })?;
+    let (listener, addr) = listen(s.listen).await?;
     // Ports are bound: root is no longer needed (and must not reach capture or the network).
     if let Some(user) = &config.user
         && let PrivilegeDrop::Dropped { uid, gid } = service::drop_privileges(user)?

@@ -20,7 +20,6 @@ use http_body_util::Full;
 use publishers::Publishers;
 use redis_bus::{BusConfig, BusError};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -32,11 +31,8 @@ pub enum RelayError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The listen address is unavailable.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Bind(#[from] crate::gateway::BindError),
     /// The Redis adapter URL is unusable.
     #[error(transparent)]
     Adapter(#[from] BusError),
@@ -149,16 +145,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         redis: redis.clone(),
     });
 
-    let listener = tokio::net::TcpListener::bind(rs.listen)
-        .await
-        .map_err(|source| RelayError::Bind {
-            addr: rs.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| RelayError::Bind {
-        addr: rs.listen,
-        source,
-    })?;
+    let (listener, addr) = crate::gateway::listen(rs.listen).await?;
     let serving = tokio::spawn({
         let server = server.clone();
         async move { server.serve(listener).await }
