@@ -6,7 +6,6 @@ mod client_common;
 use client_common::*;
 use serde_json::json;
 use sioedge::client::{Client, ClientError, ClientEvent, Transport};
-use sioedge::socketio::Arg;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
@@ -58,20 +57,7 @@ async fn matrix(kind: Kind) {
         }
 
         if transports.len() == 2 {
-            // The upgrade completes: the relay reports the WebSocket transport.
-            let mut upgraded = false;
-            for _ in 0..50 {
-                let t = client
-                    .emit_with_ack("/", "which-transport", vec![], T)
-                    .await
-                    .unwrap();
-                if t == vec![Arg::Json(json!("websocket"))] {
-                    upgraded = true;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            assert!(upgraded, "{what}: never upgraded to WebSocket");
+            assert_upgraded(&client, &what).await;
         }
         let stats = client.stats();
         assert!(stats.sent >= 6, "{what}: {stats:?}");

@@ -88,19 +88,7 @@ async fn client_interop_own_server() {
             exchange(&client, &mut events, ns, &what).await;
         }
         if transports.len() == 2 {
-            let mut upgraded = false;
-            for _ in 0..50 {
-                let t = client
-                    .emit_with_ack("/", "which-transport", vec![], T)
-                    .await
-                    .unwrap();
-                if t == vec![Arg::Json(json!("websocket"))] {
-                    upgraded = true;
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            assert!(upgraded, "{what}: never upgraded to WebSocket");
+            assert_upgraded(&client, &what).await;
         }
         close(&client).await;
     }

@@ -243,6 +243,22 @@ pub fn rss_kib() -> u64 {
 }
 
 /// Closes the client, bounded in time.
+/// Asserts that the relay reports the WebSocket transport within 5 s (the upgrade completed);
+/// the relay answers `which-transport` with its transport name.
+pub async fn assert_upgraded(client: &ClientHandle, what: &str) {
+    for _ in 0..50 {
+        let t = client
+            .emit_with_ack("/", "which-transport", vec![], Duration::from_secs(10))
+            .await
+            .unwrap();
+        if t == vec![Arg::Json(json!("websocket"))] {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: never upgraded to WebSocket");
+}
+
 pub async fn close(handle: &ClientHandle) {
     let _ = tokio::time::timeout(Duration::from_secs(5), handle.close()).await;
 }
