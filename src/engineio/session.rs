@@ -552,11 +552,16 @@ impl Session {
     }
 
     /// Ends the session from the server side (`ForcedClose`, `ServerShuttingDown`, …): a close
-    /// packet is queued for the client, then [`Event::Closed`]. On polling the close waits for
-    /// the client's next poll when none is pending.
+    /// packet is queued for the client, then [`Event::Closed`]. On polling, a close that
+    /// [flushes the queue](CloseReason::flushes_queue) waits for the client's next poll when
+    /// none is pending; any other reaches only a pending poll.
     pub fn close(&mut self, reason: CloseReason, now: Instant) {
-        let last = self.transport().map(|t| (t, Packet::Close));
-        self.close_inner(reason, last, now);
+        if reason.flushes_queue() {
+            let last = self.transport().map(|t| (t, Packet::Close));
+            self.close_inner(reason, last, now);
+        } else {
+            self.close_with_packet(reason, now);
+        }
     }
 
     /// The next packet to send, with its transport.
@@ -1108,6 +1113,28 @@ mod tests {
         assert_eq!(
             s.handle_post_request(t0 + 30 * MS),
             Err(RequestError::Closed)
+        );
+    }
+
+    #[test]
+    fn a_close_that_discards_the_queue_does_not_wait_for_a_poll() {
+        let t0 = Instant::now();
+        let mut s = new_polling(t0);
+        s.close(CloseReason::ParseError, t0);
+        assert_eq!(
+            drain(&mut s),
+            (vec![], vec![Event::Closed(CloseReason::ParseError)])
+        );
+        assert_eq!(s.handle_poll_request(t0), Err(RequestError::Closed));
+        let mut s = new_polling(t0);
+        s.handle_poll_request(t0).unwrap();
+        s.close(CloseReason::QueueOverflow, t0);
+        assert_eq!(
+            drain(&mut s),
+            (
+                vec![tx(TransportKind::Polling, Packet::Close)],
+                vec![Event::Closed(CloseReason::QueueOverflow)]
+            )
         );
     }
 

@@ -1,18 +1,26 @@
-//! Engine.IO sessions on the server: the registry, each connection's bounded outgoing queue, the
-//! heartbeat, transport state (polling, upgrading, WebSocket) and close semantics.
+//! Engine.IO sessions on the server: the registry and, per connection, the sans-IO
+//! [`Session`] (transport state, heartbeat, upgrade probe, close) next to the bounded
+//! application queue, plus the timer task that drives the session's deadlines.
 //!
-//! The transports (`http.rs`) only move bytes: they feed decoded packets to
-//! [`Conn::receive`] and drain [`Conn`]'s queue. What a message *means* is up to the endpoint's
-//! [`EngineHandler`] (Socket.IO, or the raw echo of the conformance server).
+//! The transports (`http.rs`) only move bytes: every input (a poll, a POST body, a WebSocket
+//! frame, a transport gone, a timeout, the application's close) goes through [`Conn`] into the
+//! session; a transport takes the session's control packets and the application queue when it
+//! can carry them. What a message *means* is up to the endpoint's [`EngineHandler`].
 
 use super::encoded::{self, EncodedPacket};
-use crate::engineio::{Handshake, Packet, Str, generate_sid};
+use crate::engineio::{
+    Event, Packet, RequestError, Session, SessionConfig, State as SessionState, Str, TransportKind,
+    WsFrame, generate_sid,
+};
 use crate::hub::queue::{Class, OutQueue, Push};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
+
+pub use crate::engineio::CloseReason;
 
 /// Engine.IO settings shared by every session of a server.
 #[derive(Debug, Clone)]
@@ -41,47 +49,15 @@ impl Default for EngineConfig {
     }
 }
 
-/// Why an Engine.IO session ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The client closed the transport or sent a close packet.
-    TransportClose,
-    /// An I/O error, an aborted poll or a concurrent poll.
-    TransportError,
-    /// The client did not answer a ping within the ping timeout.
-    PingTimeout,
-    /// The client sent bytes that do not decode.
-    ParseError,
-    /// The server closed the session (after flushing what was queued).
-    ServerClose,
-    /// The server is shutting down.
-    ServerShutdown,
-    /// A control packet did not fit in the outgoing queue: the client cannot keep up.
-    QueueOverflow,
-}
-
-impl CloseReason {
-    /// Closes the server decided on flush queued packets and tell the client with a close packet.
-    fn graceful(self) -> bool {
-        matches!(self, CloseReason::ServerClose | CloseReason::ServerShutdown)
+impl EngineConfig {
+    fn session(&self) -> SessionConfig {
+        SessionConfig {
+            ping_interval: self.ping_interval,
+            ping_timeout: self.ping_timeout,
+            max_payload: self.max_payload,
+            ..SessionConfig::default()
+        }
     }
-
-    /// A polling client learns about these closes from its next poll, so the session is kept
-    /// for it (a close it asked for is answered with a noop, a server close with a close packet).
-    fn lingers(self) -> bool {
-        self.graceful() || self == CloseReason::TransportClose
-    }
-}
-
-/// The transport a session currently uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// HTTP long-polling.
-    Polling,
-    /// A WebSocket probe is in progress; polls are released with a noop.
-    Upgrading,
-    /// WebSocket (direct, or after an upgrade).
-    WebSocket,
 }
 
 /// One application message received from a client.
@@ -108,15 +84,64 @@ pub trait EngineHandler: Send + Sync + 'static {
     fn open(&self, conn: &Arc<Conn>) -> Arc<dyn ConnHandler>;
 }
 
+/// A WebSocket attached to a session (an upgrade candidate or the established transport).
+/// Its reader and writer hold it; the session's connection knows which one is attached.
+pub(crate) struct WsLink {
+    /// Wakes the writer: something to send, or the session or the attachment changed.
+    wake: Notify,
+    /// RFC 6455 close code for a close the WebSocket itself caused (framing error, oversize).
+    close_code: AtomicU16,
+}
+
+impl WsLink {
+    fn new() -> Arc<WsLink> {
+        Arc::new(WsLink {
+            wake: Notify::new(),
+            close_code: AtomicU16::new(0),
+        })
+    }
+
+    /// Waits until the writer has something to look at.
+    pub(crate) async fn wait(&self) {
+        self.wake.notified().await
+    }
+
+    /// Records the close code to send for a WebSocket-level error (before reporting it).
+    pub(crate) fn set_close_code(&self, code: u16) {
+        self.close_code.store(code, Ordering::Relaxed);
+    }
+
+    /// The close code recorded by [`WsLink::set_close_code`], if any.
+    pub(crate) fn close_code(&self) -> Option<u16> {
+        Some(self.close_code.load(Ordering::Relaxed)).filter(|&c| c != 0)
+    }
+}
+
 struct State {
+    session: Session,
     queue: OutQueue<Arc<EncodedPacket>>,
-    transport: Transport,
-    polling: bool,
-    posting: bool,
-    pong_seen: bool,
-    /// When the current heartbeat cycle started (session open or last pong).
-    cycle: tokio::time::Instant,
-    closed: Option<CloseReason>,
+    /// True once application messages go to the WebSocket (direct, or after the upgrade).
+    on_ws: bool,
+    /// The attached WebSocket, if any.
+    ws: Option<Arc<WsLink>>,
+    /// The pong frame the attached WebSocket owes for a WebSocket ping.
+    ws_pong: Option<Bytes>,
+    /// The deadline the timer task sleeps until.
+    armed: Option<Instant>,
+    /// Removed from the engine's registry.
+    forgotten: bool,
+}
+
+impl State {
+    fn attached(&self, link: &Arc<WsLink>) -> bool {
+        self.ws.as_ref().is_some_and(|w| Arc::ptr_eq(w, link))
+    }
+
+    fn wake_ws(&self) {
+        if let Some(ws) = &self.ws {
+            ws.wake.notify_one();
+        }
+    }
 }
 
 /// One Engine.IO session.
@@ -124,8 +149,10 @@ pub struct Conn {
     sid: Str,
     engine: Weak<Engine>,
     state: Mutex<State>,
-    wake: Notify,
-    pong: Notify,
+    /// Wakes a pending poll.
+    poll_wake: Notify,
+    /// Wakes the timer task (the session's deadline moved).
+    timer_wake: Notify,
     closed_tx: watch::Sender<bool>,
     handler: OnceLock<Arc<dyn ConnHandler>>,
 }
@@ -136,14 +163,37 @@ impl std::fmt::Debug for Conn {
     }
 }
 
-/// A batch of queued packets for a transport to write.
-pub(crate) enum Drain {
-    /// Packets to send.
-    Packets(Vec<Arc<EncodedPacket>>),
-    /// Nothing queued; wait on [`Conn::wait`].
-    Empty,
-    /// The session is closed (and what a graceful close had to flush is sent): say so.
-    Closed(CloseReason),
+/// What a pending poll does next.
+pub(crate) enum PollStep {
+    /// The response body is ready.
+    Answer,
+    /// Nothing to send yet: wait on [`Conn::poll_wait`].
+    Wait,
+    /// The session moved on (upgraded or closed): refuse the request.
+    Refuse(RequestError),
+}
+
+/// What a WebSocket writer does next.
+pub(crate) enum WsStep {
+    /// Write the gathered packets.
+    Write,
+    /// Nothing to send yet: wait on [`WsLink::wait`].
+    Wait,
+    /// Say goodbye: the session closed for this reason (everything owed is written), or the
+    /// WebSocket was dropped from the session (`None`: a failed upgrade).
+    Close(Option<CloseReason>),
+}
+
+/// Shared encodings of the control packets the session asks to send.
+fn control(packet: Packet) -> Arc<EncodedPacket> {
+    match packet {
+        Packet::Ping => encoded::ping(),
+        p => Arc::new(EncodedPacket::new(vec![p])),
+    }
+}
+
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
 impl Conn {
@@ -158,20 +208,116 @@ impl Conn {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Feeds one input to the session, then acts on what it decided: wakes the transports and
+    /// the timer, forgets a finished session, and hands events to the handler (after the lock
+    /// is released, in order). Deadlines that passed are handled first, so that a late timer
+    /// cannot keep a dead session alive. `events` is scratch space, reused by readers.
+    fn input<R>(
+        self: &Arc<Self>,
+        events: &mut Vec<Event>,
+        f: impl FnOnce(&mut State, Instant) -> R,
+    ) -> R {
+        let now = now();
+        let (result, forget) = {
+            let mut guard = self.lock();
+            let st = &mut *guard;
+            if st.session.poll_timeout().is_some_and(|d| d <= now) {
+                st.session.handle_timeout(now);
+            }
+            let result = f(st, now);
+            while let Some(event) = st.session.poll_event() {
+                match event {
+                    Event::Upgraded => {
+                        st.on_ws = true;
+                        st.wake_ws();
+                        self.poll_wake.notify_one();
+                    }
+                    Event::UpgradeAborted => {
+                        if let Some(ws) = st.ws.take() {
+                            ws.wake.notify_one();
+                        }
+                        st.ws_pong = None;
+                    }
+                    Event::Closed(_) => {
+                        st.wake_ws();
+                        self.poll_wake.notify_one();
+                        events.push(event);
+                    }
+                    Event::Text(_) | Event::Binary(_) => events.push(event),
+                }
+            }
+            if st.session.has_transmit(TransportKind::Polling) {
+                self.poll_wake.notify_one();
+            }
+            if st.session.has_transmit(TransportKind::WebSocket) {
+                st.wake_ws();
+            }
+            let deadline = st.session.poll_timeout();
+            if deadline != st.armed {
+                st.armed = deadline;
+                self.timer_wake.notify_one();
+            }
+            // Once closed, the session stays reachable by sid only for the poll that collects
+            // the close it owes.
+            let forget = !st.forgotten
+                && st.session.is_closed()
+                && !st.session.has_transmit(TransportKind::Polling);
+            st.forgotten |= forget;
+            (result, forget)
+        };
+        if forget && let Some(engine) = self.engine.upgrade() {
+            engine.remove(&self.sid);
+        }
+        self.dispatch(events);
+        result
+    }
+
+    fn dispatch(self: &Arc<Self>, events: &mut Vec<Event>) {
+        for event in events.drain(..) {
+            let handler = self.handler.get();
+            match event {
+                Event::Text(text) => {
+                    if let Some(h) = handler {
+                        h.clone().message(self, Incoming::Text(text));
+                    }
+                }
+                Event::Binary(data) => {
+                    if let Some(h) = handler {
+                        h.clone().message(self, Incoming::Binary(data));
+                    }
+                }
+                Event::Closed(reason) => {
+                    tracing::debug!(sid = %self.sid.as_str(), %reason, "engine.io session closed");
+                    self.closed_tx.send_replace(true);
+                    if let Some(h) = handler {
+                        h.clone().close(self, reason);
+                    }
+                }
+                Event::Upgraded | Event::UpgradeAborted => {}
+            }
+        }
+    }
+
     /// Queues a packet under a drop class. `Push::Overflow` closes the session.
     pub fn push(self: &Arc<Self>, packet: Arc<EncodedPacket>, class: Class) -> Push {
         let bytes = packet.len();
         let result = {
             let mut st = self.lock();
-            if st.closed.is_some() {
+            if st.session.is_closed() {
                 return Push::Dropped;
             }
-            st.queue.push(packet, class, bytes)
+            let result = st.queue.push(packet, class, bytes);
+            if let Push::Queued = result {
+                if st.on_ws {
+                    st.wake_ws();
+                } else {
+                    self.poll_wake.notify_one();
+                }
+            }
+            result
         };
-        match result {
-            Push::Queued => self.wake.notify_one(),
-            Push::Overflow => self.close(CloseReason::QueueOverflow),
-            Push::Dropped => {}
+        if let Push::Overflow = result {
+            self.close(CloseReason::QueueOverflow);
         }
         result
     }
@@ -181,45 +327,15 @@ impl Conn {
         self.push(packet, Class::Control)
     }
 
-    /// Ends the session. Server closes ([`CloseReason::ServerClose`], shutdown) first flush what
-    /// is queued and end with a close packet.
+    /// Ends the session. Closes the server decides ([`CloseReason::ForcedClose`], shutdown)
+    /// first flush what is queued and end with a close packet.
     pub fn close(self: &Arc<Self>, reason: CloseReason) {
-        let remove_now = {
-            let mut st = self.lock();
-            if st.closed.is_some() {
-                return;
-            }
-            st.closed = Some(reason);
-            // A graceful polling close waits for the next poll to deliver the rest.
-            !(reason.lingers() && st.transport != Transport::WebSocket)
-        };
-        tracing::debug!(sid = %self.sid.as_str(), ?reason, "engine.io session closed");
-        self.closed_tx.send_replace(true);
-        self.wake.notify_one();
-        if let Some(engine) = self.engine.upgrade() {
-            if remove_now {
-                engine.remove(&self.sid);
-            } else {
-                // Give the client one poll to collect the close; then forget the session.
-                let sid = self.sid.clone();
-                let wait = engine.config.ping_timeout;
-                let weak = Arc::downgrade(&engine);
-                tokio::spawn(async move {
-                    tokio::time::sleep(wait).await;
-                    if let Some(engine) = weak.upgrade() {
-                        engine.remove(&sid);
-                    }
-                });
-            }
-        }
-        if let Some(handler) = self.handler.get() {
-            handler.clone().close(self, reason);
-        }
+        self.input(&mut Vec::new(), |st, now| st.session.close(reason, now));
     }
 
     /// True once the session is closed.
     pub fn is_closed(&self) -> bool {
-        self.lock().closed.is_some()
+        self.lock().session.is_closed()
     }
 
     /// Resolves when the session is closed.
@@ -229,190 +345,211 @@ impl Conn {
         let _ = rx.wait_for(|c| *c).await;
     }
 
-    /// The current transport.
-    pub fn transport(&self) -> Transport {
-        self.lock().transport
+    /// The transport application messages go to (the last one, once closed).
+    pub fn transport(&self) -> TransportKind {
+        if self.lock().on_ws {
+            TransportKind::WebSocket
+        } else {
+            TransportKind::Polling
+        }
     }
 
-    /// Handles one decoded packet from the client (either transport).
-    pub(crate) fn receive(self: &Arc<Self>, packet: Packet) {
-        match packet {
-            Packet::Pong => {
-                let mut st = self.lock();
-                st.pong_seen = true;
-                st.cycle = tokio::time::Instant::now();
-                drop(st);
-                self.pong.notify_one();
+    /// A GET arrived: on `Ok` it is the pending poll (answer it via [`Conn::poll_drain`]).
+    pub(crate) fn poll_request(self: &Arc<Self>) -> Result<(), RequestError> {
+        self.input(&mut Vec::new(), |st, now| {
+            st.session.handle_poll_request(now)
+        })
+    }
+
+    /// Fills the pending poll's response: the session's polling control packets, then up to
+    /// `max_bytes` of the queue (at least one packet). A close goes alone, after the last
+    /// queued packets: a client that handles a payload's packets asynchronously must see them
+    /// before it sees the transport close.
+    pub(crate) fn poll_drain(&self, max_bytes: usize, out: &mut BytesMut) -> PollStep {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let flush = st
+            .session
+            .close_reason()
+            .is_none_or(CloseReason::flushes_queue);
+        let queued = flush && !st.on_ws && !st.queue.is_empty();
+        while let Some(t) = st.session.peek_transmit_for(TransportKind::Polling) {
+            let close = matches!(t.packet, Packet::Close);
+            if close && (queued || !out.is_empty()) {
+                break;
             }
-            Packet::Message(text) => self.deliver(Incoming::Text(text)),
-            Packet::Binary(data) => self.deliver(Incoming::Binary(data)),
-            Packet::Close => self.close(CloseReason::TransportClose),
-            Packet::Noop | Packet::Upgrade => {}
-            // v4 clients do not ping (except the probe, handled by the upgrade); be lenient.
-            Packet::Ping => {
-                self.send(Arc::new(EncodedPacket::new(vec![Packet::Pong])));
+            if let Some(t) = st.session.poll_transmit_for(TransportKind::Polling) {
+                control(t.packet).append_polling(out);
             }
-            Packet::Open(_) | Packet::PingProbe | Packet::PongProbe => {
-                self.close(CloseReason::ParseError)
+            if close {
+                return PollStep::Answer;
             }
         }
-    }
-
-    fn deliver(self: &Arc<Self>, msg: Incoming) {
-        if let Some(handler) = self.handler.get() {
-            handler.clone().message(self, msg);
+        if queued {
+            let mut total = 0;
+            while total < max_bytes {
+                let Some(p) = st.queue.pop() else { break };
+                total += p.len();
+                p.append_polling(out);
+            }
+        }
+        if !out.is_empty() {
+            PollStep::Answer
+        } else if st.on_ws {
+            PollStep::Refuse(RequestError::WrongTransport)
+        } else if st.session.is_closed() {
+            PollStep::Refuse(RequestError::Closed)
+        } else {
+            PollStep::Wait
         }
     }
 
-    /// Takes up to `max_bytes` (at least one packet) from the queue.
-    pub(crate) fn drain(&self, max_bytes: usize) -> Drain {
+    /// Waits until a pending poll may have something to send.
+    pub(crate) async fn poll_wait(&self) {
+        self.poll_wake.notified().await
+    }
+
+    /// The pending poll was answered.
+    pub(crate) fn poll_done(self: &Arc<Self>) {
+        self.input(&mut Vec::new(), |st, _| st.session.handle_poll_done());
+    }
+
+    /// The client went away before its poll was answered.
+    pub(crate) fn poll_aborted(self: &Arc<Self>) {
+        self.input(&mut Vec::new(), |st, now| {
+            st.session.handle_poll_aborted(now)
+        });
+    }
+
+    /// A POST arrived; on `Ok` read its body and call [`Conn::post_body`] or
+    /// [`Conn::post_aborted`].
+    pub(crate) fn post_request(self: &Arc<Self>) -> Result<(), RequestError> {
+        self.input(&mut Vec::new(), |st, now| {
+            st.session.handle_post_request(now)
+        })
+    }
+
+    /// A POST body: its packets go to the session (messages on to the handler).
+    pub(crate) fn post_body(self: &Arc<Self>, body: Bytes) -> Result<(), RequestError> {
+        self.input(&mut Vec::new(), |st, now| {
+            st.session.handle_polling_body(body, now)
+        })
+    }
+
+    /// Reading a POST body failed (`too_large`: over the max payload).
+    pub(crate) fn post_aborted(self: &Arc<Self>, too_large: bool) {
+        self.input(&mut Vec::new(), |st, now| {
+            st.session.handle_post_aborted(too_large, now)
+        });
+    }
+
+    /// A WebSocket arrived with this session's sid: on `Ok` it is attached as the upgrade
+    /// candidate.
+    pub(crate) fn attach_ws(self: &Arc<Self>) -> Result<Arc<WsLink>, RequestError> {
+        self.input(&mut Vec::new(), |st, now| {
+            st.session.handle_ws_attach(now)?;
+            let link = WsLink::new();
+            st.ws = Some(link.clone());
+            st.ws_pong = None;
+            Ok(link)
+        })
+    }
+
+    /// A message read from `link`. False when its reader should stop: the session closed, or
+    /// `link` is not (or no longer) the session's WebSocket.
+    pub(crate) fn ws_frame(
+        self: &Arc<Self>,
+        link: &Arc<WsLink>,
+        frame: WsFrame,
+        events: &mut Vec<Event>,
+    ) -> bool {
+        self.input(events, |st, now| {
+            if !st.attached(link) {
+                return false;
+            }
+            st.session.handle_ws_frame(frame, now);
+            matches!(
+                st.session.state(),
+                SessionState::Probing | SessionState::Upgrading | SessionState::WebSocket
+            )
+        })
+    }
+
+    /// A WebSocket ping arrived on `link`: its writer owes `pong_frame` (only the latest).
+    pub(crate) fn ws_ping(&self, link: &Arc<WsLink>, pong_frame: Bytes) {
         let mut st = self.lock();
-        let mut out = Vec::new();
-        let mut total = 0;
-        let flush = st.closed.is_none_or(CloseReason::graceful);
-        while total < max_bytes && flush {
-            let Some(p) = st.queue.pop() else { break };
-            total += p.len();
-            out.push(p);
-        }
-        // The close goes alone, after the last packets: a client that handles a payload's
-        // packets asynchronously must see them before it sees the transport close.
-        match st.closed {
-            Some(reason) if out.is_empty() => Drain::Closed(reason),
-            _ if out.is_empty() => Drain::Empty,
-            _ => Drain::Packets(out),
+        if st.attached(link) {
+            st.ws_pong = Some(pong_frame);
+            link.wake.notify_one();
         }
     }
 
-    /// Waits until something was queued or the state changed.
-    pub(crate) async fn wait(&self) {
-        self.wake.notified().await
+    /// `link` closed (`error`: it failed rather than closed cleanly).
+    pub(crate) fn ws_closed(self: &Arc<Self>, link: &Arc<WsLink>, error: bool) {
+        self.input(&mut Vec::new(), |st, now| {
+            if st.attached(link) {
+                st.session.handle_ws_closed(error, now);
+            }
+        });
     }
 
-    /// Wakes whoever waits on the queue (a state change they must look at).
-    pub(crate) fn wake(&self) {
-        self.wake.notify_one()
-    }
-
-    /// Starts a poll: fails when the session is not polling or another poll is active.
-    pub(crate) fn begin_poll(self: &Arc<Self>) -> Result<(), PollError> {
-        let mut st = self.lock();
-        if st.closed.is_some_and(|r| !r.lingers()) {
-            return Err(PollError::Closed);
+    /// Gathers what `link`'s writer sends next: a pong owed, the session's WebSocket control
+    /// packets, then up to `max_bytes` of the queue once the WebSocket carries it.
+    pub(crate) fn ws_drain(
+        &self,
+        link: &Arc<WsLink>,
+        max_bytes: usize,
+        out: &mut Vec<Arc<EncodedPacket>>,
+    ) -> WsStep {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        if !st.attached(link) {
+            return WsStep::Close(None);
         }
-        if st.transport == Transport::WebSocket {
-            return Err(PollError::WrongTransport);
+        if let Some(frame) = st.ws_pong.take() {
+            out.push(Arc::new(EncodedPacket::ws_control(frame)));
         }
-        if st.polling {
-            drop(st);
-            self.close(CloseReason::TransportError);
-            return Err(PollError::Concurrent);
+        while let Some(t) = st.session.poll_transmit_for(TransportKind::WebSocket) {
+            // A close is said with the close frame, after the rest.
+            if !matches!(t.packet, Packet::Close) {
+                out.push(control(t.packet));
+            }
         }
-        st.polling = true;
-        Ok(())
-    }
-
-    /// Ends a poll started with [`Conn::begin_poll`]; once the poll delivered the close, the
-    /// session is forgotten.
-    pub(crate) fn end_poll(self: &Arc<Self>, delivered_close: bool) {
-        self.lock().polling = false;
-        if delivered_close && let Some(engine) = self.engine.upgrade() {
-            engine.remove(&self.sid);
+        let reason = st.session.close_reason();
+        if st.on_ws && reason.is_none_or(CloseReason::flushes_queue) {
+            let mut total = 0;
+            while total < max_bytes {
+                let Some(p) = st.queue.pop() else { break };
+                total += p.len();
+                out.push(p);
+            }
         }
-    }
-
-    /// Starts handling a POST: fails when one is already in progress (closing the session).
-    pub(crate) fn begin_post(self: &Arc<Self>) -> Result<(), PollError> {
-        let mut st = self.lock();
-        if st.closed.is_some() {
-            return Err(PollError::Closed);
-        }
-        if st.transport == Transport::WebSocket {
-            return Err(PollError::WrongTransport);
-        }
-        if st.posting {
-            drop(st);
-            self.close(CloseReason::TransportError);
-            return Err(PollError::Concurrent);
-        }
-        st.posting = true;
-        Ok(())
-    }
-
-    /// Ends a POST.
-    pub(crate) fn end_post(&self) {
-        self.lock().posting = false;
-    }
-
-    /// Starts an upgrade probe on a polling session.
-    pub(crate) fn begin_upgrade(&self) -> bool {
-        let mut st = self.lock();
-        if st.closed.is_some() || st.transport != Transport::Polling {
-            return false;
-        }
-        st.transport = Transport::Upgrading;
-        true
-    }
-
-    /// The probe succeeded (`5` received): the session now uses WebSocket.
-    pub(crate) fn finish_upgrade(&self) {
-        self.lock().transport = Transport::WebSocket;
-        self.wake.notify_one();
-    }
-
-    /// The probe failed: back to polling.
-    pub(crate) fn abort_upgrade(&self) {
-        let mut st = self.lock();
-        if st.transport == Transport::Upgrading {
-            st.transport = Transport::Polling;
+        if !out.is_empty() {
+            WsStep::Write
+        } else if reason.is_some() {
+            WsStep::Close(reason)
+        } else {
+            WsStep::Wait
         }
     }
 
-    /// Pings every `interval` after the previous pong (as the reference server does) and closes
-    /// the session when a pong does not arrive within `timeout`.
-    async fn heartbeat(self: Arc<Self>, interval: Duration, timeout: Duration) {
-        let mut closed = self.closed_tx.subscribe();
+    /// Drives the session's deadlines (pings, pong and upgrade timeouts, the wait for a
+    /// closed session's last poll) until it is finished.
+    async fn run_timer(self: Arc<Self>) {
+        let mut events = Vec::new();
         loop {
-            let cycle = self.lock().cycle;
+            let Some(deadline) = self.lock().armed else {
+                return;
+            };
             tokio::select! {
-                _ = tokio::time::sleep_until(cycle + interval) => {}
-                _ = closed.wait_for(|c| *c) => return,
-            }
-            self.lock().pong_seen = false;
-            self.send(encoded::ping());
-            // The deadline follows the schedule, not this task's (possibly late) wake-up.
-            let deadline = tokio::time::sleep_until(cycle + interval + timeout);
-            tokio::pin!(deadline);
-            loop {
-                tokio::select! {
-                    _ = &mut deadline => {
-                        self.close(CloseReason::PingTimeout);
-                        return;
-                    }
-                    _ = self.pong.notified() => if self.lock().pong_seen { break },
-                    _ = closed.wait_for(|c| *c) => return,
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    // `input` handles the deadlines that passed.
+                    self.input(&mut events, |_, _| ());
                 }
+                _ = self.timer_wake.notified() => {}
             }
         }
     }
-
-    /// True when the heartbeat deadline passed without a pong (checked on every request, so
-    /// that a late timer cannot keep a dead polling session alive).
-    fn expired(&self, interval: Duration, timeout: Duration) -> bool {
-        let st = self.lock();
-        st.closed.is_none() && tokio::time::Instant::now() >= st.cycle + interval + timeout
-    }
-}
-
-/// Why a poll or POST was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PollError {
-    /// The session is closed.
-    Closed,
-    /// The session uses WebSocket now.
-    WrongTransport,
-    /// Another poll/POST is in progress (the session was closed).
-    Concurrent,
 }
 
 /// An Engine.IO endpoint: its settings, handler and open sessions.
@@ -436,59 +573,53 @@ impl Engine {
         self.conns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Opens a session on `transport`; the handshake packet is the first thing queued.
-    pub(crate) fn open(
+    /// Opens a long-polling session; its first poll collects the handshake.
+    pub(crate) fn open_polling(self: &Arc<Self>) -> Result<Arc<Conn>, getrandom::Error> {
+        self.open(TransportKind::Polling, None)
+    }
+
+    /// Opens a session on a WebSocket, attached as `link`; the handshake is its first frame.
+    pub(crate) fn open_ws(self: &Arc<Self>) -> Result<(Arc<Conn>, Arc<WsLink>), getrandom::Error> {
+        let link = WsLink::new();
+        let conn = self.open(TransportKind::WebSocket, Some(link.clone()))?;
+        Ok((conn, link))
+    }
+
+    fn open(
         self: &Arc<Self>,
-        transport: Transport,
+        transport: TransportKind,
+        ws: Option<Arc<WsLink>>,
     ) -> Result<Arc<Conn>, getrandom::Error> {
         let sid = Str::from(generate_sid()?);
         let cfg = &self.config;
+        let session = Session::new(sid.clone(), transport, cfg.session(), now());
         let conn = Arc::new(Conn {
             sid: sid.clone(),
             engine: Arc::downgrade(self),
             state: Mutex::new(State {
+                armed: session.poll_timeout(),
+                session,
                 queue: OutQueue::new(cfg.queue_items, cfg.queue_bytes),
-                transport,
-                polling: false,
-                posting: false,
-                pong_seen: false,
-                cycle: tokio::time::Instant::now(),
-                closed: None,
+                on_ws: transport == TransportKind::WebSocket,
+                ws,
+                ws_pong: None,
+                forgotten: false,
             }),
-            wake: Notify::new(),
-            pong: Notify::new(),
+            poll_wake: Notify::new(),
+            timer_wake: Notify::new(),
             closed_tx: watch::Sender::new(false),
             handler: OnceLock::new(),
         });
-        let open = Handshake {
-            sid: sid.as_str().to_owned(),
-            upgrades: if transport == Transport::Polling {
-                vec!["websocket".to_owned()]
-            } else {
-                Vec::new()
-            },
-            ping_interval: cfg.ping_interval.as_millis() as u64,
-            ping_timeout: cfg.ping_timeout.as_millis() as u64,
-            max_payload: cfg.max_payload as u64,
-        };
-        conn.send(Arc::new(EncodedPacket::new(vec![Packet::Open(Str::from(
-            open.to_json(),
-        ))])));
         self.conns().insert(sid, conn.clone());
         let handler = self.handler.open(&conn);
         let _ = conn.handler.set(handler);
-        tokio::spawn(conn.clone().heartbeat(cfg.ping_interval, cfg.ping_timeout));
+        tokio::spawn(conn.clone().run_timer());
         Ok(conn)
     }
 
     /// Looks a session up by sid.
     pub(crate) fn get(&self, sid: &str) -> Option<Arc<Conn>> {
-        let conn = self.conns().get(&Str::from(sid)).cloned()?;
-        if conn.expired(self.config.ping_interval, self.config.ping_timeout) {
-            conn.close(CloseReason::PingTimeout);
-            return None;
-        }
-        Some(conn)
+        self.conns().get(&Str::from(sid)).cloned()
     }
 
     fn remove(&self, sid: &Str) {

@@ -2,9 +2,9 @@
 //! WebSocket upgrade, plus the hooks for static assets and extra routes.
 
 use super::encoded::EncodedPacket;
-use super::engine::{CloseReason, Conn, Drain, Engine, PollError, Transport};
+use super::engine::{CloseReason, Conn, Engine, PollStep, WsLink, WsStep};
 use super::ws::{self, Decoder, Message};
-use crate::engineio::{Packet, PayloadLimits, decode_payload};
+use crate::engineio::{RequestError, Str, WsFrame};
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -16,7 +16,6 @@ use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::io::IoSlice;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -284,7 +283,7 @@ async fn polling(
     body: Incoming,
 ) -> Response<Full<Bytes>> {
     match (method, sid) {
-        (Method::GET, None) => match engine.open(Transport::Polling) {
+        (Method::GET, None) => match engine.open_polling() {
             Ok(conn) => poll(conn, engine.config.max_payload).await,
             Err(e) => {
                 tracing::error!("no randomness for a session id: {e}");
@@ -303,73 +302,40 @@ async fn polling(
     }
 }
 
-/// Ends a poll; if the request is dropped before it is answered (the client went away), the
-/// session is closed, as the protocol asks.
+/// Tells the session how a poll ended; a request dropped before it was answered means the
+/// client went away.
 struct PollGuard {
     conn: Arc<Conn>,
     answered: bool,
-    delivered_close: bool,
 }
 
 impl Drop for PollGuard {
     fn drop(&mut self) {
-        if !self.answered {
-            self.conn.close(CloseReason::TransportError);
+        if self.answered {
+            self.conn.poll_done();
+        } else {
+            self.conn.poll_aborted();
         }
-        self.conn.end_poll(self.delivered_close);
     }
 }
 
 async fn poll(conn: Arc<Conn>, max_payload: usize) -> Response<Full<Bytes>> {
-    if let Err(e) = conn.begin_poll() {
-        return poll_refused(e);
+    if let Err(e) = conn.poll_request() {
+        return refused(&e);
     }
     let mut guard = PollGuard {
         conn,
         answered: false,
-        delivered_close: false,
     };
     let mut out = BytesMut::new();
-    // During an upgrade an empty poll is held briefly: released with a noop if the upgrade is
-    // still in progress, refused if it completed meanwhile (as the reference server does).
-    let mut upgrade_hold: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     loop {
-        match guard.conn.drain(max_payload) {
-            Drain::Packets(packets) => {
-                packets.iter().for_each(|p| p.append_polling(&mut out));
-                break;
+        match guard.conn.poll_drain(max_payload, &mut out) {
+            PollStep::Answer => break,
+            PollStep::Wait => guard.conn.poll_wait().await,
+            PollStep::Refuse(e) => {
+                guard.answered = true;
+                return refused(&e);
             }
-            Drain::Closed(reason) => {
-                // A close the client asked for is acknowledged with a noop.
-                let last = if reason == CloseReason::TransportClose {
-                    Packet::Noop
-                } else {
-                    Packet::Close
-                };
-                EncodedPacket::new(vec![last]).append_polling(&mut out);
-                guard.delivered_close = true;
-                break;
-            }
-            Drain::Empty => match guard.conn.transport() {
-                Transport::WebSocket => {
-                    guard.answered = true;
-                    return poll_refused(PollError::WrongTransport);
-                }
-                Transport::Upgrading => {
-                    let hold = upgrade_hold
-                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(UPGRADE_POLL_HOLD)));
-                    tokio::select! {
-                        _ = hold.as_mut() => {
-                            if guard.conn.transport() == Transport::Upgrading {
-                                EncodedPacket::new(vec![Packet::Noop]).append_polling(&mut out);
-                                break;
-                            }
-                        }
-                        _ = guard.conn.wait() => {}
-                    }
-                }
-                Transport::Polling => guard.conn.wait().await,
-            },
         }
     }
     guard.answered = true;
@@ -377,38 +343,42 @@ async fn poll(conn: Arc<Conn>, max_payload: usize) -> Response<Full<Bytes>> {
     text_response(StatusCode::OK, out.freeze())
 }
 
-fn poll_refused(e: PollError) -> Response<Full<Bytes>> {
+/// The answer to a request the session refused.
+fn refused(e: &RequestError) -> Response<Full<Bytes>> {
     match e {
-        PollError::Closed => engine_error(StatusCode::BAD_REQUEST, 1, "Session ID unknown"),
-        PollError::WrongTransport => engine_error(StatusCode::BAD_REQUEST, 3, "Bad request"),
-        PollError::Concurrent => engine_error(StatusCode::BAD_REQUEST, 3, "Bad request"),
+        RequestError::Closed => engine_error(StatusCode::BAD_REQUEST, 1, "Session ID unknown"),
+        _ => engine_error(StatusCode::BAD_REQUEST, 3, "Bad request"),
     }
 }
 
-struct PostGuard(Arc<Conn>);
+/// Tells the session a POST ended without a body (the client went away mid-request).
+struct PostGuard {
+    conn: Arc<Conn>,
+    done: bool,
+}
 
 impl Drop for PostGuard {
     fn drop(&mut self) {
-        self.0.end_post();
+        if !self.done {
+            self.conn.post_aborted(false);
+        }
     }
 }
 
 async fn post(conn: Arc<Conn>, body: Incoming, max_payload: usize) -> Response<Full<Bytes>> {
-    if let Err(e) = conn.begin_post() {
-        return poll_refused(e);
+    if let Err(e) = conn.post_request() {
+        return refused(&e);
     }
-    let guard = PostGuard(conn);
-    let body = match Limited::new(body, max_payload).collect().await {
+    let mut guard = PostGuard { conn, done: false };
+    let body = Limited::new(body, max_payload).collect().await;
+    guard.done = true;
+    let body = match body {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             let too_big = e
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some();
-            guard.0.close(if too_big {
-                CloseReason::ParseError
-            } else {
-                CloseReason::TransportError
-            });
+            guard.conn.post_aborted(too_big);
             return if too_big {
                 engine_error(StatusCode::PAYLOAD_TOO_LARGE, 3, "Payload too large")
             } else {
@@ -416,21 +386,11 @@ async fn post(conn: Arc<Conn>, body: Incoming, max_payload: usize) -> Response<F
             };
         }
     };
-    let limits = PayloadLimits {
-        max_bytes: max_payload,
-        ..PayloadLimits::default()
-    };
-    match decode_payload(body, &limits) {
-        Ok(packets) => {
-            for p in packets {
-                guard.0.receive(p);
-            }
-            text_response(StatusCode::OK, "ok")
-        }
+    match guard.conn.post_body(body) {
+        Ok(()) => text_response(StatusCode::OK, "ok"),
         Err(e) => {
-            tracing::debug!(sid = %guard.0.sid().as_str(), "bad polling payload: {e}");
-            guard.0.close(CloseReason::ParseError);
-            engine_error(StatusCode::BAD_REQUEST, 3, "Bad request")
+            tracing::debug!(sid = %guard.conn.sid().as_str(), "bad polling payload: {e}");
+            refused(&e)
         }
     }
 }
@@ -455,16 +415,18 @@ fn websocket(
         return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
     }
     let accept = async_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
-    let upgrade_of = match sid {
+    let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+        return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
+    };
+    let candidate = match sid {
         Some(sid) => match engine.get(sid) {
-            Some(conn) if conn.begin_upgrade() => Some(conn),
-            Some(_) => return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request"),
+            Some(conn) => match conn.attach_ws() {
+                Ok(link) => Some((conn, link)),
+                Err(e) => return refused(&e),
+            },
             None => return engine_error(StatusCode::BAD_REQUEST, 1, "Session ID unknown"),
         },
         None => None,
-    };
-    let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
-        return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
     };
     let max = engine.config.max_payload;
     tokio::spawn(async move {
@@ -472,16 +434,16 @@ fn websocket(
             Ok(upgraded) => TokioIo::new(upgraded),
             Err(e) => {
                 tracing::debug!("websocket upgrade failed: {e}");
-                if let Some(conn) = upgrade_of {
-                    conn.abort_upgrade();
+                if let Some((conn, link)) = candidate {
+                    conn.ws_closed(&link, true);
                 }
                 return;
             }
         };
-        match upgrade_of {
-            Some(conn) => run_ws(io, conn, true, max).await,
-            None => match engine.open(Transport::WebSocket) {
-                Ok(conn) => run_ws(io, conn, false, max).await,
+        match candidate {
+            Some((conn, link)) => run_ws(io, conn, link, max).await,
+            None => match engine.open_ws() {
+                Ok((conn, link)) => run_ws(io, conn, link, max).await,
                 Err(e) => tracing::error!("no randomness for a session id: {e}"),
             },
         }
@@ -497,8 +459,6 @@ fn websocket(
     resp
 }
 
-/// How long a poll during an upgrade waits before it is released with a noop.
-const UPGRADE_POLL_HOLD: Duration = Duration::from_millis(100);
 /// How long a closing WebSocket may take to flush what is queued and say goodbye.
 const WS_CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Read chunk size; reads are bounded by the decoder's maximum message size.
@@ -506,28 +466,20 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Bytes gathered per vectored write batch.
 const WRITE_BATCH: usize = 256 * 1024;
 
-/// Drives one WebSocket: this task reads, a spawned task writes the connection's queue.
-async fn run_ws<S>(io: S, conn: Arc<Conn>, probe: bool, max_payload: usize)
+/// Drives one WebSocket attached to `conn`'s session (an upgrade candidate or the session's
+/// transport): this task reads, a spawned task writes.
+async fn run_ws<S>(io: S, conn: Arc<Conn>, link: Arc<WsLink>, max_payload: usize)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let (mut rd, mut wr) = tokio::io::split(io);
-    let mut decoder = Decoder::new(max_payload);
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let close_code = Arc::new(AtomicU16::new(ws::CLOSE_NORMAL));
-    if probe {
-        match upgrade_probe(&mut rd, &mut wr, &mut decoder, &mut buf, &conn).await {
-            Ok(true) => conn.finish_upgrade(),
-            Ok(false) | Err(_) => {
-                conn.abort_upgrade();
-                let _ = wr.write_all(&ws::close_frame(ws::CLOSE_PROTOCOL)).await;
-                return;
-            }
-        }
+    let (mut rd, wr) = tokio::io::split(io);
+    let mut writer = tokio::spawn(write_loop(wr, conn.clone(), link.clone()));
+    tokio::select! {
+        // The reader reported the end to the session: let the writer say goodbye.
+        _ = read_loop(&mut rd, &conn, &link, max_payload) => {}
+        // The writer said goodbye (session closed, or upgrade abandoned): stop reading.
+        _ = &mut writer => return,
     }
-    let writer = tokio::spawn(write_loop(wr, conn.clone(), close_code.clone()));
-    let reason = read_loop(&mut rd, &mut decoder, &mut buf, &conn, &close_code).await;
-    conn.close(reason);
     let abort = writer.abort_handle();
     if tokio::time::timeout(WS_CLOSE_GRACE, writer).await.is_err() {
         abort.abort();
@@ -559,111 +511,74 @@ enum ReadError {
     Io,
 }
 
-/// The upgrade probe on a new WebSocket: `2probe` → `3probe`, then `5`. `Ok(true)` on success.
-async fn upgrade_probe<R, W>(
-    rd: &mut R,
-    wr: &mut W,
-    decoder: &mut Decoder,
-    buf: &mut BytesMut,
-    conn: &Arc<Conn>,
-) -> Result<bool, ReadError>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    let mut probed = false;
-    let deadline = tokio::time::sleep(Duration::from_secs(10));
-    tokio::pin!(deadline);
-    loop {
-        let msg = tokio::select! {
-            m = next_message(rd, decoder, buf) => m?,
-            _ = &mut deadline => return Ok(false),
-            _ = conn.closed() => return Ok(false),
-        };
-        let packet = match msg {
-            Some(Message::Text(t)) => Packet::from_ws_text_bytes(t).ok(),
-            Some(Message::Ping(p)) => {
-                wr.write_all(&ws::pong_frame(&p))
-                    .await
-                    .map_err(|_| ReadError::Io)?;
-                continue;
-            }
-            Some(Message::Pong) => continue,
-            _ => None,
-        };
-        match packet {
-            Some(Packet::PingProbe) if !probed => {
-                wr.write_all(&ws::frame(ws::OP_TEXT, b"3probe"))
-                    .await
-                    .map_err(|_| ReadError::Io)?;
-                probed = true;
-                // Release a pending poll with a noop.
-                conn.wake();
-            }
-            Some(Packet::Upgrade) if probed => return Ok(true),
-            _ => return Ok(false),
-        }
-    }
-}
-
+/// Feeds the WebSocket's messages to the session until the socket ends or the session no
+/// longer reads from it.
 async fn read_loop<R: AsyncRead + Unpin>(
     rd: &mut R,
-    decoder: &mut Decoder,
-    buf: &mut BytesMut,
     conn: &Arc<Conn>,
-    close_code: &AtomicU16,
-) -> CloseReason {
+    link: &Arc<WsLink>,
+    max_payload: usize,
+) {
+    let mut decoder = Decoder::new(max_payload);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut events = Vec::new();
     loop {
-        let msg = tokio::select! {
-            m = next_message(rd, decoder, buf) => m,
-            _ = conn.closed() => return CloseReason::ServerClose,
-        };
-        let packet = match msg {
-            Ok(Some(Message::Text(t))) => Packet::from_ws_text_bytes(t),
-            Ok(Some(Message::Binary(b))) => Ok(Packet::Binary(b)),
+        let frame = match next_message(rd, &mut decoder, &mut buf).await {
+            Ok(Some(Message::Text(t))) => match Str::from_utf8(t) {
+                Ok(text) => WsFrame::Text(text),
+                Err(_) => {
+                    link.set_close_code(ws::CLOSE_INVALID_DATA);
+                    conn.ws_closed(link, true);
+                    return;
+                }
+            },
+            Ok(Some(Message::Binary(b))) => WsFrame::Binary(b),
             Ok(Some(Message::Ping(p))) => {
-                conn.send(Arc::new(EncodedPacket::ws_control(ws::pong_frame(&p))));
+                conn.ws_ping(link, ws::pong_frame(&p));
                 continue;
             }
             Ok(Some(Message::Pong)) => continue,
-            Ok(Some(Message::Close(_))) | Ok(None) => return CloseReason::TransportClose,
-            Err(ReadError::Io) => return CloseReason::TransportError,
+            Ok(Some(Message::Close(_))) | Ok(None) => {
+                conn.ws_closed(link, false);
+                return;
+            }
+            Err(ReadError::Io) => {
+                conn.ws_closed(link, true);
+                return;
+            }
             Err(ReadError::Ws(e)) => {
                 tracing::debug!(sid = %conn.sid().as_str(), "websocket: {e}");
-                close_code.store(e.close_code(), Ordering::Relaxed);
-                return CloseReason::TransportError;
+                link.set_close_code(e.close_code());
+                conn.ws_closed(link, true);
+                return;
             }
         };
-        match packet {
-            Ok(p) => {
-                conn.receive(p);
-                if conn.is_closed() {
-                    return CloseReason::TransportClose;
-                }
-            }
-            Err(e) => {
-                tracing::debug!(sid = %conn.sid().as_str(), "bad engine.io packet: {e}");
-                close_code.store(ws::CLOSE_PROTOCOL, Ordering::Relaxed);
-                return CloseReason::ParseError;
-            }
+        if !conn.ws_frame(link, frame, &mut events) {
+            return;
         }
     }
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, conn: Arc<Conn>, close_code: Arc<AtomicU16>) {
+/// Writes what the session and its queue have for this WebSocket, then the close frame.
+async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, conn: Arc<Conn>, link: Arc<WsLink>) {
+    let mut batch = Vec::new();
     loop {
-        match conn.drain(WRITE_BATCH) {
-            Drain::Packets(packets) => {
-                if write_packets(&mut wr, &packets).await.is_err() {
-                    conn.close(CloseReason::TransportError);
+        match conn.ws_drain(&link, WRITE_BATCH, &mut batch) {
+            WsStep::Write => {
+                let written = write_packets(&mut wr, &batch).await;
+                batch.clear();
+                if written.is_err() {
+                    conn.ws_closed(&link, true);
                     return;
                 }
             }
-            Drain::Empty => conn.wait().await,
-            Drain::Closed(reason) => {
+            WsStep::Wait => link.wait().await,
+            WsStep::Close(reason) => {
                 let code = match reason {
-                    CloseReason::ServerShutdown => ws::CLOSE_GOING_AWAY,
-                    _ => close_code.load(Ordering::Relaxed),
+                    Some(CloseReason::ServerShuttingDown) => ws::CLOSE_GOING_AWAY,
+                    // A packet that is not Engine.IO, or an abandoned upgrade probe.
+                    Some(CloseReason::ParseError) | None => ws::CLOSE_PROTOCOL,
+                    Some(_) => link.close_code().unwrap_or(ws::CLOSE_NORMAL),
                 };
                 let _ = wr.write_all(&ws::close_frame(code)).await;
                 let _ = wr.shutdown().await;

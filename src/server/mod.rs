@@ -45,10 +45,9 @@ mod sio;
 mod socket;
 mod ws;
 
+pub use crate::engineio::TransportKind;
 pub use encoded::EncodedPacket;
-pub use engine::{
-    CloseReason, Conn, ConnHandler, Engine, EngineConfig, EngineHandler, Incoming, Transport,
-};
+pub use engine::{CloseReason, Conn, ConnHandler, Engine, EngineConfig, EngineHandler, Incoming};
 pub use http::{AssetHook, Cors, RouteHook};
 pub use namespace::{Broadcast, ConnectHandler, Namespace};
 pub use socket::{
@@ -258,7 +257,7 @@ impl Server {
     pub async fn shutdown(&self) {
         self.inner.shutdown.send_replace(true);
         for e in &self.inner.engines {
-            e.close_all(CloseReason::ServerShutdown);
+            e.close_all(CloseReason::ServerShuttingDown);
         }
         let deadline = tokio::time::Instant::now() + self.inner.grace;
         while self.connections() > 0 && tokio::time::Instant::now() < deadline {

@@ -61,7 +61,7 @@ impl EngineHandler for SioServer {
                 && !sio.joined.load(Ordering::Acquire)
             {
                 tracing::debug!(sid = %conn.sid().as_str(), "no namespace joined in time");
-                conn.close(CloseReason::ServerClose);
+                conn.close(CloseReason::ForcedClose);
             }
         });
         sio
@@ -139,7 +139,7 @@ impl SioConn {
             Ok(sid) => Str::from(sid),
             Err(e) => {
                 tracing::error!("no randomness for a socket id: {e}");
-                conn.close(CloseReason::ServerClose);
+                conn.close(CloseReason::ForcedClose);
                 return;
             }
         };

@@ -66,8 +66,8 @@ impl From<CloseReason> for DisconnectReason {
             CloseReason::TransportError => DisconnectReason::TransportError,
             CloseReason::PingTimeout => DisconnectReason::PingTimeout,
             CloseReason::ParseError => DisconnectReason::ParseError,
-            CloseReason::ServerShutdown => DisconnectReason::ServerShuttingDown,
-            CloseReason::ServerClose | CloseReason::QueueOverflow => {
+            CloseReason::ServerShuttingDown => DisconnectReason::ServerShuttingDown,
+            CloseReason::ForcedClose | CloseReason::QueueOverflow => {
                 DisconnectReason::ForcedServerClose
             }
         }
@@ -332,7 +332,7 @@ impl Socket {
         let _ = self.inner.conn.push(Arc::new(packet), Class::Control);
         self.leave_namespace(Some(DisconnectReason::ServerNamespaceDisconnect));
         if self.inner.sio.upgrade().is_none_or(|s| s.namespaces() == 0) {
-            self.inner.conn.close(CloseReason::ServerClose);
+            self.inner.conn.close(CloseReason::ForcedClose);
         }
     }
 
