@@ -727,6 +727,16 @@ mod tests {
         )
     }
 
+    /// A closed session that owes nothing more: no deadline, every request refused.
+    fn assert_finished(s: &mut Session, now: Instant) {
+        assert!(s.is_closed());
+        assert!(!s.has_transmit(TransportKind::Polling));
+        assert_eq!(s.poll_timeout(), None);
+        assert_eq!(s.handle_poll_request(now), Err(RequestError::Closed));
+        assert_eq!(s.handle_post_request(now), Err(RequestError::Closed));
+        assert_eq!(s.handle_ws_attach(now), Err(RequestError::Closed));
+    }
+
     fn drain_events(s: &mut Session) -> Vec<Event> {
         std::iter::from_fn(|| s.poll_event()).collect()
     }
@@ -794,11 +804,7 @@ mod tests {
             (vec![], vec![Event::Closed(CloseReason::PingTimeout)])
         );
         assert_eq!(s.close_reason(), Some(CloseReason::PingTimeout));
-        assert_eq!(s.poll_timeout(), None);
-        assert_eq!(
-            s.handle_poll_request(t0 + 501 * MS),
-            Err(RequestError::Closed)
-        );
+        assert_finished(&mut s, t0 + 501 * MS);
     }
 
     #[test]
@@ -908,7 +914,7 @@ mod tests {
     }
 
     #[test]
-    fn client_close_over_polling_releases_poll_with_noop() {
+    fn client_close_over_polling_is_answered_with_a_noop() {
         let t0 = Instant::now();
         let mut s = new_polling(t0);
         s.handle_poll_request(t0).unwrap();
@@ -920,6 +926,18 @@ mod tests {
                 vec![Event::Closed(CloseReason::TransportClose)]
             )
         );
+        // Without a pending poll, the noop waits for the next one.
+        let mut s = new_polling(t0);
+        s.handle_post_request(t0).unwrap();
+        s.handle_polling_body(Bytes::from_static(b"1"), t0).unwrap();
+        assert!(s.is_closed());
+        s.handle_poll_request(t0).unwrap();
+        assert_eq!(
+            s.poll_transmit_for(TransportKind::Polling),
+            Some(tx(TransportKind::Polling, Packet::Noop))
+        );
+        s.handle_poll_done();
+        assert_finished(&mut s, t0);
     }
 
     #[test]
@@ -1105,15 +1123,7 @@ mod tests {
             Some(tx(TransportKind::Polling, Packet::Close))
         );
         s.handle_poll_done();
-        assert_eq!(s.poll_timeout(), None);
-        assert_eq!(
-            s.handle_poll_request(t0 + 30 * MS),
-            Err(RequestError::Closed)
-        );
-        assert_eq!(
-            s.handle_post_request(t0 + 30 * MS),
-            Err(RequestError::Closed)
-        );
+        assert_finished(&mut s, t0 + 30 * MS);
     }
 
     #[test]
@@ -1125,17 +1135,14 @@ mod tests {
             drain(&mut s),
             (vec![], vec![Event::Closed(CloseReason::ParseError)])
         );
-        assert_eq!(s.handle_poll_request(t0), Err(RequestError::Closed));
+        assert_finished(&mut s, t0);
+        // A pending poll still hears of it.
         let mut s = new_polling(t0);
         s.handle_poll_request(t0).unwrap();
         s.close(CloseReason::QueueOverflow, t0);
-        assert_eq!(
-            drain(&mut s),
-            (
-                vec![tx(TransportKind::Polling, Packet::Close)],
-                vec![Event::Closed(CloseReason::QueueOverflow)]
-            )
-        );
+        let owed = s.peek_transmit_for(TransportKind::Polling);
+        assert_eq!(owed.map(|t| &t.packet), Some(&Packet::Close));
+        assert_eq!(s.close_reason(), Some(CloseReason::QueueOverflow));
     }
 
     #[test]
@@ -1146,37 +1153,13 @@ mod tests {
         s.handle_timeout(t0 + 199 * MS);
         assert!(s.has_transmit(TransportKind::Polling));
         s.handle_timeout(t0 + 200 * MS);
-        assert!(!s.has_transmit(TransportKind::Polling));
-        assert_eq!(s.poll_timeout(), None);
-        assert_eq!(
-            s.handle_poll_request(t0 + 201 * MS),
-            Err(RequestError::Closed)
-        );
+        assert_finished(&mut s, t0 + 201 * MS);
         // A client that gives up its poll forgets it too.
         let mut s = new_polling(t0);
         s.close(CloseReason::ForcedClose, t0);
         s.handle_poll_request(t0).unwrap();
         s.handle_poll_aborted(t0);
         assert_eq!(s.poll_timeout(), None);
-    }
-
-    #[test]
-    fn client_close_without_pending_poll_leaves_a_noop_for_the_next() {
-        let t0 = Instant::now();
-        let mut s = new_polling(t0);
-        s.handle_post_request(t0).unwrap();
-        s.handle_polling_body(Bytes::from_static(b"1"), t0).unwrap();
-        assert_eq!(
-            drain_events(&mut s),
-            vec![Event::Closed(CloseReason::TransportClose)]
-        );
-        s.handle_poll_request(t0).unwrap();
-        assert_eq!(
-            s.poll_transmit_for(TransportKind::Polling),
-            Some(tx(TransportKind::Polling, Packet::Noop))
-        );
-        s.handle_poll_done();
-        assert_eq!(s.handle_poll_request(t0), Err(RequestError::Closed));
     }
 
     #[test]
@@ -1256,19 +1239,10 @@ mod tests {
     #[test]
     fn which_closes_flush_the_queue() {
         use CloseReason::*;
-        let flushing: Vec<CloseReason> = [
-            TransportClose,
-            TransportError,
-            PingTimeout,
-            ParseError,
-            ForcedClose,
-            ServerShuttingDown,
-            QueueOverflow,
-        ]
-        .into_iter()
-        .filter(|r| r.flushes_queue())
-        .collect();
-        assert_eq!(flushing, vec![ForcedClose, ServerShuttingDown]);
+        assert!(ForcedClose.flushes_queue() && ServerShuttingDown.flushes_queue());
+        let discarding = [TransportClose, TransportError, PingTimeout, ParseError];
+        assert!(!discarding.iter().any(|r| r.flushes_queue()));
+        assert!(!QueueOverflow.flushes_queue());
         assert_eq!(QueueOverflow.as_str(), "queue overflow");
         assert_eq!(ServerShuttingDown.as_str(), "server shutting down");
     }

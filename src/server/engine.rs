@@ -137,6 +137,27 @@ impl State {
         self.ws.as_ref().is_some_and(|w| Arc::ptr_eq(w, link))
     }
 
+    /// True when queued application messages are for `transport` now: it carries them, and
+    /// the session is open or closed with a close that flushes the queue.
+    fn queue_goes_to(&self, transport: TransportKind) -> bool {
+        self.on_ws == (transport == TransportKind::WebSocket)
+            && self
+                .session
+                .close_reason()
+                .is_none_or(CloseReason::flushes_queue)
+            && !self.queue.is_empty()
+    }
+
+    /// Takes up to `max_bytes` of queued packets (at least one).
+    fn take_queued(&mut self, max_bytes: usize, mut each: impl FnMut(Arc<EncodedPacket>)) {
+        let mut total = 0;
+        while total < max_bytes {
+            let Some(p) = self.queue.pop() else { break };
+            total += p.len();
+            each(p);
+        }
+    }
+
     fn wake_ws(&self) {
         if let Some(ws) = &self.ws {
             ws.wake.notify_one();
@@ -274,26 +295,21 @@ impl Conn {
 
     fn dispatch(self: &Arc<Self>, events: &mut Vec<Event>) {
         for event in events.drain(..) {
-            let handler = self.handler.get();
-            match event {
-                Event::Text(text) => {
-                    if let Some(h) = handler {
-                        h.clone().message(self, Incoming::Text(text));
-                    }
-                }
-                Event::Binary(data) => {
-                    if let Some(h) = handler {
-                        h.clone().message(self, Incoming::Binary(data));
-                    }
-                }
+            let msg = match event {
+                Event::Text(text) => Incoming::Text(text),
+                Event::Binary(data) => Incoming::Binary(data),
                 Event::Closed(reason) => {
                     tracing::debug!(sid = %self.sid.as_str(), %reason, "engine.io session closed");
                     self.closed_tx.send_replace(true);
-                    if let Some(h) = handler {
+                    if let Some(h) = self.handler.get() {
                         h.clone().close(self, reason);
                     }
+                    continue;
                 }
-                Event::Upgraded | Event::UpgradeAborted => {}
+                Event::Upgraded | Event::UpgradeAborted => continue,
+            };
+            if let Some(h) = self.handler.get() {
+                h.clone().message(self, msg);
             }
         }
     }
@@ -330,7 +346,12 @@ impl Conn {
     /// Ends the session. Closes the server decides ([`CloseReason::ForcedClose`], shutdown)
     /// first flush what is queued and end with a close packet.
     pub fn close(self: &Arc<Self>, reason: CloseReason) {
-        self.input(&mut Vec::new(), |st, now| st.session.close(reason, now));
+        self.session(|s, now| s.close(reason, now));
+    }
+
+    /// Feeds one input to the session (see the driving loop in [`crate::engineio::session`]).
+    pub(crate) fn session<R>(self: &Arc<Self>, f: impl FnOnce(&mut Session, Instant) -> R) -> R {
+        self.input(&mut Vec::new(), |st, now| f(&mut st.session, now))
     }
 
     /// True once the session is closed.
@@ -354,13 +375,6 @@ impl Conn {
         }
     }
 
-    /// A GET arrived: on `Ok` it is the pending poll (answer it via [`Conn::poll_drain`]).
-    pub(crate) fn poll_request(self: &Arc<Self>) -> Result<(), RequestError> {
-        self.input(&mut Vec::new(), |st, now| {
-            st.session.handle_poll_request(now)
-        })
-    }
-
     /// Fills the pending poll's response: the session's polling control packets, then up to
     /// `max_bytes` of the queue (at least one packet). A close goes alone, after the last
     /// queued packets: a client that handles a payload's packets asynchronously must see them
@@ -368,11 +382,7 @@ impl Conn {
     pub(crate) fn poll_drain(&self, max_bytes: usize, out: &mut BytesMut) -> PollStep {
         let mut guard = self.lock();
         let st = &mut *guard;
-        let flush = st
-            .session
-            .close_reason()
-            .is_none_or(CloseReason::flushes_queue);
-        let queued = flush && !st.on_ws && !st.queue.is_empty();
+        let queued = st.queue_goes_to(TransportKind::Polling);
         while let Some(t) = st.session.peek_transmit_for(TransportKind::Polling) {
             let close = matches!(t.packet, Packet::Close);
             if close && (queued || !out.is_empty()) {
@@ -386,12 +396,7 @@ impl Conn {
             }
         }
         if queued {
-            let mut total = 0;
-            while total < max_bytes {
-                let Some(p) = st.queue.pop() else { break };
-                total += p.len();
-                p.append_polling(out);
-            }
+            st.take_queued(max_bytes, |p| p.append_polling(out));
         }
         if !out.is_empty() {
             PollStep::Answer
@@ -407,40 +412,6 @@ impl Conn {
     /// Waits until a pending poll may have something to send.
     pub(crate) async fn poll_wait(&self) {
         self.poll_wake.notified().await
-    }
-
-    /// The pending poll was answered.
-    pub(crate) fn poll_done(self: &Arc<Self>) {
-        self.input(&mut Vec::new(), |st, _| st.session.handle_poll_done());
-    }
-
-    /// The client went away before its poll was answered.
-    pub(crate) fn poll_aborted(self: &Arc<Self>) {
-        self.input(&mut Vec::new(), |st, now| {
-            st.session.handle_poll_aborted(now)
-        });
-    }
-
-    /// A POST arrived; on `Ok` read its body and call [`Conn::post_body`] or
-    /// [`Conn::post_aborted`].
-    pub(crate) fn post_request(self: &Arc<Self>) -> Result<(), RequestError> {
-        self.input(&mut Vec::new(), |st, now| {
-            st.session.handle_post_request(now)
-        })
-    }
-
-    /// A POST body: its packets go to the session (messages on to the handler).
-    pub(crate) fn post_body(self: &Arc<Self>, body: Bytes) -> Result<(), RequestError> {
-        self.input(&mut Vec::new(), |st, now| {
-            st.session.handle_polling_body(body, now)
-        })
-    }
-
-    /// Reading a POST body failed (`too_large`: over the max payload).
-    pub(crate) fn post_aborted(self: &Arc<Self>, too_large: bool) {
-        self.input(&mut Vec::new(), |st, now| {
-            st.session.handle_post_aborted(too_large, now)
-        });
     }
 
     /// A WebSocket arrived with this session's sid: on `Ok` it is attached as the upgrade
@@ -515,19 +486,13 @@ impl Conn {
                 out.push(control(t.packet));
             }
         }
-        let reason = st.session.close_reason();
-        if st.on_ws && reason.is_none_or(CloseReason::flushes_queue) {
-            let mut total = 0;
-            while total < max_bytes {
-                let Some(p) = st.queue.pop() else { break };
-                total += p.len();
-                out.push(p);
-            }
+        if st.queue_goes_to(TransportKind::WebSocket) {
+            st.take_queued(max_bytes, |p| out.push(p));
         }
         if !out.is_empty() {
             WsStep::Write
-        } else if reason.is_some() {
-            WsStep::Close(reason)
+        } else if let Some(reason) = st.session.close_reason() {
+            WsStep::Close(Some(reason))
         } else {
             WsStep::Wait
         }

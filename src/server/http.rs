@@ -312,15 +312,15 @@ struct PollGuard {
 impl Drop for PollGuard {
     fn drop(&mut self) {
         if self.answered {
-            self.conn.poll_done();
+            self.conn.session(|s, _| s.handle_poll_done());
         } else {
-            self.conn.poll_aborted();
+            self.conn.session(|s, now| s.handle_poll_aborted(now));
         }
     }
 }
 
 async fn poll(conn: Arc<Conn>, max_payload: usize) -> Response<Full<Bytes>> {
-    if let Err(e) = conn.poll_request() {
+    if let Err(e) = conn.session(|s, now| s.handle_poll_request(now)) {
         return refused(&e);
     }
     let mut guard = PollGuard {
@@ -360,13 +360,14 @@ struct PostGuard {
 impl Drop for PostGuard {
     fn drop(&mut self) {
         if !self.done {
-            self.conn.post_aborted(false);
+            self.conn
+                .session(|s, now| s.handle_post_aborted(false, now));
         }
     }
 }
 
 async fn post(conn: Arc<Conn>, body: Incoming, max_payload: usize) -> Response<Full<Bytes>> {
-    if let Err(e) = conn.post_request() {
+    if let Err(e) = conn.session(|s, now| s.handle_post_request(now)) {
         return refused(&e);
     }
     let mut guard = PostGuard { conn, done: false };
@@ -378,7 +379,9 @@ async fn post(conn: Arc<Conn>, body: Incoming, max_payload: usize) -> Response<F
             let too_big = e
                 .downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some();
-            guard.conn.post_aborted(too_big);
+            guard
+                .conn
+                .session(|s, now| s.handle_post_aborted(too_big, now));
             return if too_big {
                 engine_error(StatusCode::PAYLOAD_TOO_LARGE, 3, "Payload too large")
             } else {
@@ -386,7 +389,10 @@ async fn post(conn: Arc<Conn>, body: Incoming, max_payload: usize) -> Response<F
             };
         }
     };
-    match guard.conn.post_body(body) {
+    match guard
+        .conn
+        .session(|s, now| s.handle_polling_body(body, now))
+    {
         Ok(()) => text_response(StatusCode::OK, "ok"),
         Err(e) => {
             tracing::debug!(sid = %guard.conn.sid().as_str(), "bad polling payload: {e}");

@@ -33,7 +33,8 @@
 //! ```
 //!
 //! Layers: `http` (hyper connections, routing, CORS, polling, the WebSocket upgrade), `ws`
-//! (RFC 6455 frames), `engine` (Engine.IO sessions: queue, heartbeat, upgrade, close), `sio`
+//! (RFC 6455 frames), `engine` (each connection's [`crate::engineio::Session`] next to its
+//! bounded queue, driven by one timer task; the session holds heartbeat, upgrade, close), `sio`
 //! (per-connection Socket.IO decoding and dispatch), [`Namespace`]/[`Broadcast`] (rooms and
 //! fan-out) and [`Socket`].
 
