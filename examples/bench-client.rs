@@ -15,17 +15,19 @@
 //! --token T --device D --publish-addr HOST:PORT --gop 30]`
 //!
 //! Every frame is an Annex-B-looking H.264 access unit (IDR or not) whose payload carries the
-//! publisher's send time and sequence number; viewers record latency (send → receive) and sequence
-//! gaps (frames a server dropped). `--rate 0` runs closed-loop: the publisher keeps at most
+//! publisher's send time and sequence number; viewers record latency (send → receive), frames lost
+//! (a server's drop policy) and frames delivered out of order. `--rate 0` runs closed-loop: the publisher keeps at most
 //! `--window` frames ahead of the slowest viewer's newest frame, i.e. as fast as delivery allows
 //! (by sequence number, so frames dropped by policy do not stall it). `--cpu-pids P,Q` reports the
 //! CPU time those processes (the servers) used during the measured seconds. Prints one JSON line:
-//! sent, delivered, events_per_s, p50_us, p99_us, expected_per_s, gaps, measured_sent, cpu_ns.
+//! sent, delivered, events_per_s, p50_us, p99_us, expected_per_s, lost, reordered, measured_sent,
+//! cpu_ns.
 
 #[path = "../tests/server_support/raw.rs"]
 #[allow(dead_code)]
 mod raw;
 
+use futures_util::FutureExt;
 use raw::{Frame, RawWs};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -110,6 +112,14 @@ const TS_AT: usize = 8;
 const SEQ_AT: usize = 16;
 const HEADER_LEN: usize = 24;
 
+/// The namespace of packet prefix `ns`, for messages.
+fn ns_name(ns: &str) -> &str {
+    match ns.trim_end_matches(',') {
+        "" => "/",
+        name => name,
+    }
+}
+
 /// Connects a socket to the namespace of packet prefix `ns` ("" for "/", else "/name,").
 async fn join(addr: SocketAddr, ns: &str, auth: &str) -> Result<RawWs, Error> {
     let mut ws = RawWs::connect(addr, PATH)
@@ -123,9 +133,9 @@ async fn join(addr: SocketAddr, ns: &str, auth: &str) -> Result<RawWs, Error> {
     match ws.recv_data().await {
         Some(Frame::Text(t)) if t.starts_with(&format!("40{ns}")) => Ok(ws),
         Some(Frame::Text(t)) if t.starts_with("44") => {
-            Err(format!("{addr}: CONNECT_ERROR for namespace {ns:?}: {t}").into())
+            Err(format!("{addr}: CONNECT_ERROR for {}: {t}", ns_name(ns)).into())
         }
-        other => Err(format!("{addr}: connect to namespace {ns:?} answered {other:?}").into()),
+        other => Err(format!("{addr}: connect to {} answered {other:?}", ns_name(ns)).into()),
     }
 }
 
@@ -198,8 +208,9 @@ async fn relay_viewer(addr: SocketAddr, stream: &str) -> Result<RawWs, Error> {
 
 /// Answers the pings that arrived on the publisher's socket (and skips anything else), without
 /// waiting: the publisher otherwise never reads, and the server would drop it after a ping timeout.
+/// (Polled once: a zero `timeout` would wait for the timer's next millisecond tick.)
 async fn answer_pings(ws: &mut RawWs) {
-    while let Ok(Some(frame)) = tokio::time::timeout(Duration::ZERO, ws.recv()).await {
+    while let Some(Some(frame)) = ws.recv().now_or_never() {
         if frame == Frame::Text("2".into()) {
             ws.text("3").await;
         }
@@ -232,17 +243,41 @@ fn read_u64(b: &[u8], at: usize) -> u64 {
         .map_or(0, u64::from_le_bytes)
 }
 
+#[derive(Default)]
 struct Viewer {
     received: AtomicU64,
-    /// The sequence number after the newest frame received.
+    /// The first sequence number received.
+    first_seq: AtomicU64,
+    /// The sequence number after the highest one received.
     next_seq: AtomicU64,
-    /// Frames skipped in the sequence (dropped by the server's policy).
-    gaps: AtomicU64,
+    /// Frames that came after a higher sequence number (delivered out of order).
+    reordered: AtomicU64,
     latencies_us: std::sync::Mutex<Vec<u32>>,
 }
 
+impl Viewer {
+    /// Frames missing between the first and the highest sequence number received (dropped by a
+    /// server's policy; a reordered frame is not missing).
+    fn lost(&self) -> u64 {
+        let received = self.received.load(Ordering::Relaxed);
+        let span = self.next_seq.load(Ordering::Relaxed) - self.first_seq.load(Ordering::Relaxed);
+        if received == 0 {
+            0
+        } else {
+            span.saturating_sub(received)
+        }
+    }
+}
+
 #[tokio::main]
-async fn main() -> Result<(), Error> {
+async fn main() {
+    if let Err(e) = run().await {
+        eprintln!("bench-client: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> Result<(), Error> {
     let o = opts()?;
     let epoch = Instant::now();
     let publish_addr = o.publish_addr.unwrap_or(o.addr);
@@ -259,12 +294,7 @@ async fn main() -> Result<(), Error> {
             Contract::Plain => join(o.addr, "", r#"{"role":"viewer"}"#).await?,
             Contract::Relay => relay_viewer(o.addr, &stream).await?,
         };
-        let v = Arc::new(Viewer {
-            received: AtomicU64::new(0),
-            next_seq: AtomicU64::new(0),
-            gaps: AtomicU64::new(0),
-            latencies_us: std::sync::Mutex::new(Vec::new()),
-        });
+        let v = Arc::new(Viewer::default());
         viewers.push(v.clone());
         let (progress, measuring) = (progress.clone(), measuring.clone());
         tokio::spawn(async move {
@@ -276,9 +306,11 @@ async fn main() -> Result<(), Error> {
                 }
                 let now = epoch.elapsed().as_nanos() as u64;
                 let (sent, seq) = (read_u64(&b, TS_AT), read_u64(&b, SEQ_AT));
-                let expected = v.next_seq.swap(seq + 1, Ordering::Relaxed);
-                if v.received.fetch_add(1, Ordering::Relaxed) > 0 && seq > expected {
-                    v.gaps.fetch_add(seq - expected, Ordering::Relaxed);
+                if v.received.fetch_add(1, Ordering::Relaxed) == 0 {
+                    v.first_seq.store(seq, Ordering::Relaxed);
+                }
+                if v.next_seq.fetch_max(seq + 1, Ordering::Relaxed) > seq + 1 {
+                    v.reordered.fetch_add(1, Ordering::Relaxed);
                 }
                 if measuring.load(Ordering::Relaxed) {
                     let us = (now.saturating_sub(sent) / 1000).min(u32::MAX as u64) as u32;
@@ -368,7 +400,8 @@ async fn main() -> Result<(), Error> {
     }
     let sum = |f: fn(&Viewer) -> u64| viewers.iter().map(|v| f(v)).sum::<u64>();
     let delivered = sum(|v| v.received.load(Ordering::Relaxed)) - d0;
-    let gaps = sum(|v| v.gaps.load(Ordering::Relaxed));
+    let reordered = sum(|v| v.reordered.load(Ordering::Relaxed));
+    let lost = sum(Viewer::lost);
     let elapsed = t0.elapsed().as_secs_f64();
     let mut lat: Vec<u32> = viewers
         .iter()
@@ -394,7 +427,8 @@ async fn main() -> Result<(), Error> {
             "p50_us": pct(0.50),
             "p99_us": pct(0.99),
             "expected_per_s": if o.rate > 0 { o.rate as u64 * o.viewers as u64 } else { 0 },
-            "gaps": gaps,
+            "lost": lost,
+            "reordered": reordered,
             "measured_sent": sent - s0,
             "cpu_ns": cpu,
         })

@@ -66,7 +66,10 @@ bench_build_peer() {
 bench_spawn() {
   local cpu=$1 name=$2
   shift 2
-  taskset -c "$cpu" "$@" >"$BENCH_TMP/$name.out" 2>"$BENCH_TMP/$name.err" &
+  # Emptied here, not by the background redirection, which may come after the first look at them.
+  : >"$BENCH_TMP/$name.out"
+  : >"$BENCH_TMP/$name.err"
+  taskset -c "$cpu" "$@" >>"$BENCH_TMP/$name.out" 2>>"$BENCH_TMP/$name.err" &
   BENCH_PID=$!
   bench_pids+=("$BENCH_PID")
 }
