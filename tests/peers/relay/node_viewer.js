@@ -23,7 +23,8 @@ for (let c = 0; c < clients; c++) {
       out({ ev: "watching", client: c, err: err ? String(err) : null, ack });
     });
   });
-  s.on("connect_error", (e) => out({ ev: "connect_error", client: c, message: e.message }));
+  s.on("connect_error", (e) => out({ ev: "connect_error", client: c, message: e.message,
+    cause: String((e.description && (e.description.message || e.description.error)) || "") }));
   s.on("media", (meta, data) => {
     const buf = Buffer.from(data);
     out({ ev: "media", client: c, track: meta.track, seq: meta.seq, key: meta.key, len: buf.length,
