@@ -201,7 +201,13 @@ pub fn self_signed_names() -> Vec<String> {
         .ok()
         .and_then(|h| h.into_string().ok())
         .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty() && h != "localhost")
+        // Only what a DNS name may hold (a certificate with anything else would not load).
+        .filter(|h| {
+            !h.is_empty()
+                && h != "localhost"
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+        })
     {
         let short = host.split('.').next().unwrap_or(&host).to_owned();
         names.push(format!("{short}.local"));
