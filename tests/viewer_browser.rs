@@ -12,7 +12,7 @@
 
 mod browser_support;
 
-use browser_support::{Browser, Proc, peers};
+use browser_support::{Browser, Proc, assert_decoded_rates, peers};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::net::TcpListener;
@@ -224,14 +224,7 @@ fn webcodecs_on_loopback_origin() {
         first["firstPictureMs"],
         m1[3]
     );
-    assert!(
-        video >= 0.8 * FPS * secs,
-        "decoded {video} video frames in {secs:.2} s"
-    );
-    assert!(
-        audio >= 0.8 * 50.0 * secs,
-        "decoded {audio} audio frames in {secs:.2} s"
-    );
+    assert_decoded_rates(secs, video, audio, FPS);
     assert!(
         lat.len() as f64 >= 0.8 * FPS * secs,
         "{} latency samples",

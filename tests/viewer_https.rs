@@ -12,7 +12,7 @@ mod browser_support;
 mod gateway_support;
 
 use base64::Engine;
-use browser_support::Browser;
+use browser_support::{Browser, assert_decoded_rates};
 use gateway_support::{Gateway, test_config};
 use rcgen::PublicKeyData;
 use std::time::Duration;
@@ -69,12 +69,5 @@ fn webcodecs_over_https_on_a_lan_host_name() {
         video / secs,
         m1[3]
     );
-    assert!(
-        video >= 0.8 * FPS * secs,
-        "decoded {video} video frames in {secs:.2} s"
-    );
-    assert!(
-        audio >= 0.8 * 50.0 * secs,
-        "decoded {audio} audio frames in {secs:.2} s"
-    );
+    assert_decoded_rates(secs, video, audio, FPS);
 }

@@ -112,3 +112,16 @@ impl Browser {
         self.player(stream)
     }
 }
+
+/// Asserts that `video` and `audio` frames decoded in `secs` are at least 80 % of the sources'
+/// rates (`fps` video, 50 Opus packets of 20 ms per second).
+pub fn assert_decoded_rates(secs: f64, video: f64, audio: f64, fps: f64) {
+    assert!(
+        video >= 0.8 * fps * secs,
+        "decoded {video} video frames in {secs:.2} s"
+    );
+    assert!(
+        audio >= 0.8 * 50.0 * secs,
+        "decoded {audio} audio frames in {secs:.2} s"
+    );
+}
