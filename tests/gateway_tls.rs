@@ -1,7 +1,7 @@
 //! `[server.tls]` on the gateway (`sioedge run`): the self-signed pair made on first start and
 //! reused, the page over HTTPS, Socket.IO over wss and https polling with our client trusting
-//! the generated certificate, clients that never finish a handshake (or speak plain HTTP) beside
-//! a good one, and startup errors that name the file.
+//! the generated certificate, clients that never finish a handshake beside a good one, plain HTTP
+//! redirected to https://, and startup errors that name the file.
 
 mod client_common;
 mod gateway_support;
@@ -143,7 +143,7 @@ async fn page_and_socketio_over_tls_with_the_generated_certificate_trusted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stalled_handshakes_and_plain_http_do_not_hold_up_a_good_client() {
+async fn stalled_handshakes_and_plain_http_do_not_hold_up_a_good_client_and_http_is_redirected() {
     let gw = tokio::task::spawn_blocking(|| Gateway::start(&test_config("", TLS_BESIDE_CONFIG)))
         .await
         .expect("gateway");
@@ -161,19 +161,26 @@ async fn stalled_handshakes_and_plain_http_do_not_hold_up_a_good_client() {
     stalled.push(half);
     let opened = Instant::now();
 
-    // Plain HTTP on the TLS port: answered or closed at once, never left hanging.
-    let mut plain = connect();
-    plain
-        .write_all(b"GET / HTTP/1.1\r\nHost: camera.lan\r\n\r\n")
-        .expect("plain request");
-    let t0 = Instant::now();
-    let mut answer = Vec::new();
-    let _ = plain.read_to_end(&mut answer);
-    assert!(
-        t0.elapsed() < Duration::from_secs(2),
-        "plain HTTP left hanging for {:?}",
-        t0.elapsed()
-    );
+    // Plain HTTP on the TLS port: redirected to https:// at once (or told off without a Host).
+    for (request, answer) in [
+        (
+            "GET /?watch=cam0 HTTP/1.1\r\nHost: camera.lan:8443\r\n\r\n",
+            "HTTP/1.1 307 Temporary Redirect\r\nLocation: https://camera.lan:8443/?watch=cam0\r\n",
+        ),
+        ("GET / HTTP/1.0\r\n\r\n", "HTTP/1.1 400 Bad Request\r\n"),
+    ] {
+        let mut plain = connect();
+        plain.write_all(request.as_bytes()).expect("plain request");
+        let t0 = Instant::now();
+        let mut got = String::new();
+        plain.read_to_string(&mut got).expect("plain HTTP answered");
+        assert!(got.starts_with(answer), "{request:?} got {got:?}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "plain HTTP took {:?}",
+            t0.elapsed()
+        );
+    }
 
     // Meanwhile a good client gets its page quickly and its video at the full rate.
     let cert = cert_of(&gw);

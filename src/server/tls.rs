@@ -1,6 +1,7 @@
 //! HTTPS and WSS for the server: a rustls (ring) configuration from PEM files, or from a
 //! self-signed certificate made on first start and kept for the next ones, and the per-connection
-//! handshake (bounded in time, so a slow or plain-HTTP client never holds anybody else up).
+//! handshake (bounded in time, so a slow client never holds anybody else up; a plain-HTTP one is
+//! redirected to `https://`).
 //!
 //! A self-signed certificate is what makes a LAN origin like `https://raspberrypi.local:8443`
 //! secure enough for browsers to offer WebCodecs: the user accepts it once (or checks the
@@ -13,7 +14,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
 
 /// How long a client may take to finish the TLS handshake before its connection is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -133,23 +136,70 @@ impl TlsConfig {
     }
 
     /// Runs the handshake on `stream`, at most [`HANDSHAKE_TIMEOUT`]; `None` (logged at debug
-    /// level) when the client fails or stalls.
-    pub(crate) async fn accept<S>(&self, stream: S) -> Option<tokio_rustls::server::TlsStream<S>>
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => Some(tls),
-            Ok(Err(e)) => {
-                tracing::debug!("TLS handshake: {e}");
-                None
+    /// level) when the client fails or stalls. A client that speaks plain HTTP (a browser sent
+    /// to `http://` on this port) is redirected to the same URL over `https://`.
+    pub(crate) async fn accept(&self, stream: TcpStream) -> Option<TlsStream<TcpStream>> {
+        let handshake = async {
+            let mut first = [0u8; 1];
+            // Every TLS connection starts with a handshake record (content type 22).
+            if stream.peek(&mut first).await.ok()? == 1 && first[0] != 22 {
+                redirect_to_https(stream).await;
+                return None;
             }
-            Err(_) => {
+            self.acceptor
+                .accept(stream)
+                .await
+                .map_err(|e| tracing::debug!("TLS handshake: {e}"))
+                .ok()
+        };
+        tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
+            .await
+            .unwrap_or_else(|_| {
                 tracing::debug!("TLS handshake: no progress in {HANDSHAKE_TIMEOUT:?}");
                 None
-            }
+            })
+    }
+}
+
+/// Answers a plain-HTTP request on the TLS port: `307` to `https://<Host><path>` (temporary:
+/// browsers do not cache it, unlike 301/308, so turning TLS off later does not leave them stuck),
+/// or `400` when the request head is not usable. Reads at most 8 KiB; the caller bounds the time.
+async fn redirect_to_https(mut stream: TcpStream) {
+    let mut head = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&chunk[..n]),
         }
     }
+    let head = String::from_utf8_lossy(&head);
+    let mut lines = head.split("\r\n");
+    let target = lines.next().and_then(|l| l.split(' ').nth(1));
+    let host = lines.find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("host").then(|| value.trim())
+    });
+    // Only visible ASCII goes back into a header (no header injection, no spaces).
+    let clean = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic());
+    let response = match (host, target) {
+        (Some(host), Some(path)) if clean(host) && clean(path) && path.starts_with('/') => {
+            format!(
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: https://{host}{path}\r\n\
+                 Content-Length: 0\r\nConnection: close\r\n\r\n"
+            )
+        }
+        _ => {
+            let body = "This port speaks HTTPS.\n";
+            format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            )
+        }
+    };
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
