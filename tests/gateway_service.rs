@@ -276,22 +276,29 @@ async fn sighup_connects_an_added_relay_and_disconnects_a_removed_one() {
     let mut viewer = Viewer::connect(gw.addr).await;
     viewer.watch("cam0").await;
 
-    let with_relay = format!(
-        "{config}\n[[relay]]\nurl = \"http://127.0.0.1:{port}\"\ntoken = \"t0k\"\n"
-    );
+    let with_relay =
+        format!("{config}\n[[relay]]\nurl = \"http://127.0.0.1:{port}\"\ntoken = \"t0k\"\n");
     std::fs::write(&gw.config_path, with_relay).expect("rewrite config");
     signal(&gw, Signal::SIGHUP);
     let publisher = relay.wait_for("publisher", Duration::from_secs(10));
     assert_eq!(publisher["auth"]["device"], "test-gw");
     relay.wait_for("media", Duration::from_secs(10));
     let status: serde_json::Value = serde_json::from_str(&gw.get("/api/status")).expect("status");
-    assert_eq!(status["relays"].as_array().map(Vec::len), Some(1), "{status}");
+    assert_eq!(
+        status["relays"].as_array().map(Vec::len),
+        Some(1),
+        "{status}"
+    );
 
     std::fs::write(&gw.config_path, &config).expect("rewrite config");
     signal(&gw, Signal::SIGHUP);
     relay.wait_for("publisher_gone", Duration::from_secs(10));
     let status: serde_json::Value = serde_json::from_str(&gw.get("/api/status")).expect("status");
-    assert_eq!(status["relays"].as_array().map(Vec::len), Some(0), "{status}");
+    assert_eq!(
+        status["relays"].as_array().map(Vec::len),
+        Some(0),
+        "{status}"
+    );
     // The LAN viewer rode through both reloads.
     assert!(frames_for(&mut viewer, Duration::from_millis(500)).await > 5);
     assert!(!viewer.closed, "the viewer was disconnected by a reload");

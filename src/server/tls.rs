@@ -7,8 +7,9 @@
 //! secure enough for browsers to offer WebCodecs: the user accepts it once (or checks the
 //! fingerprint logged at start against the browser's warning page, or trusts the file).
 
+use rustls::client::danger::ServerCertVerifier;
 use rustls::pki_types::pem::{self, PemObject};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -113,12 +114,28 @@ impl TlsConfig {
 
     /// Loads `cert` and `key`; when neither file exists yet, first generates a self-signed
     /// certificate for this machine's names and addresses ([`self_signed_names`]) and writes
-    /// them there (the key with mode 0600), so later starts reuse the same certificate.
+    /// them there (the key with mode 0600), so later starts reuse the same certificate. A
+    /// self-signed certificate past its validity is moved aside (`*.expired`) and made anew.
     pub fn load_or_generate(cert: &Path, key: &Path) -> Result<TlsConfig, TlsError> {
         if cert.exists() || key.exists() {
-            return TlsConfig::load(cert, key);
+            let loaded = TlsConfig::load(cert, key)?;
+            if !expired_self_signed(&read_chain(cert)?[0]) {
+                return Ok(loaded);
+            }
+            tracing::warn!(
+                cert = %cert.display(),
+                "the self-signed TLS certificate has expired: making a new one (its fingerprint changes)"
+            );
+            for file in [cert, key] {
+                let mut aside = file.as_os_str().to_owned();
+                aside.push(".expired");
+                std::fs::rename(file, &aside).map_err(|source| TlsError::Write {
+                    path: file.to_owned(),
+                    source,
+                })?;
+            }
         }
-        generate(cert, key, self_signed_names())?;
+        generate(cert, key, self_signed_names(), valid_from_now())?;
         Ok(TlsConfig {
             generated: true,
             ..TlsConfig::load(cert, key)?
@@ -299,25 +316,57 @@ fn interface_addresses() -> Vec<IpAddr> {
         .collect()
 }
 
-/// Makes a self-signed ECDSA P-256 certificate for `names` and writes it to `cert` and its key
-/// to `key` (mode 0600), creating their directories (mode 0700) as needed.
-fn generate(cert: &Path, key: &Path, names: Vec<String>) -> Result<(), TlsError> {
+/// Whether `leaf` is a certificate signed by its own key (one we could have made) that has
+/// expired. A certificate issued by a CA is never taken for one, so it is never replaced.
+fn expired_self_signed(leaf: &CertificateDer<'_>) -> bool {
+    let mut roots = rustls::RootCertStore::empty();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = roots.add(leaf.clone()).ok().and_then(|()| {
+        rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .ok()
+    });
+    let Some(verifier) = verifier else {
+        return false;
+    };
+    let name = ServerName::from(IpAddr::from([127, 0, 0, 1]));
+    matches!(
+        verifier.verify_server_cert(leaf, &[], &name, &[], UnixTime::now()),
+        Err(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. }
+        ))
+    )
+}
+
+/// Unix seconds from a day ago (slack for clocks behind ours; a Pi without RTC before NTP syncs
+/// is far behind anyway, and browsers show that as a date error) to [`SELF_SIGNED_DAYS`] ahead.
+fn valid_from_now() -> std::ops::Range<i64> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let day = 24 * 3600;
+    now - day..now + SELF_SIGNED_DAYS * day
+}
+
+/// Makes a self-signed ECDSA P-256 certificate for `names`, valid over `valid` (Unix seconds),
+/// and writes it to `cert` and its key to `key` (mode 0600), creating their directories (mode
+/// 0700) as needed.
+fn generate(
+    cert: &Path,
+    key: &Path,
+    names: Vec<String>,
+    valid: std::ops::Range<i64>,
+) -> Result<(), TlsError> {
     let mut params = rcgen::CertificateParams::new(names.clone())?;
     let host = names.first().cloned().unwrap_or_else(|| "sioedge".into());
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, format!("sioedge on {host}"));
     params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let day = 24 * 3600;
-    // A day of slack for clocks behind ours (a Pi without RTC before NTP syncs is far behind
-    // anyway; browsers show that as a date error, not as a different certificate).
-    params.not_before =
-        time::OffsetDateTime::from_unix_timestamp(now - day).map_err(|_| rcgen::Error::Time)?;
-    params.not_after = time::OffsetDateTime::from_unix_timestamp(now + SELF_SIGNED_DAYS * day)
-        .map_err(|_| rcgen::Error::Time)?;
+    let date =
+        |secs| time::OffsetDateTime::from_unix_timestamp(secs).map_err(|_| rcgen::Error::Time);
+    params.not_before = date(valid.start)?;
+    params.not_after = date(valid.end)?;
     let key_pair = rcgen::KeyPair::generate()?;
     let certificate = params.self_signed(&key_pair)?;
     write_file(key, key_pair.serialize_pem().as_bytes(), 0o600)?;
@@ -379,6 +428,34 @@ mod tests {
         let again = TlsConfig::load_or_generate(&cert, &key).unwrap();
         assert!(!again.generated());
         assert_eq!(again.fingerprint(), first.fingerprint());
+    }
+
+    #[test]
+    fn an_expired_self_signed_pair_is_moved_aside_and_made_anew() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let day = 24 * 3600;
+        let start = valid_from_now().start;
+        generate(
+            &cert,
+            &key,
+            vec!["localhost".into()],
+            start - 10 * day..start - day,
+        )
+        .unwrap();
+        let expired = TlsConfig::load(&cert, &key).unwrap();
+        let fresh = TlsConfig::load_or_generate(&cert, &key).unwrap();
+        assert!(fresh.generated());
+        assert_ne!(fresh.fingerprint(), expired.fingerprint());
+        let aside = TlsConfig::load(
+            &dir.path().join("cert.pem.expired"),
+            &dir.path().join("key.pem.expired"),
+        );
+        assert_eq!(aside.unwrap().fingerprint(), expired.fingerprint());
+        // Valid now: kept.
+        let again = TlsConfig::load_or_generate(&cert, &key).unwrap();
+        assert_eq!(again.fingerprint(), fresh.fingerprint());
+        assert!(!again.generated());
     }
 
     #[test]
