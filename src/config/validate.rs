@@ -8,6 +8,7 @@ use super::stream::StreamConfig;
 use super::units::fmt_duration;
 use super::{Config, load_tokens};
 use crate::client::Transport;
+use crate::server::TlsError;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -208,8 +209,16 @@ fn server_tls(c: &mut Checker<'_>, at: &FieldPath, tls: &ServerTls) {
         }
         return;
     }
-    // Both exist (or one was deleted): they must load as the server will load them.
-    if let Err(e) = crate::server::TlsConfig::load(cert, key) {
+    // Both exist (or one was deleted): they must load as the server will load them. A file this
+    // user may not read is left to the start (the service may run as another user, and a gateway
+    // that dropped root still re-validates its config on SIGHUP).
+    let unreadable = |e: &TlsError| match e {
+        TlsError::Read { source, .. } => source.kind() == std::io::ErrorKind::PermissionDenied,
+        _ => false,
+    };
+    if let Err(e) = crate::server::TlsConfig::load(cert, key)
+        && !unreadable(&e)
+    {
         let field = if e.path() == Some(cert.as_path()) {
             "cert"
         } else {
