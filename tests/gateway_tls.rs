@@ -40,6 +40,19 @@ fn self_signed_pair_is_made_once_with_a_private_key_and_reused() {
         state.path().join("tls/key.pem"),
     );
 
+    // check-config tells where the pair will be kept.
+    let file = state.path().join("check.toml");
+    std::fs::write(&file, &config).expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_sioedge"))
+        .arg("check-config")
+        .arg(&file)
+        .env("STATE_DIRECTORY", dir)
+        .output()
+        .expect("run check-config");
+    let said = String::from_utf8_lossy(&out.stdout);
+    let want = format!("(https, self-signed certificate {})", cert.display());
+    assert!(said.contains(&want), "{said}");
+
     let gw = Gateway::start_with(&config, &env, Stdio::inherit());
     assert!(gw.https, "the gateway prints an https:// URL");
     let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
