@@ -190,3 +190,36 @@ async fn a_wrong_token_is_reported_in_the_status_and_viewers_still_watch() {
         .expect("LAN viewing is unaffected");
     assert!(m.key);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_token_file_is_presented_at_the_next_reconnection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("relay.token");
+    std::fs::write(&token_file, "first\n").expect("write token");
+    let mut relay = Peer::python("relay.py", &["--token", "first"]);
+    let port = relay.wait_for("ready", Duration::from_secs(10))["port"]
+        .as_u64()
+        .expect("port");
+    let relays = format!(
+        "[[relay]]\nurl = \"http://127.0.0.1:{port}\"\ntoken_file = \"{}\"\n[relay.reconnection]\ndelay = \"200ms\"\nmax_delay = \"1s\"\n",
+        token_file.display()
+    );
+    let _gw = Gateway::start(&test_config("", &relays));
+    let publisher = relay.wait_for("publisher", Duration::from_secs(10));
+    assert_eq!(publisher["auth"]["token"], "first");
+
+    // Rotate the token, then restart the relay on the same port with only the new one.
+    std::fs::write(&token_file, "second\n").expect("rotate token");
+    drop(relay);
+    let port_arg = port.to_string();
+    let mut relay = Peer::python("relay.py", &["--port", &port_arg, "--token", "second"]);
+    relay.wait_for("ready", Duration::from_secs(10));
+    let publisher = relay.wait_for("publisher", Duration::from_secs(10));
+    assert_eq!(publisher["auth"]["token"], "second");
+    assert_eq!(publisher["auth"]["device"], "test-gw");
+    assert!(
+        relay.all("refused").is_empty(),
+        "the old token was presented: {:?}",
+        relay.all("refused")
+    );
+}

@@ -4,7 +4,7 @@
 
 mod gateway_support;
 
-use gateway_support::{Gateway, Viewer, test_config};
+use gateway_support::{Gateway, Peer, Viewer, test_config};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::os::unix::net::UnixDatagram;
@@ -263,4 +263,43 @@ async fn sighup_restarts_a_changed_stream_and_its_watcher_follows() {
         "video of the restarted stream reaches the watcher"
     );
     assert!(!viewer.closed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_connects_an_added_relay_and_disconnects_a_removed_one() {
+    let mut relay = Peer::python("relay.py", &["--token", "t0k"]);
+    let port = relay.wait_for("ready", Duration::from_secs(10))["port"]
+        .as_u64()
+        .expect("port");
+    let config = test_config("", "");
+    let gw = Gateway::start(&config);
+    let mut viewer = Viewer::connect(gw.addr).await;
+    viewer.watch("cam0").await;
+
+    let with_relay =
+        format!("{config}\n[[relay]]\nurl = \"http://127.0.0.1:{port}\"\ntoken = \"t0k\"\n");
+    std::fs::write(&gw.config_path, with_relay).expect("rewrite config");
+    signal(&gw, Signal::SIGHUP);
+    let publisher = relay.wait_for("publisher", Duration::from_secs(10));
+    assert_eq!(publisher["auth"]["device"], "test-gw");
+    relay.wait_for("media", Duration::from_secs(10));
+    let status: serde_json::Value = serde_json::from_str(&gw.get("/api/status")).expect("status");
+    assert_eq!(
+        status["relays"].as_array().map(Vec::len),
+        Some(1),
+        "{status}"
+    );
+
+    std::fs::write(&gw.config_path, &config).expect("rewrite config");
+    signal(&gw, Signal::SIGHUP);
+    relay.wait_for("publisher_gone", Duration::from_secs(10));
+    let status: serde_json::Value = serde_json::from_str(&gw.get("/api/status")).expect("status");
+    assert_eq!(
+        status["relays"].as_array().map(Vec::len),
+        Some(0),
+        "{status}"
+    );
+    // The LAN viewer rode through both reloads.
+    assert!(frames_for(&mut viewer, Duration::from_millis(500)).await > 5);
+    assert!(!viewer.closed, "the viewer was disconnected by a reload");
 }

@@ -10,12 +10,14 @@
 //! The browser tests hold a lock so they run one at a time: each one measures frame rates and
 //! latency, and several Chromiums on a 2-core machine would measure each other.
 
+mod browser_support;
+
+use browser_support::{Browser, Proc, assert_decoded_rates, peers};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -26,48 +28,8 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn peers() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
-}
 fn target_tmp() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-}
-
-/// A child process killed and reaped on drop, with its stdout lines on a channel.
-struct Proc {
-    child: Child,
-    lines: Receiver<String>,
-}
-impl Proc {
-    fn spawn(cmd: &mut Command) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-        let out = child.stdout.take().expect("stdout is piped");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Proc { child, lines }
-    }
-    fn line(&self, timeout: Duration, what: &str) -> String {
-        self.lines
-            .recv_timeout(timeout)
-            .unwrap_or_else(|e| panic!("{what}: no answer within {timeout:?} ({e})"))
-    }
-}
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Which server the page talks to.
@@ -214,68 +176,6 @@ fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
-/// Headless Chromium behind tests/peers/viewer/browser.js (JSON lines in, JSON lines out).
-struct Browser {
-    proc: Proc,
-    stdin: ChildStdin,
-}
-impl Browser {
-    fn launch(args: &[&str]) -> Browser {
-        let mut proc = Proc::spawn(
-            Command::new("node")
-                .arg(peers().join("viewer/browser.js"))
-                .current_dir(peers()),
-        );
-        let stdin = proc.child.stdin.take().expect("stdin is piped");
-        let mut b = Browser { proc, stdin };
-        b.cmd(json!({"op": "launch", "args": args}));
-        b
-    }
-    fn cmd(&mut self, c: Value) -> Value {
-        writeln!(self.stdin, "{c}").expect("write to browser driver");
-        let line = self.proc.line(Duration::from_secs(60), &c.to_string());
-        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
-        assert_eq!(v["ok"], true, "{c} failed: {}", v["error"]);
-        v["value"].clone()
-    }
-    fn eval(&mut self, js: &str) -> Value {
-        self.cmd(json!({"op": "eval", "js": js}))
-    }
-    /// Polls `js` until it is truthy; returns its value.
-    fn wait_for(&mut self, js: &str, timeout: Duration) -> Value {
-        let end = Instant::now() + timeout;
-        loop {
-            let v = self.eval(js);
-            if !(v.is_null() || v == false || v == 0) {
-                return v;
-            }
-            if Instant::now() > end {
-                let state = self
-                    .eval("JSON.stringify(window.sioedge, (k, v) => (k === 'lat' ? v.length : v))");
-                panic!("timed out after {timeout:?} waiting for {js}; page state: {state}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-    fn player(&mut self, stream: &str) -> Value {
-        self.eval(&format!(
-            "(() => {{ const p = window.sioedge.players[{stream:?}]; return p ? JSON.parse(JSON.stringify(p)) : null; }})()"
-        ))
-    }
-    /// Opens the page, clicks the stream's play button and waits for its first picture.
-    fn open_and_play(&mut self, url: &str, stream: &str) -> Value {
-        self.cmd(json!({"op": "goto", "url": url}));
-        self.cmd(
-            json!({"op": "click", "selector": format!("li[data-stream={stream}] button.play")}),
-        );
-        self.wait_for(
-            &format!("window.sioedge.players[{stream:?}]?.firstPictureMs"),
-            Duration::from_secs(15),
-        );
-        self.player(stream)
-    }
-}
-
 fn num(v: &Value, k: &str) -> f64 {
     v[k].as_f64()
         .unwrap_or_else(|| panic!("{k} missing in {v}"))
@@ -324,14 +224,7 @@ fn webcodecs_on_loopback_origin() {
         first["firstPictureMs"],
         m1[3]
     );
-    assert!(
-        video >= 0.8 * FPS * secs,
-        "decoded {video} video frames in {secs:.2} s"
-    );
-    assert!(
-        audio >= 0.8 * 50.0 * secs,
-        "decoded {audio} audio frames in {secs:.2} s"
-    );
+    assert_decoded_rates(secs, video, audio, FPS);
     assert!(
         lat.len() as f64 >= 0.8 * FPS * secs,
         "{} latency samples",

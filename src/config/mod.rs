@@ -24,6 +24,7 @@ pub use error::{ConfigError, Problem};
 pub use relay::{QueueLimits, Reconnection, RelayConfig};
 pub use server::{
     DuplicatePublisher, LogConfig, RelayServerConfig, ServerConfig, ServerTls, ViewerAuth,
+    state_dir,
 };
 pub use stream::StreamConfig;
 
@@ -200,13 +201,18 @@ impl Config {
                 self.streams.len(),
                 streams.join("; ")
             ));
-            parts.push(format!("server on {}", self.server.listen));
+            parts.push(format!(
+                "server on {}{}",
+                self.server.listen,
+                https(self.server.tls.as_ref())
+            ));
             parts.push(format!("{} relay(s)", self.relays.len()));
         }
         if let Some(rs) = &self.relay_server {
             parts.push(format!(
-                "relay server on {}{}",
+                "relay server on {}{}{}",
                 rs.listen,
+                https(rs.tls.as_ref()),
                 rs.adapter
                     .as_deref()
                     .map(|a| format!(" via {a}"))
@@ -225,6 +231,7 @@ impl Config {
         };
         let rebase_tls = |tls: &mut Option<ServerTls>| {
             if let Some(tls) = tls {
+                tls.default_paths();
                 rebase(&mut tls.cert);
                 rebase(&mut tls.key);
             }
@@ -238,6 +245,19 @@ impl Config {
             rebase(&mut rs.tokens_file);
             rebase_tls(&mut rs.tls);
         }
+    }
+}
+
+/// How `summary` describes a server's TLS: nothing, ` (https)`, or where the self-signed pair is.
+fn https(tls: Option<&ServerTls>) -> String {
+    match tls {
+        None => String::new(),
+        Some(ServerTls {
+            self_signed: true,
+            cert: Some(cert),
+            ..
+        }) => format!(" (https, self-signed certificate {})", cert.display()),
+        Some(_) => " (https)".into(),
     }
 }
 

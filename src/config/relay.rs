@@ -75,13 +75,20 @@ impl RelayConfig {
         }
     }
 
-    /// The publisher client's options for this relay, with the CONNECT auth `{token, device}`
-    /// (the token read now, see [`RelayConfig::read_token`]).
-    pub fn client_options(&self, device: &str) -> std::io::Result<ClientOptions> {
+    /// The CONNECT auth `{token, device}`, with the token read now (see
+    /// [`RelayConfig::read_token`]).
+    pub fn auth(&self, device: &str) -> std::io::Result<serde_json::Value> {
         let mut auth = serde_json::json!({ "device": device });
         if let Some(token) = self.read_token()? {
             auth["token"] = token.into();
         }
+        Ok(auth)
+    }
+
+    /// The publisher client's options for this relay, with the CONNECT auth of
+    /// [`RelayConfig::auth`].
+    pub fn client_options(&self, device: &str) -> std::io::Result<ClientOptions> {
+        let auth = self.auth(device)?;
         let rc = &self.reconnection;
         Ok(ClientOptions {
             socketio_path: self.socketio_path.clone(),

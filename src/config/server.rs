@@ -4,7 +4,7 @@ use super::units;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The HTTP + Socket.IO server settings shared by the gateway's LAN server and the relay.
@@ -72,13 +72,56 @@ impl ServerConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerTls {
-    /// PEM certificate chain. With `self_signed`, where the generated certificate is kept.
+    /// PEM certificate chain. With `self_signed`, where the generated certificate is kept
+    /// (default `<state dir>/tls/cert.pem`, see [`state_dir`]).
     pub cert: Option<PathBuf>,
-    /// PEM private key. With `self_signed`, where the generated key is kept.
+    /// PEM private key. With `self_signed`, where the generated key is kept
+    /// (default `<state dir>/tls/key.pem`).
     pub key: Option<PathBuf>,
-    /// Generate a self-signed certificate when `cert`/`key` are not given or do not exist yet.
+    /// Generate a self-signed certificate when `cert`/`key` do not exist yet.
     #[serde(default)]
     pub self_signed: bool,
+}
+
+impl ServerTls {
+    /// The certificate and key files: as configured, else where a self-signed pair is kept,
+    /// `<state dir>/tls/{cert,key}.pem` (`tls/` relative to the config file's directory on a
+    /// machine with no state directory at all).
+    pub fn files(&self) -> (PathBuf, PathBuf) {
+        let dir = state_dir().unwrap_or_default().join("tls");
+        (
+            self.cert.clone().unwrap_or_else(|| dir.join("cert.pem")),
+            self.key.clone().unwrap_or_else(|| dir.join("key.pem")),
+        )
+    }
+
+    /// With `self_signed` and neither file named: names the default ones, so validation and
+    /// `check-config` see where they will be.
+    pub(super) fn default_paths(&mut self) {
+        if self.self_signed && self.cert.is_none() && self.key.is_none() {
+            let (cert, key) = self.files();
+            (self.cert, self.key) = (Some(cert), Some(key));
+        }
+    }
+}
+
+/// sioedge's state directory (kept across restarts and upgrades): systemd's `StateDirectory=`
+/// (`$STATE_DIRECTORY`, `/var/lib/sioedge` in the packaged unit), `/var/lib/sioedge` for root (so
+/// `sudo sioedge check-config` looks where the service keeps its files), else
+/// `$XDG_STATE_HOME/sioedge` or `~/.local/state/sioedge`.
+pub fn state_dir() -> Option<PathBuf> {
+    let env = |name| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dirs) = env("STATE_DIRECTORY") {
+        // Colon-separated when the unit lists several; ours is the first.
+        return std::env::split_paths(&dirs).next();
+    }
+    if nix::unistd::geteuid().is_root() {
+        return Some(PathBuf::from("/var/lib/sioedge"));
+    }
+    env("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".local/state")))
+        .map(|d| d.join("sioedge"))
 }
 
 /// What the relay does when a second publisher announces a stream id that is already live.

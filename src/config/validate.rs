@@ -8,6 +8,7 @@ use super::stream::StreamConfig;
 use super::units::fmt_duration;
 use super::{Config, load_tokens};
 use crate::client::Transport;
+use crate::server::TlsError;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -171,6 +172,7 @@ fn server(c: &mut Checker<'_>, at: &FieldPath, s: &ServerConfig) {
 }
 
 fn server_tls(c: &mut Checker<'_>, at: &FieldPath, tls: &ServerTls) {
+    let before = c.problems.len();
     if tls.self_signed {
         c.ensure(
             tls.cert.is_some() == tls.key.is_some(),
@@ -186,6 +188,43 @@ fn server_tls(c: &mut Checker<'_>, at: &FieldPath, tls: &ServerTls) {
         });
         c.file_exists(&at.key("cert"), tls.cert.as_deref());
         c.file_exists(&at.key("key"), tls.key.as_deref());
+    }
+    let (Some(cert), Some(key)) = (&tls.cert, &tls.key) else {
+        return;
+    };
+    if c.problems.len() > before {
+        return;
+    }
+    if tls.self_signed && !cert.exists() && !key.exists() {
+        // Generated at start: the directory must be one (or creatable below one).
+        for (name, file) in [("cert", cert), ("key", key)] {
+            let existing = file.ancestors().skip(1).find(|d| d.exists());
+            c.ensure(existing.is_none_or(Path::is_dir), &at.key(name), || {
+                format!(
+                    "cannot create {}: {} is not a directory",
+                    file.display(),
+                    existing.map_or(String::new(), |d| d.display().to_string())
+                )
+            });
+        }
+        return;
+    }
+    // Both exist (or one was deleted): they must load as the server will load them. A file this
+    // user may not read is left to the start (the service may run as another user, and a gateway
+    // that dropped root still re-validates its config on SIGHUP).
+    let unreadable = |e: &TlsError| match e {
+        TlsError::Read { source, .. } => source.kind() == std::io::ErrorKind::PermissionDenied,
+        _ => false,
+    };
+    if let Err(e) = crate::server::TlsConfig::load(cert, key)
+        && !unreadable(&e)
+    {
+        let field = if e.path() == Some(cert.as_path()) {
+            "cert"
+        } else {
+            "key"
+        };
+        c.err(&at.key(field), e.to_string());
     }
 }
 

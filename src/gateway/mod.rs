@@ -10,10 +10,10 @@ mod relays;
 mod reload;
 pub mod viewers;
 
-use crate::config::{Config, ConfigError, ServerConfig};
+use crate::config::{Config, ConfigError, ServerConfig, ServerTls};
 use crate::hub::report::{LinkReport, StatusReport};
 use crate::hub::{CacheLimits, InProcess};
-use crate::server::{Cors, Namespace, Server};
+use crate::server::{Cors, Namespace, Server, TlsConfig, TlsError};
 use crate::service::{self, Notifier, PrivilegeDrop, ServiceError, Signal, Signals};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -65,11 +65,9 @@ pub enum GatewayError {
     /// systemd notification setup, signal handlers or the privilege drop failed.
     #[error(transparent)]
     Service(#[from] ServiceError),
-    /// `[server.tls]` is configured, but the server does not terminate TLS yet.
-    #[error(
-        "[server.tls] is not supported yet: serve the viewer on localhost, or put a TLS reverse proxy in front (see README)"
-    )]
-    TlsUnsupported,
+    /// `[server.tls]`: the certificate or key cannot be used (the error names the file).
+    #[error("[server.tls] {0}")]
+    Tls(#[from] TlsError),
     /// Capture could not start.
     #[cfg(feature = "media")]
     #[error(transparent)]
@@ -140,15 +138,35 @@ fn route(
     crate::hub::report::http_route(parts.uri.path(), || observed.get().map(Observed::report))
 }
 
+/// Loads a server's `tls` section (generating the self-signed pair on first start when asked)
+/// and logs the certificate's fingerprint, which a user can compare with the browser's warning.
+pub(crate) fn load_tls(tls: Option<&ServerTls>) -> Result<Option<TlsConfig>, TlsError> {
+    let Some(tls) = tls else { return Ok(None) };
+    let (cert, key) = tls.files();
+    let loaded = if tls.self_signed {
+        TlsConfig::load_or_generate(&cert, &key)?
+    } else {
+        TlsConfig::load(&cert, &key)?
+    };
+    tracing::info!(
+        cert = %cert.display(),
+        self_signed = tls.self_signed,
+        "HTTPS on; certificate SHA-256 fingerprint {}",
+        loaded.fingerprint()
+    );
+    Ok(Some(loaded))
+}
+
 /// The URL to print for a listen address (an unspecified IP is reachable on loopback too).
-pub(crate) fn viewer_url(addr: SocketAddr) -> String {
+pub(crate) fn viewer_url(addr: SocketAddr, tls: bool) -> String {
     let ip = match addr.ip() {
         ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
         ip if ip.is_unspecified() => "[::1]".to_owned(),
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
         std::net::IpAddr::V4(ip) => ip.to_string(),
     };
-    format!("http://{ip}:{}/", addr.port())
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{ip}:{}/", addr.port())
 }
 
 /// Logs a failed `sd_notify` (systemd would notice missing pings; the gateway keeps serving).
@@ -169,10 +187,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let observed: Arc<OnceLock<Observed>> = Arc::new(OnceLock::new());
     let o = observed.clone();
     let s = &config.server;
-    if s.tls.is_some() {
-        // Serving plain HTTP when the owner asked for HTTPS would be a silent downgrade.
-        return Err(GatewayError::TlsUnsupported);
-    }
+    // Before binding and the privilege drop: the state directory may be root's.
+    let tls = load_tls(s.tls.as_ref())?;
     let server = viewer_server(s, move |parts| route(&o, parts));
     let ns = server.of("/");
     let hub = viewers::hub(&ns, Arc::new(InProcess), CacheLimits::default());
@@ -192,9 +208,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         viewers: ns.clone(),
         relays: relays.clone(),
     });
+    let url = viewer_url(addr, tls.is_some());
     let serving = tokio::spawn({
         let server = server.clone();
-        async move { server.serve(listener).await }
+        async move { server.serve_with(listener, tls).await }
     });
 
     #[cfg(feature = "media")]
@@ -205,7 +222,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         config.streams.len()
     );
 
-    let url = viewer_url(addr);
     println!("viewer: {url}");
     tracing::info!(device = %config.device, "sioedge gateway running ({})", config.summary());
     notified(
@@ -272,13 +288,16 @@ mod tests {
     #[test]
     fn viewer_url_is_reachable() {
         assert_eq!(
-            viewer_url("0.0.0.0:8080".parse().unwrap()),
+            viewer_url("0.0.0.0:8080".parse().unwrap(), false),
             "http://127.0.0.1:8080/"
         );
         assert_eq!(
-            viewer_url("192.168.1.5:80".parse().unwrap()),
+            viewer_url("192.168.1.5:80".parse().unwrap(), false),
             "http://192.168.1.5:80/"
         );
-        assert_eq!(viewer_url("[::]:9".parse().unwrap()), "http://[::1]:9/");
+        assert_eq!(
+            viewer_url("[::]:9".parse().unwrap(), true),
+            "https://[::1]:9/"
+        );
     }
 }

@@ -7,16 +7,13 @@
 
 use super::GatewayError;
 use super::viewers::{ViewerHub, Wire};
-use crate::client::{
-    Client, ClientEvent, ClientHandle, ClientOptions, MediaPush, QueueOptions, ReconnectOptions,
-    TlsOptions,
-};
-use crate::config::{Config, RelayConfig, Transport};
+use crate::client::{AuthProvider, Client, ClientEvent, ClientHandle, MediaPush};
+use crate::config::{Config, RelayConfig};
 use crate::hub::queue::{Class, Push};
 use crate::hub::report::LinkReport;
 use crate::hub::{ReceiverId, Shared, Sink};
 use crate::socketio::Arg;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,43 +70,40 @@ fn link_name(r: &RelayConfig) -> String {
     format!("{}{}", r.url, r.namespace)
 }
 
-/// Client settings for a `[[relay]]` table.
-fn options(r: &RelayConfig, device: &str) -> Result<ClientOptions, GatewayError> {
-    let token = r.read_token().map_err(|e| GatewayError::Relay {
+/// Connects to one `[[relay]]`. With `token_file`, the CONNECT auth is built again at every
+/// attempt from the file as it is then, so a rotated token is used at the next reconnection
+/// (an unreadable file keeps the last token that could be read).
+fn connect(
+    r: &RelayConfig,
+    device: &str,
+) -> Result<(ClientHandle, tokio::sync::mpsc::Receiver<ClientEvent>), GatewayError> {
+    let error = |problem: String| GatewayError::Relay {
         relay: r.url.clone(),
-        problem: format!("cannot read token_file: {e}"),
-    })?;
-    let mut o = ClientOptions::new(r.url.clone());
-    o.socketio_path = r.socketio_path.clone();
-    o.query = r.query.clone();
-    o.headers = r.headers.clone();
-    o.namespace = r.namespace.clone();
-    o.auth = Some(json!({ "token": token, "device": device }));
-    o.transports = r
-        .transports
-        .iter()
-        .map(|t| match t {
-            Transport::Polling => crate::client::Transport::Polling,
-            Transport::Websocket => crate::client::Transport::Websocket,
-        })
-        .collect();
-    o.connect_timeout = r.connect_timeout.as_secs_f64();
-    o.tls = TlsOptions {
-        ca_file: r.tls.ca_file.clone(),
-        insecure_skip_verify: r.tls.insecure_skip_verify,
+        problem,
     };
-    o.reconnection = ReconnectOptions {
-        enabled: r.reconnection.enabled,
-        delay: r.reconnection.delay.as_secs_f64(),
-        max_delay: r.reconnection.max_delay.as_secs_f64(),
-        randomization: r.reconnection.randomization,
-        attempts: r.reconnection.attempts,
-    };
-    o.queue = QueueOptions {
-        max_frames: r.queue.max_frames,
-        max_bytes: usize::try_from(r.queue.max_bytes).unwrap_or(usize::MAX),
-    };
-    Ok(o)
+    let options = r
+        .client_options(device)
+        .map_err(|e| error(format!("cannot read token_file: {e}")))?;
+    let auth = r.token_file.as_ref().map(|_| {
+        let relay = r.clone();
+        let device = device.to_owned();
+        let last = std::sync::Mutex::new(options.auth.clone());
+        let provider: AuthProvider = Arc::new(move |_namespace: &str| {
+            let mut last = last
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match relay.auth(&device) {
+                Ok(fresh) => *last = Some(fresh),
+                Err(e) => tracing::warn!(
+                    relay = %relay.url,
+                    "cannot re-read token_file, presenting the last token read: {e}"
+                ),
+            }
+            last.clone()
+        });
+        provider
+    });
+    Client::connect_with_auth(options, auth).map_err(|e| error(e.to_string()))
 }
 
 impl Relays {
@@ -136,11 +130,7 @@ impl Relays {
     /// Connects to one more relay (a `[[relay]]` added on reload, or at start).
     pub(super) fn add(&self, r: &RelayConfig, device: &str) -> Result<(), GatewayError> {
         let name = link_name(r);
-        let (client, events) =
-            Client::connect(options(r, device)?).map_err(|e| GatewayError::Relay {
-                relay: r.url.clone(),
-                problem: e.to_string(),
-            })?;
+        let (client, events) = connect(r, device)?;
         let sink = RelaySink {
             client: client.clone(),
             namespace: r.namespace.clone(),

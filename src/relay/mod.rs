@@ -36,11 +36,9 @@ pub enum RelayError {
     /// The Redis adapter URL is unusable.
     #[error(transparent)]
     Adapter(#[from] BusError),
-    /// TLS is configured but not served directly yet.
-    #[error(
-        "[relay_server.tls] is not supported yet: terminate TLS in a reverse proxy (see README, \"Relay behind nginx\")"
-    )]
-    TlsUnsupported,
+    /// `[relay_server.tls]`: the certificate or key cannot be used (the error names the file).
+    #[error("[relay_server.tls] {0}")]
+    Tls(#[from] crate::server::TlsError),
 }
 
 /// What `/api/status` and `/metrics` read.
@@ -101,9 +99,7 @@ fn route(
 /// SIGHUP re-reads the publisher tokens (inline or `tokens_file`) without dropping anybody.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RelayError> {
     let rs = config.for_relay()?.clone();
-    if rs.tls.is_some() {
-        return Err(RelayError::TlsUnsupported);
-    }
+    let tls = crate::gateway::load_tls(rs.tls.as_ref())?;
     let http = rs.http();
     let node = format!("{}-{}", config.device, std::process::id());
     let observed: Arc<OnceLock<Observed>> = Arc::new(OnceLock::new());
@@ -146,12 +142,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     });
 
     let (listener, addr) = crate::gateway::listen(rs.listen).await?;
+    let url = crate::gateway::viewer_url(addr, tls.is_some());
     let serving = tokio::spawn({
         let server = server.clone();
-        async move { server.serve(listener).await }
+        async move { server.serve_with(listener, tls).await }
     });
     let reloading = tokio::spawn(reload_tokens_on_sighup(config.clone(), publishers.clone()));
-    println!("relay: {}", crate::gateway::viewer_url(addr));
+    println!("relay: {url}");
     tracing::info!(
         node,
         adapter = rs.adapter.as_deref().unwrap_or("in-process"),

@@ -93,8 +93,14 @@ impl App {
 /// 2.5 Mbit/s stream.
 const NOTSENT_LOWAT: u32 = 64 * 1024;
 
-/// Accepts connections until `shutdown` turns true.
-pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, shutdown: watch::Receiver<bool>) {
+/// Accepts connections until `shutdown` turns true; with `tls`, each connection's handshake runs
+/// in its own task, so a client that stalls it holds up nobody else.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: watch::Receiver<bool>,
+    tls: Option<super::TlsConfig>,
+) {
     let mut stop = shutdown.clone();
     loop {
         tokio::select! {
@@ -111,7 +117,15 @@ pub(crate) async fn serve(listener: TcpListener, app: Arc<App>, shutdown: watch:
                     {
                         tracing::debug!("TCP_NOTSENT_LOWAT: {e}");
                     }
-                    tokio::spawn(serve_conn(stream, app.clone(), shutdown.clone()));
+                    let (app, shutdown) = (app.clone(), shutdown.clone());
+                    match tls.clone() {
+                        None => tokio::spawn(serve_conn(stream, app, shutdown)),
+                        Some(tls) => tokio::spawn(async move {
+                            if let Some(stream) = tls.accept(stream).await {
+                                serve_conn(stream, app, shutdown).await;
+                            }
+                        }),
+                    };
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off instead of spinning.
@@ -129,11 +143,10 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
-async fn serve_conn(
-    stream: tokio::net::TcpStream,
-    app: Arc<App>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn serve_conn<S>(stream: S, app: Arc<App>, mut shutdown: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let grace = app.shutdown_grace;
     let svc = service_fn(move |req| {
         let app = app.clone();

@@ -44,6 +44,7 @@ mod http;
 mod namespace;
 mod sio;
 mod socket;
+mod tls;
 mod ws;
 
 pub use crate::engineio::TransportKind;
@@ -54,6 +55,7 @@ pub use namespace::{Broadcast, ConnectHandler, Namespace};
 pub use socket::{
     AckError, AckSender, DisconnectHandler, DisconnectReason, EmitError, EventHandler, Socket,
 };
+pub use tls::{TlsConfig, TlsError, self_signed_names};
 
 use crate::socketio::DecoderLimits;
 use std::collections::HashMap;
@@ -240,10 +242,22 @@ impl Server {
 
     /// Serves connections from `listener` until [`Server::shutdown`].
     pub async fn serve(&self, listener: TcpListener) {
+        self.serve_with(listener, None).await
+    }
+
+    /// Serves HTTPS and WSS from `listener` until [`Server::shutdown`]: [`Server::serve`] with a
+    /// TLS handshake (bounded in time) at the start of each connection.
+    pub async fn serve_tls(&self, listener: TcpListener, tls: TlsConfig) {
+        self.serve_with(listener, Some(tls)).await
+    }
+
+    /// [`Server::serve`] or [`Server::serve_tls`], as `tls` says.
+    pub async fn serve_with(&self, listener: TcpListener, tls: Option<TlsConfig>) {
         http::serve(
             listener,
             self.inner.app.clone(),
             self.inner.shutdown.subscribe(),
+            tls,
         )
         .await
     }

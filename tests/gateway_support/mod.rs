@@ -55,6 +55,8 @@ source = "test"
 pub struct Gateway {
     pub proc: Proc,
     pub addr: SocketAddr,
+    /// It printed an `https://` URL (`[server.tls]`).
+    pub https: bool,
     /// The config file it runs (rewrite it and send SIGHUP to test a reload).
     pub config_path: std::path::PathBuf,
     _dir: tempfile::TempDir,
@@ -95,14 +97,16 @@ impl Gateway {
         let url = rx
             .recv_timeout(Duration::from_secs(10))
             .expect("gateway printed no viewer URL within 10 s");
+        let https = url.starts_with("https://");
         let addr = url
-            .trim_start_matches("http://")
+            .trim_start_matches(if https { "https://" } else { "http://" })
             .trim_end_matches('/')
             .parse()
             .expect("viewer URL has an address");
         Gateway {
             proc,
             addr,
+            https,
             config_path: path,
             _dir: dir,
         }
@@ -147,23 +151,57 @@ impl Gateway {
             .expect("VmRSS present")
     }
 
-    /// GET a path from the gateway's HTTP server (blocking, 5 s timeout).
+    /// GET a path from the gateway's HTTP server (blocking, 5 s timeout); over HTTPS without
+    /// verifying the certificate (see [`https_get`] for that).
     pub fn get(&self, path: &str) -> String {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(self.addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        )
-        .expect("write");
-        let mut out = String::new();
-        s.read_to_string(&mut out).expect("read");
-        out.split_once("\r\n\r\n")
+        let response = if self.https {
+            https_get(self.addr, None, path).expect("HTTPS GET")
+        } else {
+            let mut s = std::net::TcpStream::connect(self.addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            http_exchange(&mut s, self.addr, path).expect("HTTP GET")
+        };
+        response
+            .split_once("\r\n\r\n")
             .map(|(_, b)| b.to_owned())
             .unwrap_or_default()
     }
+}
+
+/// Sends `GET path` (Connection: close) on `s` and reads the whole response.
+fn http_exchange(
+    s: &mut (impl std::io::Read + std::io::Write),
+    addr: SocketAddr,
+    path: &str,
+) -> std::io::Result<String> {
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// `GET path` over HTTPS to `addr` (blocking, 5 s timeout), the whole response (head and
+/// body). With `ca`, the server's certificate must verify against that PEM file for the IP
+/// address; without, any certificate is accepted.
+pub fn https_get(
+    addr: SocketAddr,
+    ca: Option<&std::path::Path>,
+    path: &str,
+) -> Result<String, String> {
+    let config = sioedge::client::tls::client_config(&sioedge::client::TlsOptions {
+        ca_file: ca.map(std::path::Path::to_path_buf),
+        insecure_skip_verify: ca.is_none(),
+    })
+    .map_err(|e| e.to_string())?;
+    let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+    let conn = rustls::ClientConnection::new(config, name).map_err(|e| e.to_string())?;
+    let tcp = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    http_exchange(&mut tls, addr, path).map_err(|e| e.to_string())
 }
 
 /// One `media` event as a viewer received it.
@@ -443,14 +481,23 @@ pub struct Peer {
 impl Peer {
     /// Starts `python3 tests/peers/<script> <args>`.
     pub fn python(script: &str, args: &[&str]) -> Peer {
+        Peer::spawn("python3", script, args)
+    }
+
+    /// Starts `node tests/peers/<script> <args>`.
+    pub fn node(script: &str, args: &[&str]) -> Peer {
+        Peer::spawn("node", script, args)
+    }
+
+    fn spawn(interpreter: &str, script: &str, args: &[&str]) -> Peer {
         let path = format!("{}/tests/peers/{script}", env!("CARGO_MANIFEST_DIR"));
-        let mut child = Command::new("python3")
+        let mut child = Command::new(interpreter)
             .arg(path)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("spawn python3");
+            .unwrap_or_else(|e| panic!("spawn {interpreter}: {e}"));
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {

@@ -44,6 +44,8 @@ pub fn relay_config(tokens: &[(&str, &str)], adapter: Option<u16>) -> String {
 pub struct Relay {
     pub proc: Kid,
     pub addr: SocketAddr,
+    /// What it printed: `http://addr`, or `https://addr` with `[relay_server.tls]`.
+    url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -75,21 +77,22 @@ impl Relay {
         let url = rx
             .recv_timeout(Duration::from_secs(10))
             .expect("relay printed no `relay: URL` line within 10 s");
+        let url = url.trim_end_matches('/').to_owned();
         let addr = url
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .parse()
+            .split_once("://")
+            .and_then(|(_, a)| a.parse().ok())
             .expect("relay URL has an address");
         Relay {
             proc,
             addr,
+            url,
             _dir: dir,
         }
     }
 
-    /// `http://addr`
+    /// `http://addr` (`https://addr` with TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.url.clone()
     }
 }
 

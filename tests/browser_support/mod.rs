@@ -1,0 +1,127 @@
+//! Shared by the browser tests (viewer_browser, viewer_https): headless Chromium driven through
+//! tests/peers/viewer/browser.js, and child processes killed on drop.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+/// tests/peers (the Node and Python peers, with their node_modules).
+pub fn peers() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
+}
+
+/// A child process killed and reaped on drop, with its stdout lines on a channel.
+pub struct Proc {
+    pub child: Child,
+    pub lines: Receiver<String>,
+}
+impl Proc {
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+        let out = child.stdout.take().expect("stdout is piped");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc { child, lines }
+    }
+    pub fn line(&self, timeout: Duration, what: &str) -> String {
+        self.lines
+            .recv_timeout(timeout)
+            .unwrap_or_else(|e| panic!("{what}: no answer within {timeout:?} ({e})"))
+    }
+}
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Headless Chromium behind tests/peers/viewer/browser.js (JSON lines in, JSON lines out).
+pub struct Browser {
+    proc: Proc,
+    stdin: ChildStdin,
+}
+impl Browser {
+    pub fn launch(args: &[&str]) -> Browser {
+        let mut proc = Proc::spawn(
+            Command::new("node")
+                .arg(peers().join("viewer/browser.js"))
+                .current_dir(peers()),
+        );
+        let stdin = proc.child.stdin.take().expect("stdin is piped");
+        let mut b = Browser { proc, stdin };
+        b.cmd(json!({"op": "launch", "args": args}));
+        b
+    }
+    pub fn cmd(&mut self, c: Value) -> Value {
+        writeln!(self.stdin, "{c}").expect("write to browser driver");
+        let line = self.proc.line(Duration::from_secs(60), &c.to_string());
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+        assert_eq!(v["ok"], true, "{c} failed: {}", v["error"]);
+        v["value"].clone()
+    }
+    pub fn eval(&mut self, js: &str) -> Value {
+        self.cmd(json!({"op": "eval", "js": js}))
+    }
+    /// Polls `js` until it is truthy; returns its value.
+    pub fn wait_for(&mut self, js: &str, timeout: Duration) -> Value {
+        let end = Instant::now() + timeout;
+        loop {
+            let v = self.eval(js);
+            if !(v.is_null() || v == false || v == 0) {
+                return v;
+            }
+            if Instant::now() > end {
+                let state = self
+                    .eval("JSON.stringify(window.sioedge, (k, v) => (k === 'lat' ? v.length : v))");
+                panic!("timed out after {timeout:?} waiting for {js}; page state: {state}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    pub fn player(&mut self, stream: &str) -> Value {
+        self.eval(&format!(
+            "(() => {{ const p = window.sioedge.players[{stream:?}]; return p ? JSON.parse(JSON.stringify(p)) : null; }})()"
+        ))
+    }
+    /// Opens the page, clicks the stream's play button and waits for its first picture.
+    pub fn open_and_play(&mut self, url: &str, stream: &str) -> Value {
+        self.cmd(json!({"op": "goto", "url": url}));
+        self.cmd(
+            json!({"op": "click", "selector": format!("li[data-stream={stream}] button.play")}),
+        );
+        self.wait_for(
+            &format!("window.sioedge.players[{stream:?}]?.firstPictureMs"),
+            Duration::from_secs(15),
+        );
+        self.player(stream)
+    }
+}
+
+/// Asserts that `video` and `audio` frames decoded in `secs` are at least 80 % of the sources'
+/// rates (`fps` video, 50 Opus packets of 20 ms per second).
+pub fn assert_decoded_rates(secs: f64, video: f64, audio: f64, fps: f64) {
+    assert!(
+        video >= 0.8 * fps * secs,
+        "decoded {video} video frames in {secs:.2} s"
+    );
+    assert!(
+        audio >= 0.8 * 50.0 * secs,
+        "decoded {audio} audio frames in {secs:.2} s"
+    );
+}
