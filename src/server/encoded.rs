@@ -51,7 +51,8 @@ impl EncodedPacket {
         EncodedPacket::new(parts)
     }
 
-    /// A raw WebSocket control frame (pong, close) queued behind data; never sent by polling.
+    /// A raw WebSocket control frame (a pong to a WebSocket ping), written at the front of the next
+    /// write batch; never sent by polling.
     pub(crate) fn ws_control(frame: Bytes) -> Self {
         EncodedPacket {
             parts: Vec::new(),
