@@ -44,6 +44,7 @@ mod http;
 mod namespace;
 mod sio;
 mod socket;
+mod tcp_writer;
 mod tls;
 mod ws;
 
