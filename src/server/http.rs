@@ -3,7 +3,6 @@
 
 use super::encoded::EncodedPacket;
 use super::engine::{CloseReason, Conn, Engine, PollStep, WsLink, WsStep};
-use super::tcp_writer::TcpWriter;
 use super::ws::{self, Decoder, Message};
 use crate::engineio::{RequestError, Str, WsFrame};
 use bytes::{Bytes, BytesMut};
@@ -19,7 +18,7 @@ use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// Serves a static asset: path (e.g. `/index.html`) → content type and bytes.
@@ -450,8 +449,8 @@ fn websocket(
     };
     let max = engine.config.max_payload;
     tokio::spawn(async move {
-        let upgraded = match on_upgrade.await {
-            Ok(upgraded) => upgraded,
+        let io = match on_upgrade.await {
+            Ok(upgraded) => TokioIo::new(upgraded),
             Err(e) => {
                 tracing::debug!("websocket upgrade failed: {e}");
                 if let Some((conn, link)) = candidate {
@@ -460,23 +459,12 @@ fn websocket(
                 return;
             }
         };
-        let (conn, link) = match candidate {
-            Some(attached) => attached,
+        match candidate {
+            Some((conn, link)) => run_ws(io, conn, link, max).await,
             None => match engine.open_ws() {
-                Ok(opened) => opened,
-                Err(e) => return tracing::error!("no randomness for a session id: {e}"),
+                Ok((conn, link)) => run_ws(io, conn, link, max).await,
+                Err(e) => tracing::error!("no randomness for a session id: {e}"),
             },
-        };
-        // Plain TCP: take the socket back from hyper (with what it read past the request).
-        match upgraded.downcast::<TokioIo<TcpStream>>() {
-            Ok(parts) => {
-                let (rd, wr) = parts.io.into_inner().into_split();
-                run_ws(rd, TcpWriter(wr), parts.read_buf, conn, link, max).await
-            }
-            Err(upgraded) => {
-                let (rd, wr) = tokio::io::split(TokioIo::new(upgraded));
-                run_ws(rd, wr, Bytes::new(), conn, link, max).await
-            }
         }
     });
     let mut resp = Response::new(Full::new(Bytes::new()));
@@ -499,21 +487,15 @@ const WRITE_BATCH: usize = 256 * 1024;
 
 /// Drives one WebSocket attached to `conn`'s session (an upgrade candidate or the session's
 /// transport): this task reads, a spawned task writes.
-async fn run_ws<R, W>(
-    mut rd: R,
-    wr: W,
-    read_ahead: Bytes,
-    conn: Arc<Conn>,
-    link: Arc<WsLink>,
-    max_payload: usize,
-) where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Send + Unpin + 'static,
+async fn run_ws<S>(io: S, conn: Arc<Conn>, link: Arc<WsLink>, max_payload: usize)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    let (mut rd, wr) = tokio::io::split(io);
     let mut writer = tokio::spawn(write_loop(wr, conn.clone(), link.clone()));
     tokio::select! {
         // The reader reported the end to the session: let the writer say goodbye.
-        _ = read_loop(&mut rd, read_ahead, &conn, &link, max_payload) => {}
+        _ = read_loop(&mut rd, &conn, &link, max_payload) => {}
         // The writer said goodbye (session closed, or upgrade abandoned): stop reading.
         _ = &mut writer => return,
     }
@@ -552,14 +534,12 @@ enum ReadError {
 /// longer reads from it.
 async fn read_loop<R: AsyncRead + Unpin>(
     rd: &mut R,
-    read_ahead: Bytes,
     conn: &Arc<Conn>,
     link: &Arc<WsLink>,
     max_payload: usize,
 ) {
     let mut decoder = Decoder::new(max_payload);
-    let mut buf = BytesMut::with_capacity(READ_CHUNK.max(read_ahead.len()));
-    buf.extend_from_slice(&read_ahead);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let mut events = Vec::new();
     loop {
         let frame = match next_message(rd, &mut decoder, &mut buf).await {
@@ -627,33 +607,41 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, conn: Arc<Conn>, link: Arc
     }
 }
 
-/// Writes every frame buffer of `packets` with vectored writes (no copies, no allocation).
+/// Writes every frame buffer of `packets` with vectored writes (no copies).
 async fn write_packets<W: AsyncWrite + Unpin>(
     wr: &mut W,
     packets: &[Arc<EncodedPacket>],
 ) -> std::io::Result<()> {
     const MAX_SLICES: usize = 64;
-    let mut bufs = packets
-        .iter()
-        .flat_map(|p| p.ws_bufs())
-        .filter(|b| !b.is_empty());
-    let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+    let mut bufs = packets.iter().flat_map(|p| p.ws_bufs());
+    // Buffers (or their unwritten tails) gathered for the next vectored write.
+    let mut pending: Vec<&[u8]> = Vec::with_capacity(MAX_SLICES);
     loop {
-        let mut filled = 0;
-        for (slot, b) in slices.iter_mut().zip(&mut bufs) {
-            *slot = IoSlice::new(b);
-            filled += 1;
+        while pending.len() < MAX_SLICES {
+            match bufs.next() {
+                Some(b) if !b.is_empty() => pending.push(b),
+                Some(_) => {}
+                None => break,
+            }
         }
-        if filled == 0 {
+        if pending.is_empty() {
             return wr.flush().await;
         }
-        let mut pending = &mut slices[..filled];
-        while !pending.is_empty() {
-            let n = wr.write_vectored(pending).await?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
-            }
-            IoSlice::advance_slices(&mut pending, n);
+        let slices: Vec<IoSlice<'_>> = pending.iter().map(|b| IoSlice::new(b)).collect();
+        let mut n = wr.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let mut done = 0;
+        while done < pending.len() && n >= pending[done].len() {
+            n -= pending[done].len();
+            done += 1;
+        }
+        pending.drain(..done);
+        if n > 0
+            && let Some(first) = pending.first_mut()
+        {
+            *first = &first[n..];
         }
     }
 }

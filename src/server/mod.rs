@@ -44,7 +44,6 @@ mod http;
 mod namespace;
 mod sio;
 mod socket;
-mod tcp_writer;
 mod tls;
 mod ws;
 
