@@ -227,3 +227,36 @@ async fn assets_routes_and_cors() {
     assert!(!same_origin.contains("access-control-allow-origin"));
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_forget_a_socket_that_left_and_a_late_join_is_ignored() {
+    let server = Server::builder().build();
+    let ns = server.of("/");
+    let kept: Arc<Mutex<Option<Socket>>> = Arc::default();
+    let k = kept.clone();
+    ns.on_connect(move |socket, _| {
+        socket.join("r");
+        *k.lock().expect("lock") = Some(socket.clone());
+        Ok(())
+    });
+    let addr = serve(&server).await;
+    let ws = joined_ws(addr).await;
+    wait_for("member of r", || {
+        (ns.room_members("r").len() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(ns.to("r").sockets().len(), 1);
+
+    drop(ws);
+    wait_for("r emptied", || {
+        ns.room_members("r").is_empty().then_some(())
+    })
+    .await;
+    assert!(ns.to("r").sockets().is_empty());
+    assert!(ns.sockets().is_empty());
+    // A handler that still holds the socket cannot put it back into a room.
+    let socket = kept.lock().expect("lock").take().expect("socket");
+    socket.join("late");
+    assert!(ns.room_members("late").is_empty());
+    assert!(ns.to("late").sockets().is_empty());
+}

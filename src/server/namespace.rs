@@ -21,7 +21,10 @@ struct NsInner {
     name: Str,
     on_connect: RwLock<Option<ConnectHandler>>,
     sockets: RwLock<HashMap<Str, Socket>>,
-    rooms: RwLock<HashMap<Str, HashSet<Str>>>,
+    /// Room → its members by socket id. Members are held as handles, so a broadcast to a room
+    /// reads them straight out (no second lookup per member); a socket leaves every room when it
+    /// leaves the namespace.
+    rooms: RwLock<HashMap<Str, HashMap<Str, Socket>>>,
 }
 
 /// A namespace (`/`, `/custom`, ...). Cheap to clone (a handle).
@@ -110,10 +113,8 @@ impl Namespace {
     /// Makes every socket leave `room`.
     pub fn close_room(&self, room: &str) {
         let members = write(&self.inner.rooms).remove(&Str::from(room));
-        for sid in members.into_iter().flatten() {
-            if let Some(s) = self.socket(&sid) {
-                s.leave(room);
-            }
+        for s in members.into_iter().flat_map(HashMap::into_values) {
+            s.leave(room);
         }
     }
 
@@ -121,7 +122,7 @@ impl Namespace {
     pub fn room_members(&self, room: &str) -> Vec<String> {
         read(&self.inner.rooms)
             .get(&Str::from(room))
-            .map(|m| m.iter().map(|s| s.as_str().to_owned()).collect())
+            .map(|m| m.keys().map(|s| s.as_str().to_owned()).collect())
             .unwrap_or_default()
     }
 
@@ -137,7 +138,7 @@ impl Namespace {
         write(&self.inner.rooms)
             .entry(room)
             .or_default()
-            .insert(socket.inner.sid.clone());
+            .insert(socket.inner.sid.clone(), socket.clone());
     }
 
     pub(crate) fn remove_from_room(&self, room: &Str, sid: &Str) {
@@ -175,34 +176,34 @@ impl Broadcast {
     /// The selected sockets.
     pub fn sockets(&self) -> Vec<Socket> {
         let rooms = read(&self.ns.inner.rooms);
-        let sockets = read(&self.ns.inner.sockets);
         let excluded: HashSet<&Str> = self
             .except
             .iter()
             .filter_map(|r| rooms.get(r))
-            .flatten()
+            .flat_map(HashMap::keys)
             .collect();
-        let pick = |sid: &Str| {
-            (!excluded.contains(sid))
-                .then(|| sockets.get(sid))
-                .flatten()
-        };
-        if self.rooms.is_empty() {
-            sockets
+        let pick =
+            |(sid, socket): (&Str, &Socket)| (!excluded.contains(sid)).then(|| socket.clone());
+        match self.rooms.as_slice() {
+            [] => read(&self.ns.inner.sockets)
                 .iter()
-                .filter(|(sid, _)| !excluded.contains(sid))
-                .map(|(_, s)| s.clone())
-                .collect()
-        } else {
-            let mut seen = HashSet::new();
-            self.rooms
-                .iter()
-                .filter_map(|r| rooms.get(r))
-                .flatten()
-                .filter(|sid| seen.insert(*sid))
                 .filter_map(pick)
-                .cloned()
-                .collect()
+                .collect(),
+            // The common case (a media room): no de-duplication needed.
+            [room] => rooms
+                .get(room)
+                .map(|members| members.iter().filter_map(pick).collect())
+                .unwrap_or_default(),
+            _ => {
+                let mut seen = HashSet::new();
+                self.rooms
+                    .iter()
+                    .filter_map(|r| rooms.get(r))
+                    .flatten()
+                    .filter(|(sid, _)| seen.insert(*sid))
+                    .filter_map(pick)
+                    .collect()
+            }
         }
     }
 

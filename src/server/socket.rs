@@ -290,7 +290,10 @@ impl Socket {
     /// Joins a room.
     pub fn join(&self, room: &str) {
         let room = Str::from(room);
-        if lock(&self.inner.rooms).insert(room.clone()) {
+        // Checked under the rooms lock that `leave_namespace` drains: a socket that has left
+        // never gets back into a room (where its handle would outlive it).
+        let mut rooms = lock(&self.inner.rooms);
+        if self.connected() && rooms.insert(room.clone()) {
             self.inner.ns.add_to_room(room, self);
         }
     }
