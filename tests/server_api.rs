@@ -5,6 +5,7 @@ mod server_support;
 
 use bytes::Bytes;
 use server_support::raw::{Frame, RawWs, http};
+use server_support::serve;
 use sioedge::hub::queue::Class;
 use sioedge::server::{Cors, EmitError, Server, Socket};
 use sioedge::socketio::Arg;
@@ -12,18 +13,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn serve(server: &Server) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn({
-        let server = server.clone();
-        async move { server.serve(listener).await }
-    });
-    addr
-}
 
 async fn joined_ws(addr: SocketAddr) -> RawWs {
     let mut ws = RawWs::connect(addr, "/socket.io/?EIO=4&transport=websocket")
@@ -63,7 +52,7 @@ async fn a_client_that_cannot_keep_up_loses_media_then_is_disconnected_on_contro
             Ok(())
         });
     }
-    let addr = serve(&server).await;
+    let (addr, _) = serve(&server).await;
     let mut fast = joined_ws(addr).await;
     let _slow = joined_ws(addr).await; // never reads again
     let slow_sid = wait_for("two sockets", || {
@@ -128,7 +117,7 @@ async fn shutdown_closes_websockets_and_polls_within_the_grace() {
         .shutdown_grace(Duration::from_secs(2))
         .build();
     server.of("/");
-    let addr = serve(&server).await;
+    let (addr, _) = serve(&server).await;
     let mut ws = joined_ws(addr).await;
     let (_, body) = http(addr, "GET", "/socket.io/?EIO=4&transport=polling", b"").await;
     let sid = serde_json::from_slice::<serde_json::Value>(&body[1..]).expect("json")["sid"]
@@ -186,7 +175,7 @@ async fn assets_routes_and_cors() {
         })
         .build();
     server.of("/");
-    let addr = serve(&server).await;
+    let (addr, _) = serve(&server).await;
     assert_eq!(
         http(addr, "GET", "/", b"").await,
         (200, b"<h1>hi</h1>".to_vec())
@@ -239,7 +228,7 @@ async fn rooms_forget_a_socket_that_left_and_a_late_join_is_ignored() {
         *k.lock().expect("lock") = Some(socket.clone());
         Ok(())
     });
-    let addr = serve(&server).await;
+    let (addr, _) = serve(&server).await;
     let ws = joined_ws(addr).await;
     wait_for("member of r", || {
         (ns.room_members("r").len() == 1).then_some(())

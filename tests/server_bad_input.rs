@@ -22,14 +22,7 @@ async fn start() -> (Server, SocketAddr) {
         });
         Ok(())
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn({
-        let server = server.clone();
-        async move { server.serve(listener).await }
-    });
+    let (addr, _) = server_support::serve(&server).await;
     (server, addr)
 }
 

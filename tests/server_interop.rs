@@ -111,14 +111,8 @@ fn interop_server(records: Records) -> Server {
 async fn run_scenario(program: &str, args: &[&str]) {
     let records: Records = Arc::default();
     let server = interop_server(records.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("local addr"));
-    let serving = tokio::spawn({
-        let server = server.clone();
-        async move { server.serve(listener).await }
-    });
+    let (addr, serving) = server_support::serve(&server).await;
+    let url = format!("http://{addr}");
     let mut cmd = Command::new(program);
     cmd.args(args)
         .arg(&url)

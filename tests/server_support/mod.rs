@@ -5,9 +5,24 @@
 pub mod raw;
 
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+/// Serves `server` on a free 127.0.0.1 port in the background: its address, and the task that
+/// ends when the server shuts down.
+pub async fn serve(server: &sioedge::server::Server) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let serving = tokio::spawn({
+        let server = server.clone();
+        async move { server.serve(listener).await }
+    });
+    (addr, serving)
+}
 
 /// A child process killed when dropped.
 pub struct ChildGuard(pub Child);
