@@ -89,8 +89,8 @@ pub fn on_unwatch<P: Send + Sync + 'static>(hub: &Hub<P>, id: ReceiverId, args: 
 mod tests {
     use super::*;
     use crate::hub::queue::{Class, Push};
-    use crate::hub::{Announce, CacheLimits, Event, InProcess, Shared, Sink, TrackInfo};
-    use crate::media::Codec;
+    use crate::hub::types::opus_track;
+    use crate::hub::{Announce, CacheLimits, Event, InProcess, Shared, Sink};
     use std::sync::{Arc, Mutex};
 
     #[derive(Default)]
@@ -107,16 +107,7 @@ mod tests {
         let hub = Hub::new(|_: &Event| (), Arc::new(InProcess), CacheLimits::default());
         hub.announce(Announce {
             stream: "cam0".into(),
-            tracks: vec![TrackInfo {
-                track: "audio".into(),
-                codec: Codec::Opus,
-                codec_string: Some("opus".into()),
-                width: None,
-                height: None,
-                fps: None,
-                sample_rate: Some(48000),
-                channels: Some(1),
-            }],
+            tracks: vec![opus_track()],
         })
         .unwrap();
         let names = Arc::new(Names::default());

@@ -160,17 +160,23 @@ pub(crate) fn cam_announce(stream: &str) -> Announce {
                 sample_rate: None,
                 channels: None,
             },
-            TrackInfo {
-                track: "audio".into(),
-                codec: Codec::Opus,
-                codec_string: Some("opus".into()),
-                width: None,
-                height: None,
-                fps: None,
-                sample_rate: Some(48000),
-                channels: Some(1),
-            },
+            opus_track(),
         ],
+    }
+}
+
+/// A mono 48 kHz Opus track named `audio`, for tests.
+#[cfg(test)]
+pub(crate) fn opus_track() -> TrackInfo {
+    TrackInfo {
+        track: "audio".into(),
+        codec: Codec::Opus,
+        codec_string: Some("opus".into()),
+        width: None,
+        height: None,
+        fps: None,
+        sample_rate: Some(48000),
+        channels: Some(1),
     }
 }
 
