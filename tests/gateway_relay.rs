@@ -10,8 +10,14 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 fn relay_config(port: u64, token: &str) -> String {
+    relay_config_with(port, &format!("token = \"{token}\""))
+}
+
+/// A `[[relay]]` on the local port with `credential` (a `token` or `token_file` line) that
+/// reconnects quickly.
+fn relay_config_with(port: u64, credential: &str) -> String {
     format!(
-        "[[relay]]\nurl = \"http://127.0.0.1:{port}\"\ntoken = \"{token}\"\n[relay.reconnection]\ndelay = \"200ms\"\nmax_delay = \"1s\"\n"
+        "[[relay]]\nurl = \"http://127.0.0.1:{port}\"\n{credential}\n[relay.reconnection]\ndelay = \"200ms\"\nmax_delay = \"1s\"\n"
     )
 }
 
@@ -200,10 +206,7 @@ async fn a_rotated_token_file_is_presented_at_the_next_reconnection() {
     let port = relay.wait_for("ready", Duration::from_secs(10))["port"]
         .as_u64()
         .expect("port");
-    let relays = format!(
-        "[[relay]]\nurl = \"http://127.0.0.1:{port}\"\ntoken_file = \"{}\"\n[relay.reconnection]\ndelay = \"200ms\"\nmax_delay = \"1s\"\n",
-        token_file.display()
-    );
+    let relays = relay_config_with(port, &format!("token_file = \"{}\"", token_file.display()));
     let _gw = Gateway::start(&test_config("", &relays));
     let publisher = relay.wait_for("publisher", Duration::from_secs(10));
     assert_eq!(publisher["auth"]["token"], "first");
