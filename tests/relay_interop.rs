@@ -7,12 +7,10 @@ mod gateway_support;
 #[path = "peers/relay/support.rs"]
 mod relay_support;
 
-use gateway_support::{Peer, Proc, Viewer};
+use gateway_support::{Peer, Viewer};
 use relay_support::{Relay, relay_config};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Runs the Node viewers to completion (bounded by `timeout`) and returns their JSON lines.
@@ -23,45 +21,22 @@ fn node_viewers(
     seconds: u32,
     timeout: Duration,
 ) -> Vec<Value> {
-    let script = format!(
-        "{}/tests/peers/relay/node_viewer.js",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut child = Command::new("node")
-        .arg(script)
-        .args(["--url", url, "--stream", stream])
-        .args([
+    let (clients, seconds) = (clients.to_string(), seconds.to_string());
+    let mut viewers = Peer::node(
+        "relay/node_viewer.js",
+        &[
+            "--url",
+            url,
+            "--stream",
+            stream,
             "--clients",
-            &clients.to_string(),
+            &clients,
             "--seconds",
-            &seconds.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn node");
-    let stdout = child.stdout.take().expect("stdout");
-    let _kill = Proc(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line)
-                && tx.send(v).is_err()
-            {
-                return;
-            }
-        }
-    });
-    let deadline = Instant::now() + timeout;
-    let mut lines = Vec::new();
-    while let Ok(v) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        let done = v["ev"] == "done";
-        lines.push(v);
-        if done {
-            return lines;
-        }
-    }
-    panic!("node viewers did not finish within {timeout:?}");
+            &seconds,
+        ],
+    );
+    viewers.wait_for("done", timeout);
+    std::mem::take(&mut viewers.seen)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
