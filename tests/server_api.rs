@@ -249,3 +249,93 @@ async fn rooms_forget_a_socket_that_left_and_a_late_join_is_ignored() {
     assert!(ns.room_members("late").is_empty());
     assert!(ns.to("late").sockets().is_empty());
 }
+
+/// A frame payload: its sequence number, then bytes that depend on it and their position.
+fn numbered(seq: u32, len: usize) -> Vec<u8> {
+    let mut p = seq.to_be_bytes().to_vec();
+    p.extend((4..len).map(|i| ((seq as usize * 7 + i) % 251) as u8));
+    p
+}
+
+/// Reads `n` frame events and checks each is whole and in sequence.
+async fn expect_numbered(ws: &mut RawWs, n: u32, len: usize, who: &str) {
+    for seq in 0..n {
+        let header = ws.recv_data().await;
+        assert_eq!(
+            header,
+            Some(Frame::Text(
+                r#"451-["frame",{"_placeholder":true,"num":0}]"#.into()
+            )),
+            "{who}: header of frame {seq}"
+        );
+        match ws.recv_data().await {
+            Some(Frame::Binary(b)) => assert!(b == numbered(seq, len), "{who}: frame {seq}"),
+            other => panic!("{who}: frame {seq} is {other:?}"),
+        }
+    }
+}
+
+async fn joined_as(addr: SocketAddr, role: &str) -> RawWs {
+    let mut ws = RawWs::connect(addr, "/socket.io/?EIO=4&transport=websocket")
+        .await
+        .expect("upgrade");
+    assert!(matches!(ws.recv().await, Some(Frame::Text(t)) if t.starts_with("0{")));
+    ws.text(&format!(r#"40{{"role":"{role}"}}"#)).await;
+    assert!(matches!(ws.recv_data().await, Some(Frame::Text(t)) if t.starts_with("40{")));
+    ws
+}
+
+/// Frames reach a plain-TCP viewer by a direct write while its writer task is idle, and through
+/// the writer task once its socket is full; a publisher's burst is written in batches (corked).
+/// Switching between the paths, mid-frame included, must keep every byte in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_that_pauses_gets_every_frame_whole_and_in_order() {
+    const FRAMES: u32 = 300;
+    const LEN: usize = 6000;
+    let server = Server::builder()
+        .ping_interval(Duration::from_secs(30))
+        .build();
+    let ns = server.of("/");
+    ns.on_connect(|s, auth| {
+        match auth.get("role").and_then(|r| r.as_str()) {
+            Some("viewer") => s.join("viewers"),
+            _ => s.on("frame", |s, args, _| {
+                let ns = s.namespace();
+                let packet = ns.encode_event("frame", args);
+                ns.to("viewers").emit_shared(packet, Class::Control);
+            }),
+        }
+        Ok(())
+    });
+    let (addr, _) = serve(&server).await;
+    let mut reading = joined_as(addr, "viewer").await;
+    let mut paused = joined_as(addr, "viewer").await;
+    wait_for("two viewers", || {
+        (ns.room_members("viewers").len() == 2).then_some(())
+    })
+    .await;
+
+    // From the application (uncorked): the paused viewer's socket fills up on the way
+    // (300 x 6 KB is far more than a loopback socket takes while nobody reads).
+    let emit = |seq| {
+        let arg = Arg::Binary(Bytes::from(numbered(seq, LEN)));
+        let packet = ns.encode_event("frame", vec![arg]);
+        ns.to("viewers").emit_shared(packet, Class::Control);
+    };
+    for seq in 0..FRAMES {
+        emit(seq);
+    }
+    expect_numbered(&mut reading, FRAMES, LEN, "reading viewer, direct").await;
+    expect_numbered(&mut paused, FRAMES, LEN, "paused viewer, direct").await;
+
+    // From a publisher's reader (corked), sent as one burst.
+    let mut publisher = joined_as(addr, "publisher").await;
+    for seq in 0..FRAMES {
+        publisher
+            .text(r#"451-["frame",{"_placeholder":true,"num":0}]"#)
+            .await;
+        publisher.binary(&numbered(seq, LEN)).await;
+    }
+    expect_numbered(&mut reading, FRAMES, LEN, "reading viewer, corked").await;
+    expect_numbered(&mut paused, FRAMES, LEN, "paused viewer, corked").await;
+}

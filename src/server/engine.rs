@@ -8,13 +8,16 @@
 //! can carry them. What a message *means* is up to the endpoint's [`EngineHandler`].
 
 use super::encoded::{self, EncodedPacket};
+use super::sink::{Cursor, MAX_SLICES, TcpSink};
 use crate::engineio::{
     Event, Packet, RequestError, Session, SessionConfig, State as SessionState, Str, TransportKind,
     WsFrame, generate_sid,
 };
 use crate::hub::queue::{Class, OutQueue, Push};
 use bytes::{Bytes, BytesMut};
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::io::IoSlice;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -91,6 +94,9 @@ pub(crate) struct WsLink {
     wake: Notify,
     /// RFC 6455 close code for a close the WebSocket itself caused (framing error, oversize).
     close_code: AtomicU16,
+    /// The plain-TCP write half, once the WebSocket runs: lets producers write to the socket
+    /// while the writer task is idle (see [`super::sink`]).
+    direct: OnceLock<Arc<TcpSink>>,
 }
 
 impl WsLink {
@@ -98,7 +104,13 @@ impl WsLink {
         Arc::new(WsLink {
             wake: Notify::new(),
             close_code: AtomicU16::new(0),
+            direct: OnceLock::new(),
         })
+    }
+
+    /// Lets producers write to this plain-TCP WebSocket directly while its writer is idle.
+    pub(crate) fn set_direct(&self, sink: Arc<TcpSink>) {
+        let _ = self.direct.set(sink);
     }
 
     /// Waits until the writer has something to look at.
@@ -126,6 +138,13 @@ struct State {
     ws: Option<Arc<WsLink>>,
     /// The pong frame the attached WebSocket owes for a WebSocket ping.
     ws_pong: Option<Bytes>,
+    /// The attached WebSocket's writer task is writing a batch (from [`Conn::ws_drain`] until
+    /// its next call): nobody else may write to the socket.
+    ws_writing: bool,
+    /// What a direct write left unwritten: the writer task finishes it before anything else.
+    ws_unsent: Option<(Vec<Arc<EncodedPacket>>, Cursor)>,
+    /// Registered with this thread's cork: written when the reader uncorks.
+    corked: bool,
     /// The deadline the timer task sleeps until.
     armed: Option<Instant>,
     /// Removed from the engine's registry.
@@ -163,6 +182,80 @@ impl State {
             ws.wake.notify_one();
         }
     }
+
+    /// The plain-TCP socket of the WebSocket that carries the queue, if it has one.
+    fn direct(&self) -> Option<&Arc<TcpSink>> {
+        self.ws
+            .as_ref()
+            .and_then(|l| l.direct.get())
+            .filter(|_| self.on_ws)
+    }
+
+    /// Writes up to a batch of the queue straight to the socket when the writer task is idle
+    /// and nothing else is owed first; leaves the rest (and anything the socket did not take)
+    /// to the writer task.
+    fn write_direct(&mut self) {
+        let idle = !self.ws_writing
+            && self.ws_unsent.is_none()
+            && self.ws_pong.is_none()
+            && !self.session.has_transmit(TransportKind::WebSocket)
+            && self.queue_goes_to(TransportKind::WebSocket);
+        let Some(sink) = self.direct().filter(|_| idle).cloned() else {
+            return self.wake_ws();
+        };
+        let mut batch = Vec::new();
+        self.take_queued(WRITE_BATCH, |p| batch.push(p));
+        let mut cursor = Cursor::default();
+        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+        loop {
+            let n = cursor.fill(&batch, &mut slices);
+            match sink.try_write_vectored(&slices[..n]) {
+                Ok(w) if w > 0 => {
+                    if cursor.advance(w, &batch) {
+                        break;
+                    }
+                }
+                // A full socket (or a failed one): the writer task waits for it (or reports it).
+                _ => {
+                    self.ws_unsent = Some((batch, cursor));
+                    return self.wake_ws();
+                }
+            }
+        }
+        if !self.queue.is_empty() {
+            self.wake_ws();
+        }
+    }
+}
+
+/// Bytes gathered per vectored write batch (by the writer task or a direct write).
+pub(crate) const WRITE_BATCH: usize = 256 * 1024;
+
+thread_local! {
+    /// True while this thread dispatches a message inside [`corked`].
+    static CORKED: Cell<bool> = const { Cell::new(false) };
+    /// Connections queued to while corked, for [`uncork`] to write.
+    static CORK: RefCell<Vec<Arc<Conn>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` (a reader dispatching a message it already holds) with direct writes deferred:
+/// the plain-TCP WebSockets it queues to are written by the next [`uncork`] on this thread,
+/// one batch each, so a publisher's burst reaches each viewer in one `writev`. Call `uncork`
+/// before the task can be suspended.
+pub(crate) fn corked<R>(f: impl FnOnce() -> R) -> R {
+    let outer = CORKED.replace(true);
+    let result = f();
+    CORKED.set(outer);
+    result
+}
+
+/// Writes what the connections queued to while corked on this thread.
+pub(crate) fn uncork() {
+    for conn in CORK.take() {
+        let mut st = conn.lock();
+        st.corked = false;
+        st.write_direct();
+    }
 }
 
 /// One Engine.IO session.
@@ -196,8 +289,8 @@ pub(crate) enum PollStep {
 
 /// What a WebSocket writer does next.
 pub(crate) enum WsStep {
-    /// Write the gathered packets.
-    Write,
+    /// Write the gathered packets, from this position (past what a direct write sent).
+    Write(Cursor),
     /// Nothing to send yet: wait on [`WsLink::wait`].
     Wait,
     /// Say goodbye: the session closed for this reason (everything owed is written), or the
@@ -324,10 +417,15 @@ impl Conn {
             }
             let result = st.queue.push(packet, class, bytes);
             if let Push::Queued = result {
-                if st.on_ws {
-                    st.wake_ws();
-                } else {
+                if !st.on_ws {
                     self.poll_wake.notify_one();
+                } else if st.direct().is_none() {
+                    st.wake_ws();
+                } else if !CORKED.get() {
+                    st.write_direct();
+                } else if !st.corked {
+                    st.corked = true;
+                    CORK.with_borrow_mut(|c| c.push(self.clone()));
                 }
             }
             result
@@ -422,6 +520,8 @@ impl Conn {
             let link = WsLink::new();
             st.ws = Some(link.clone());
             st.ws_pong = None;
+            st.ws_writing = false;
+            st.ws_unsent = None;
             Ok(link)
         })
     }
@@ -464,18 +564,20 @@ impl Conn {
         });
     }
 
-    /// Gathers what `link`'s writer sends next: a pong owed, the session's WebSocket control
-    /// packets, then up to `max_bytes` of the queue once the WebSocket carries it.
-    pub(crate) fn ws_drain(
-        &self,
-        link: &Arc<WsLink>,
-        max_bytes: usize,
-        out: &mut Vec<Arc<EncodedPacket>>,
-    ) -> WsStep {
+    /// Gathers what `link`'s writer sends next: what a direct write left unwritten, a pong
+    /// owed, the session's WebSocket control packets, then up to a batch of the queue once the
+    /// WebSocket carries it. Until the writer calls again, it alone writes to the socket.
+    pub(crate) fn ws_drain(&self, link: &Arc<WsLink>, out: &mut Vec<Arc<EncodedPacket>>) -> WsStep {
         let mut guard = self.lock();
         let st = &mut *guard;
         if !st.attached(link) {
             return WsStep::Close(None);
+        }
+        st.ws_writing = false;
+        let mut from = Cursor::default();
+        if let Some((unsent, cursor)) = st.ws_unsent.take() {
+            out.extend(unsent);
+            from = cursor;
         }
         if let Some(frame) = st.ws_pong.take() {
             out.push(Arc::new(EncodedPacket::ws_control(frame)));
@@ -487,10 +589,11 @@ impl Conn {
             }
         }
         if st.queue_goes_to(TransportKind::WebSocket) {
-            st.take_queued(max_bytes, |p| out.push(p));
+            st.take_queued(WRITE_BATCH, |p| out.push(p));
         }
         if !out.is_empty() {
-            WsStep::Write
+            st.ws_writing = true;
+            WsStep::Write(from)
         } else if let Some(reason) = st.session.close_reason() {
             WsStep::Close(Some(reason))
         } else {
@@ -568,6 +671,9 @@ impl Engine {
                 on_ws: transport == TransportKind::WebSocket,
                 ws,
                 ws_pong: None,
+                ws_writing: false,
+                ws_unsent: None,
+                corked: false,
                 forgotten: false,
             }),
             poll_wake: Notify::new(),

@@ -2,10 +2,12 @@
 //! WebSocket upgrade, plus the hooks for static assets and extra routes.
 
 use super::encoded::EncodedPacket;
-use super::engine::{CloseReason, Conn, Engine, PollStep, WsLink, WsStep};
+use super::engine::{self, CloseReason, Conn, Engine, PollStep, WsLink, WsStep};
+use super::sink::{Cursor, MAX_SLICES, SharedTcpSink, TcpSink};
 use super::ws::{self, Decoder, Message};
 use crate::engineio::{RequestError, Str, WsFrame};
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -18,7 +20,7 @@ use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 /// Serves a static asset: path (e.g. `/index.html`) → content type and bytes.
@@ -449,8 +451,8 @@ fn websocket(
     };
     let max = engine.config.max_payload;
     tokio::spawn(async move {
-        let io = match on_upgrade.await {
-            Ok(upgraded) => TokioIo::new(upgraded),
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
             Err(e) => {
                 tracing::debug!("websocket upgrade failed: {e}");
                 if let Some((conn, link)) = candidate {
@@ -459,12 +461,25 @@ fn websocket(
                 return;
             }
         };
-        match candidate {
-            Some((conn, link)) => run_ws(io, conn, link, max).await,
+        let (conn, link) = match candidate {
+            Some(attached) => attached,
             None => match engine.open_ws() {
-                Ok((conn, link)) => run_ws(io, conn, link, max).await,
-                Err(e) => tracing::error!("no randomness for a session id: {e}"),
+                Ok(opened) => opened,
+                Err(e) => return tracing::error!("no randomness for a session id: {e}"),
             },
+        };
+        // Plain TCP gets the direct write path (see `sink`); TLS keeps hyper's stream.
+        match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => {
+                let (rd, wr) = parts.io.into_inner().into_split();
+                let sink = TcpSink::new(wr);
+                link.set_direct(sink.clone());
+                run_ws(rd, SharedTcpSink(sink), parts.read_buf, conn, link, max).await
+            }
+            Err(upgraded) => {
+                let (rd, wr) = tokio::io::split(TokioIo::new(upgraded));
+                run_ws(rd, wr, Bytes::new(), conn, link, max).await
+            }
         }
     });
     let mut resp = Response::new(Full::new(Bytes::new()));
@@ -482,20 +497,27 @@ fn websocket(
 const WS_CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Read chunk size; reads are bounded by the decoder's maximum message size.
 const READ_CHUNK: usize = 16 * 1024;
-/// Bytes gathered per vectored write batch.
-const WRITE_BATCH: usize = 256 * 1024;
+/// Bytes a reader takes in while corked before it writes out what they queued.
+const CORK_LIMIT: usize = 64 * 1024;
 
 /// Drives one WebSocket attached to `conn`'s session (an upgrade candidate or the session's
-/// transport): this task reads, a spawned task writes.
-async fn run_ws<S>(io: S, conn: Arc<Conn>, link: Arc<WsLink>, max_payload: usize)
-where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+/// transport): this task reads (starting with `read_ahead`, bytes that came with the HTTP
+/// request), a spawned task writes.
+async fn run_ws<R, W>(
+    mut rd: R,
+    wr: W,
+    read_ahead: Bytes,
+    conn: Arc<Conn>,
+    link: Arc<WsLink>,
+    max_payload: usize,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Send + Unpin + 'static,
 {
-    let (mut rd, wr) = tokio::io::split(io);
     let mut writer = tokio::spawn(write_loop(wr, conn.clone(), link.clone()));
     tokio::select! {
         // The reader reported the end to the session: let the writer say goodbye.
-        _ = read_loop(&mut rd, &conn, &link, max_payload) => {}
+        _ = read_loop(&mut rd, read_ahead, &conn, &link, max_payload) => {}
         // The writer said goodbye (session closed, or upgrade abandoned): stop reading.
         _ = &mut writer => return,
     }
@@ -506,10 +528,13 @@ where
 }
 
 /// Reads the next message, bounded by the decoder's limit. `Ok(None)` at end of stream.
+/// Takes what the socket already holds without waiting; before it waits (or after
+/// [`CORK_LIMIT`] bytes) it writes out what the messages read so far queued ([`engine::uncork`]).
 async fn next_message<R: AsyncRead + Unpin>(
     rd: &mut R,
     decoder: &mut Decoder,
     buf: &mut BytesMut,
+    since_uncork: &mut usize,
 ) -> Result<Option<Message>, ReadError> {
     loop {
         if let Some(msg) = decoder.decode(buf).map_err(ReadError::Ws)? {
@@ -519,8 +544,21 @@ async fn next_message<R: AsyncRead + Unpin>(
             return Err(ReadError::Ws(ws::WsError::TooBig(decoder.max_buffer())));
         }
         buf.reserve(READ_CHUNK);
-        if rd.read_buf(buf).await.map_err(|_| ReadError::Io)? == 0 {
-            return Ok(None);
+        if *since_uncork >= CORK_LIMIT {
+            engine::uncork();
+            *since_uncork = 0;
+        }
+        let read = match rd.read_buf(buf).now_or_never() {
+            Some(read) => read,
+            None => {
+                engine::uncork();
+                *since_uncork = 0;
+                rd.read_buf(buf).await
+            }
+        };
+        match read.map_err(|_| ReadError::Io)? {
+            0 => return Ok(None),
+            n => *since_uncork += n,
         }
     }
 }
@@ -534,15 +572,32 @@ enum ReadError {
 /// longer reads from it.
 async fn read_loop<R: AsyncRead + Unpin>(
     rd: &mut R,
+    read_ahead: Bytes,
+    conn: &Arc<Conn>,
+    link: &Arc<WsLink>,
+    max_payload: usize,
+) {
+    read_messages(rd, read_ahead, conn, link, max_payload).await;
+    // What the last messages queued (the task suspends only after an uncork).
+    engine::uncork();
+}
+
+async fn read_messages<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    read_ahead: Bytes,
     conn: &Arc<Conn>,
     link: &Arc<WsLink>,
     max_payload: usize,
 ) {
     let mut decoder = Decoder::new(max_payload);
-    let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK.max(read_ahead.len()));
+    buf.extend_from_slice(&read_ahead);
+    // It is a view of hyper's whole read buffer: do not keep that alive for the connection.
+    drop(read_ahead);
+    let mut since_uncork = 0;
     let mut events = Vec::new();
     loop {
-        let frame = match next_message(rd, &mut decoder, &mut buf).await {
+        let frame = match next_message(rd, &mut decoder, &mut buf, &mut since_uncork).await {
             Ok(Some(Message::Text(t))) => match Str::from_utf8(t) {
                 Ok(text) => WsFrame::Text(text),
                 Err(_) => {
@@ -572,7 +627,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 return;
             }
         };
-        if !conn.ws_frame(link, frame, &mut events) {
+        if !engine::corked(|| conn.ws_frame(link, frame, &mut events)) {
             return;
         }
     }
@@ -582,9 +637,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
 async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, conn: Arc<Conn>, link: Arc<WsLink>) {
     let mut batch = Vec::new();
     loop {
-        match conn.ws_drain(&link, WRITE_BATCH, &mut batch) {
-            WsStep::Write => {
-                let written = write_packets(&mut wr, &batch).await;
+        match conn.ws_drain(&link, &mut batch) {
+            WsStep::Write(from) => {
+                let written = write_packets(&mut wr, &batch, from).await;
                 batch.clear();
                 if written.is_err() {
                     conn.ws_closed(&link, true);
@@ -607,41 +662,22 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, conn: Arc<Conn>, link: Arc
     }
 }
 
-/// Writes every frame buffer of `packets` with vectored writes (no copies).
+/// Writes every frame buffer of `packets` from `cursor` on, with vectored writes (no copies).
 async fn write_packets<W: AsyncWrite + Unpin>(
     wr: &mut W,
     packets: &[Arc<EncodedPacket>],
+    mut cursor: Cursor,
 ) -> std::io::Result<()> {
-    const MAX_SLICES: usize = 64;
-    let mut bufs = packets.iter().flat_map(|p| p.ws_bufs());
-    // Buffers (or their unwritten tails) gathered for the next vectored write.
-    let mut pending: Vec<&[u8]> = Vec::with_capacity(MAX_SLICES);
+    let mut slices = [IoSlice::new(&[]); MAX_SLICES];
     loop {
-        while pending.len() < MAX_SLICES {
-            match bufs.next() {
-                Some(b) if !b.is_empty() => pending.push(b),
-                Some(_) => {}
-                None => break,
-            }
-        }
-        if pending.is_empty() {
+        let n = cursor.fill(packets, &mut slices);
+        if n == 0 {
             return wr.flush().await;
         }
-        let slices: Vec<IoSlice<'_>> = pending.iter().map(|b| IoSlice::new(b)).collect();
-        let mut n = wr.write_vectored(&slices).await?;
-        if n == 0 {
+        let written = wr.write_vectored(&slices[..n]).await?;
+        if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
-        let mut done = 0;
-        while done < pending.len() && n >= pending[done].len() {
-            n -= pending[done].len();
-            done += 1;
-        }
-        pending.drain(..done);
-        if n > 0
-            && let Some(first) = pending.first_mut()
-        {
-            *first = &first[n..];
-        }
+        cursor.advance(written, packets);
     }
 }

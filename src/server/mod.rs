@@ -42,6 +42,7 @@ mod encoded;
 mod engine;
 mod http;
 mod namespace;
+mod sink;
 mod sio;
 mod socket;
 mod tls;
