@@ -436,9 +436,10 @@ impl Publisher {
     }
 
     /// Sends a batch and counts each record as published or dropped. Records refused with
-    /// NOSCRIPT are sent once more, in order, after loading the script. (If another client
-    /// loaded it while this pipeline ran, a later record may have gone out before an earlier
-    /// refused one; that can only happen right after Redis lost its scripts.)
+    /// NOSCRIPT are sent once more, in order, after loading the script. Only in that batch (right
+    /// after Redis lost its scripts) can records that did not need the script (audio, statuses)
+    /// overtake the video frames that did; if another node loaded the script while the pipeline
+    /// ran, a later video frame can overtake an earlier refused one too.
     async fn send(&mut self, batch: &[Outgoing]) {
         let Some(mut conn) = connection(&self.inner).await else {
             self.count(0, batch.len());
@@ -806,6 +807,50 @@ mod tests {
         for n in 0..header {
             assert_eq!(decode(full.slice(..n)), None, "prefix of {n} bytes");
         }
+    }
+
+    /// Queues records with `sizes` bytes of data and returns the batches `next_batch` makes of
+    /// them: the data sizes per batch.
+    async fn batches(sizes: &[usize]) -> Vec<Vec<usize>> {
+        let (tx, mut rx) = mpsc::channel(sizes.len().max(1));
+        for (i, &size) in sizes.iter().enumerate() {
+            let r = Record {
+                meta: Bytes::from(i.to_string()),
+                data: Bytes::from(vec![0; size]),
+                ..record()
+            };
+            assert!(tx.try_send(Cmd::Publish(r)).is_ok());
+        }
+        drop(tx);
+        let (mut carry, mut batch, mut out) = (None, Vec::new(), Vec::new());
+        let mut order = Vec::new();
+        while next_batch(&mut rx, &mut carry, &mut batch).await {
+            out.push(batch.iter().map(|o| o.record.data.len()).collect());
+            order.extend(batch.iter().map(|o| o.record.meta.clone()));
+        }
+        let sent: Vec<Bytes> = (0..sizes.len())
+            .map(|i| Bytes::from(i.to_string()))
+            .collect();
+        assert_eq!(order, sent, "every record once, in order");
+        out
+    }
+
+    #[tokio::test]
+    async fn queued_records_are_batched_within_both_bounds_in_order() {
+        let counts: Vec<usize> = batches(&[10; 150]).await.iter().map(Vec::len).collect();
+        assert_eq!(counts, [64, 64, 22]);
+
+        const K: usize = 1024;
+        assert_eq!(
+            batches(&[400 * K, 400 * K, 400 * K, 10, 2000 * K, 10]).await,
+            [
+                vec![400 * K, 400 * K],
+                vec![400 * K, 10],
+                vec![2000 * K],
+                vec![10]
+            ],
+            "at most 1 MiB per batch, except a single bigger record alone"
+        );
     }
 
     proptest::proptest! {
