@@ -22,7 +22,7 @@
 //! - **Survives Redis restarts**: the subscriber reconnects with backoff and resubscribes; commands
 //!   go through redis' `ConnectionManager`, which reconnects by itself.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes};
 use futures_util::StreamExt;
 use redis::AsyncCommands;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -357,16 +357,17 @@ end
 return redis.call('PUBLISH', ARGV[1], payload)
 ";
 
-/// A record on its way out, with its envelope.
+/// A record on its way out.
 struct Outgoing {
     record: Record,
-    payload: Bytes,
+    /// Length of its envelope.
+    len: usize,
 }
 
 impl Outgoing {
     fn new(record: Record) -> Self {
-        let payload = encode(&record);
-        Outgoing { record, payload }
+        let len = envelope_len(&record);
+        Outgoing { record, len }
     }
 
     /// Goes through [`GOP_SCRIPT`] rather than a plain PUBLISH.
@@ -391,18 +392,18 @@ async fn next_batch(
             None => return false,
         },
     };
-    let mut bytes = first.payload.len();
+    let mut bytes = first.len;
     batch.push(first);
     while batch.len() < MAX_BATCH_RECORDS {
         let Ok(Cmd::Publish(r)) = rx.try_recv() else {
             break;
         };
         let next = Outgoing::new(r);
-        if bytes + next.payload.len() > MAX_BATCH_BYTES {
+        if bytes + next.len > MAX_BATCH_BYTES {
             *carry = Some(next);
             break;
         }
-        bytes += next.payload.len();
+        bytes += next.len;
         batch.push(next);
     }
     true
@@ -539,7 +540,7 @@ impl Publisher {
         let prefix = &self.inner.cfg.prefix;
         let ttl_ms = self.inner.cfg.ttl.as_millis().max(1) as u64;
         let r = &o.record;
-        let payload = o.payload.as_ref();
+        let payload = Envelope(r);
         if o.cached() {
             self.cached
                 .entry(r.stream.clone())
@@ -558,15 +559,21 @@ impl Publisher {
         }
         match r.kind {
             RecordKind::Media => {
-                pipe.publish(channel(prefix, &r.stream), payload);
+                pipe.cmd("PUBLISH")
+                    .arg(channel(prefix, &r.stream))
+                    .arg(payload);
                 1
             }
             RecordKind::Status => {
-                pipe.publish(control_channel(prefix), payload);
+                pipe.cmd("PUBLISH")
+                    .arg(control_channel(prefix))
+                    .arg(payload);
                 1
             }
             RecordKind::Announce => {
-                pipe.publish(control_channel(prefix), payload)
+                pipe.cmd("PUBLISH")
+                    .arg(control_channel(prefix))
+                    .arg(payload)
                     .pset_ex(format!("{prefix}:a:{}", r.stream), r.meta.as_ref(), ttl_ms)
                     .sadd(format!("{prefix}:streams"), r.stream.as_ref());
                 3
@@ -579,7 +586,9 @@ impl Publisher {
                     .iter()
                     .map(|track| gop_key(prefix, &r.stream, track))
                     .collect();
-                pipe.publish(control_channel(prefix), payload)
+                pipe.cmd("PUBLISH")
+                    .arg(control_channel(prefix))
+                    .arg(payload)
                     .del(format!("{prefix}:a:{}", r.stream))
                     .srem(format!("{prefix}:streams"), r.stream.as_ref());
                 if gops.is_empty() {
@@ -715,24 +724,43 @@ async fn subscriber(
 const MAGIC: &[u8; 3] = b"SE1";
 
 /// Envelope: `SE1 | kind u8 | flags u8 (1 key, 2 cache) | node_len u8 | node | stream_len u8 |
-/// stream | track_len u8 | track | meta_len u32 BE | meta | data`.
-fn encode(r: &Record) -> Bytes {
-    let short = |s: &Arc<str>| -> Vec<u8> { s.as_bytes()[..s.len().min(255)].to_vec() };
-    let (node, stream, track) = (short(&r.node), short(&r.stream), short(&r.track));
-    let mut b = BytesMut::with_capacity(
-        MAGIC.len() + 5 + node.len() + stream.len() + track.len() + 4 + r.meta.len() + r.data.len(),
-    );
+/// stream | track_len u8 | track | meta_len u32 BE | meta | data`. Node, stream and track are cut
+/// at 255 bytes.
+fn encode_into(r: &Record, b: &mut impl BufMut) {
     b.put_slice(MAGIC);
     b.put_u8(r.kind as u8);
     b.put_u8(r.key as u8 | (r.cache as u8) << 1);
-    for part in [&node, &stream, &track] {
+    for part in [&r.node, &r.stream, &r.track] {
+        let part = short(part);
         b.put_u8(part.len() as u8);
         b.put_slice(part);
     }
     b.put_u32(r.meta.len() as u32);
     b.put_slice(&r.meta);
     b.put_slice(&r.data);
-    b.freeze()
+}
+
+fn short(s: &str) -> &[u8] {
+    &s.as_bytes()[..s.len().min(255)]
+}
+
+/// The length [`encode_into`] writes.
+fn envelope_len(r: &Record) -> usize {
+    let strings: usize = [&r.node, &r.stream, &r.track]
+        .iter()
+        .map(|s| 1 + short(s).len())
+        .sum();
+    MAGIC.len() + 2 + strings + 4 + r.meta.len() + r.data.len()
+}
+
+/// A record's envelope as a Redis argument, encoded straight into the command's buffer (one copy
+/// of the frame on its way to Redis less than encoding it first).
+struct Envelope<'a>(&'a Record);
+
+impl redis::ToRedisArgs for Envelope<'_> {
+    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
+        encode_into(self.0, &mut out.bufmut_for_next_arg(envelope_len(self.0)));
+    }
 }
 
 /// Parses an envelope; `None` for anything malformed.
@@ -779,6 +807,14 @@ fn take_str(b: &mut Bytes) -> Option<Arc<str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
+
+    fn encode(r: &Record) -> Bytes {
+        let mut b = BytesMut::new();
+        encode_into(r, &mut b);
+        assert_eq!(b.len(), envelope_len(r));
+        b.freeze()
+    }
 
     fn record() -> Record {
         Record {
@@ -850,6 +886,32 @@ mod tests {
                 vec![10]
             ],
             "at most 1 MiB per batch, except a single bigger record alone"
+        );
+    }
+
+    #[test]
+    fn the_envelope_format_is_unchanged() {
+        let mut want = b"SE1\x01\x03\x02n1\x04cam0\x05video\x00\x00\x00\x09{\"seq\":1}".to_vec();
+        want.extend([0, 0, 0, 1, 0x65, 0xff]);
+        assert_eq!(encode(&record()), want);
+    }
+
+    #[test]
+    fn the_envelope_as_a_redis_argument_is_the_encoded_record() {
+        let r = record();
+        let packed = |arg: &dyn Fn(&mut redis::Cmd)| {
+            let mut cmd = redis::cmd("PUBLISH");
+            cmd.arg("ch");
+            arg(&mut cmd);
+            cmd.arg("next").get_packed_command()
+        };
+        assert_eq!(
+            packed(&|c| {
+                c.arg(Envelope(&r));
+            }),
+            packed(&|c| {
+                c.arg(encode(&r).as_ref());
+            })
         );
     }
 
