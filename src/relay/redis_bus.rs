@@ -6,7 +6,12 @@
 //!   withdrawals are small and go to one control channel (`{prefix}:ctl`) that every node follows,
 //!   so every node can list every stream.
 //! - **Records are opaque envelopes** (see [`Record`]): the bus never parses JSON or media; a frame
-//!   crosses Redis as one `PUBLISH` and is decoded by every receiving node once.
+//!   is decoded by every receiving node once.
+//! - **Each frame crosses the wire once, many frames per round trip**: a cached video frame is one
+//!   `EVALSHA` of a small Lua script that appends it to the shared GOP and publishes it (other
+//!   records are a plain `PUBLISH`), and whatever is queued goes out as one pipeline (bounded in
+//!   records and bytes), in order. A script cache Redis lost (restart, `SCRIPT FLUSH`) is loaded
+//!   again on NOSCRIPT.
 //! - **Shared state with TTLs**: each stream's announce lives at `{prefix}:a:{stream}` and the
 //!   current GOP of each cached track (the last keyframe and the frames since, which a late joiner
 //!   needs to decode without waiting) in the list `{prefix}:g:{stream}:{track}`, both expiring
@@ -17,10 +22,10 @@
 //! - **Survives Redis restarts**: the subscriber reconnects with backoff and resubscribes; commands
 //!   go through redis' `ConnectionManager`, which reconnects by itself.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes};
 use futures_util::StreamExt;
 use redis::AsyncCommands;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -151,7 +156,15 @@ impl RedisBus {
             tasks: Mutex::new(Vec::new()),
         });
         let tasks = vec![
-            tokio::spawn(publisher(inner.clone(), out_rx)).abort_handle(),
+            tokio::spawn(
+                Publisher {
+                    inner: inner.clone(),
+                    script: None,
+                    cached: HashMap::new(),
+                }
+                .run(out_rx),
+            )
+            .abort_handle(),
             tokio::spawn(subscriber(inner.clone(), wanted_rx, in_tx)).abort_handle(),
             tokio::spawn(keepalive(Arc::downgrade(&inner))).abort_handle(),
         ];
@@ -195,7 +208,7 @@ impl RedisBus {
     /// The current GOP of a track from the shared late-joiner cache, keyframe first (empty when
     /// nothing is cached).
     pub async fn cached_gop(&self, stream: &str, track: &str) -> Result<Vec<Record>, BusError> {
-        let key = format!("{}:g:{stream}:{track}", self.inner.cfg.prefix);
+        let key = gop_key(&self.inner.cfg.prefix, stream, track);
         let raw: Vec<Vec<u8>> = self
             .with_conn(|mut c| async move { c.lrange(key, 0, -1).await })
             .await?;
@@ -307,70 +320,282 @@ fn control_channel(prefix: &str) -> String {
     format!("{prefix}:ctl")
 }
 
+fn gop_key(prefix: &str, stream: &str, track: &str) -> String {
+    format!("{prefix}:g:{stream}:{track}")
+}
+
 /// Longest GOP kept in the shared cache; a longer one is dropped from the cache (no cache is
 /// better than a cache that cannot be decoded).
 const MAX_GOP_FRAMES: usize = 600;
 
-async fn publisher(inner: Arc<Inner>, mut rx: mpsc::Receiver<Cmd>) {
-    let ttl_ms = inner.cfg.ttl.as_millis().max(1) as u64;
-    let mut gop_len: std::collections::HashMap<(Arc<str>, Arc<str>), usize> = Default::default();
-    while let Some(Cmd::Publish(record)) = rx.recv().await {
-        let Some(mut conn) = connection(&inner).await else {
-            inner.stats.publish_dropped.fetch_add(1, Ordering::Relaxed);
-            continue;
+/// Most records sent in one pipelined round trip to Redis.
+const MAX_BATCH_RECORDS: usize = 64;
+
+/// Most envelope bytes sent in one pipelined round trip (a single bigger record goes alone).
+const MAX_BATCH_BYTES: usize = 1 << 20;
+
+/// Publishes one cached video frame and keeps its track's shared GOP in the same call, so the
+/// frame crosses the wire once. `KEYS[1]`: the GOP list; `ARGV`: channel, envelope, `1` for a
+/// keyframe, TTL in ms, GOP cap. A keyframe replaces the list; another frame is appended only
+/// to a list that exists (a keyframe started it) and is shorter than the cap; a list at the cap
+/// is deleted. PUBLISH comes last, so a frame that failed here (e.g. WRONGTYPE) reached nobody.
+const GOP_SCRIPT: &str = r"
+local gop, payload = KEYS[1], ARGV[2]
+if ARGV[3] == '1' then
+  redis.call('DEL', gop)
+  redis.call('RPUSH', gop, payload)
+  redis.call('PEXPIRE', gop, ARGV[4])
+else
+  local n = redis.call('LLEN', gop)
+  if n >= tonumber(ARGV[5]) then
+    redis.call('DEL', gop)
+  elseif n > 0 then
+    redis.call('RPUSH', gop, payload)
+    redis.call('PEXPIRE', gop, ARGV[4])
+  end
+end
+return redis.call('PUBLISH', ARGV[1], payload)
+";
+
+/// A record on its way out.
+struct Outgoing {
+    record: Record,
+    /// Length of its envelope.
+    len: usize,
+}
+
+impl Outgoing {
+    fn new(record: Record) -> Self {
+        let len = envelope_len(&record);
+        Outgoing { record, len }
+    }
+
+    /// Goes through [`GOP_SCRIPT`] rather than a plain PUBLISH.
+    fn cached(&self) -> bool {
+        self.record.kind == RecordKind::Media && self.record.cache
+    }
+}
+
+/// Waits for the next record, then takes the records already queued behind it, in order, up to
+/// [`MAX_BATCH_RECORDS`] and [`MAX_BATCH_BYTES`]. A record that would overflow the byte bound is
+/// kept in `carry` and starts the next batch. Returns false once the bus is dropped and drained.
+async fn next_batch(
+    rx: &mut mpsc::Receiver<Cmd>,
+    carry: &mut Option<Outgoing>,
+    batch: &mut Vec<Outgoing>,
+) -> bool {
+    batch.clear();
+    let first = match carry.take() {
+        Some(o) => o,
+        None => match rx.recv().await {
+            Some(Cmd::Publish(r)) => Outgoing::new(r),
+            None => return false,
+        },
+    };
+    let mut bytes = first.len;
+    batch.push(first);
+    while batch.len() < MAX_BATCH_RECORDS {
+        let Ok(Cmd::Publish(r)) = rx.try_recv() else {
+            break;
         };
-        let prefix = &inner.cfg.prefix;
-        let payload = encode(&record);
+        let next = Outgoing::new(r);
+        if bytes + next.len > MAX_BATCH_BYTES {
+            *carry = Some(next);
+            break;
+        }
+        bytes += next.len;
+        batch.push(next);
+    }
+    true
+}
+
+/// The outgoing half of the bus: one pipelined round trip per batch of queued records.
+struct Publisher {
+    inner: Arc<Inner>,
+    /// SHA1 of [`GOP_SCRIPT`] as Redis loaded it; `None` until loaded, and again after Redis
+    /// answered NOSCRIPT (restart, `SCRIPT FLUSH`).
+    script: Option<String>,
+    /// Tracks with a shared GOP list, per local stream, so `Gone` can delete them.
+    cached: HashMap<Arc<str>, HashSet<Arc<str>>>,
+}
+
+/// How one record of a round trip fared.
+enum Outcome {
+    Published,
+    /// Redis had no [`GOP_SCRIPT`]: nothing of the record was executed; load and send again.
+    NoScript,
+    Failed,
+}
+
+impl Publisher {
+    async fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH_RECORDS);
+        let mut carry = None;
+        while next_batch(&mut rx, &mut carry, &mut batch).await {
+            self.send(&batch).await;
+        }
+    }
+
+    /// Sends a batch and counts each record as published or dropped. Records refused with
+    /// NOSCRIPT are sent once more, in order, after loading the script. Only in that batch (right
+    /// after Redis lost its scripts) can records that did not need the script (audio, statuses)
+    /// overtake the video frames that did; if another node loaded the script while the pipeline
+    /// ran, a later video frame can overtake an earlier refused one too.
+    async fn send(&mut self, batch: &[Outgoing]) {
+        let Some(mut conn) = connection(&self.inner).await else {
+            self.count(0, batch.len());
+            return;
+        };
+        let outcomes = self.round_trip(&mut conn, batch.iter()).await;
+        let mut again = Vec::new();
+        let mut published = 0;
+        for (o, outcome) in batch.iter().zip(&outcomes) {
+            match outcome {
+                Outcome::Published => published += 1,
+                Outcome::NoScript => again.push(o),
+                Outcome::Failed => {}
+            }
+        }
+        if !again.is_empty() {
+            self.script = None;
+            let outcomes = self.round_trip(&mut conn, again.into_iter()).await;
+            published += outcomes
+                .iter()
+                .filter(|o| matches!(o, Outcome::Published))
+                .count();
+        }
+        self.count(published, batch.len() - published);
+    }
+
+    fn count(&self, published: usize, dropped: usize) {
+        let stats = &self.inner.stats;
+        stats
+            .published
+            .fetch_add(published as u64, Ordering::Relaxed);
+        stats
+            .publish_dropped
+            .fetch_add(dropped as u64, Ordering::Relaxed);
+    }
+
+    /// One pipeline for `records` (loading [`GOP_SCRIPT`] first when needed); one outcome per
+    /// record, in order.
+    async fn round_trip<'a>(
+        &mut self,
+        conn: &mut redis::aio::ConnectionManager,
+        records: impl Iterator<Item = &'a Outgoing> + Clone,
+    ) -> Vec<Outcome> {
+        let n = records.clone().count();
+        let failed = |e: redis::RedisError| {
+            tracing::debug!(error = %e, records = n, "redis publish failed");
+            (0..n).map(|_| Outcome::Failed).collect()
+        };
+        if self.script.is_none() && records.clone().any(Outgoing::cached) {
+            match redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(GOP_SCRIPT)
+                .query_async(conn)
+                .await
+            {
+                Ok(sha) => self.script = Some(sha),
+                Err(e) => return failed(e),
+            }
+        }
         let mut pipe = redis::pipe();
-        let to = match record.kind {
-            RecordKind::Media => channel(prefix, &record.stream),
-            _ => control_channel(prefix),
+        pipe.ignore_errors();
+        let sizes: Vec<usize> = records.map(|o| self.append(&mut pipe, o)).collect();
+        let replies: Vec<redis::RedisResult<redis::Value>> = match pipe.query_async(conn).await {
+            Ok(r) => r,
+            Err(e) => return failed(e),
         };
-        pipe.publish(to, payload.as_ref()).ignore();
-        match record.kind {
-            RecordKind::Media if record.cache => {
-                let key = format!("{prefix}:g:{}:{}", record.stream, record.track);
-                let len = gop_len
-                    .entry((record.stream.clone(), record.track.clone()))
-                    .or_insert(0);
-                if record.key {
-                    *len = 1;
-                    pipe.del(&key).ignore();
-                    pipe.rpush(&key, payload.as_ref()).ignore();
-                } else if *len > 0 && *len < MAX_GOP_FRAMES {
-                    *len += 1;
-                    pipe.rpush_exists(&key, payload.as_ref()).ignore();
-                } else if *len >= MAX_GOP_FRAMES {
-                    *len = 0;
-                    pipe.del(&key).ignore();
+        if replies.len() != sizes.iter().sum::<usize>() {
+            return failed(redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "pipeline reply count mismatch",
+            )));
+        }
+        let mut replies = replies.into_iter();
+        sizes
+            .into_iter()
+            .map(|size| {
+                let mut outcome = Outcome::Published;
+                for reply in replies.by_ref().take(size) {
+                    if let (Outcome::Published, Err(e)) = (&outcome, reply) {
+                        outcome = if e.kind()
+                            == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript)
+                        {
+                            Outcome::NoScript
+                        } else {
+                            tracing::debug!(error = %e, "redis refused a record");
+                            Outcome::Failed
+                        };
+                    }
                 }
-                pipe.pexpire(&key, ttl_ms as i64).ignore();
+                outcome
+            })
+            .collect()
+    }
+
+    /// Adds the commands of one record to `pipe`; returns how many.
+    fn append(&mut self, pipe: &mut redis::Pipeline, o: &Outgoing) -> usize {
+        let prefix = &self.inner.cfg.prefix;
+        let ttl_ms = self.inner.cfg.ttl.as_millis().max(1) as u64;
+        let r = &o.record;
+        let payload = Envelope(r);
+        if o.cached() {
+            self.cached
+                .entry(r.stream.clone())
+                .or_default()
+                .insert(r.track.clone());
+            pipe.cmd("EVALSHA")
+                .arg(self.script.as_deref().unwrap_or_default())
+                .arg(1)
+                .arg(gop_key(prefix, &r.stream, &r.track))
+                .arg(channel(prefix, &r.stream))
+                .arg(payload)
+                .arg(if r.key { "1" } else { "0" })
+                .arg(ttl_ms)
+                .arg(MAX_GOP_FRAMES);
+            return 1;
+        }
+        match r.kind {
+            RecordKind::Media => {
+                pipe.cmd("PUBLISH")
+                    .arg(channel(prefix, &r.stream))
+                    .arg(payload);
+                1
+            }
+            RecordKind::Status => {
+                pipe.cmd("PUBLISH")
+                    .arg(control_channel(prefix))
+                    .arg(payload);
+                1
             }
             RecordKind::Announce => {
-                pipe.pset_ex(
-                    format!("{prefix}:a:{}", record.stream),
-                    record.meta.as_ref(),
-                    ttl_ms,
-                )
-                .ignore();
-                pipe.sadd(format!("{prefix}:streams"), record.stream.as_ref())
-                    .ignore();
+                pipe.cmd("PUBLISH")
+                    .arg(control_channel(prefix))
+                    .arg(payload)
+                    .pset_ex(format!("{prefix}:a:{}", r.stream), r.meta.as_ref(), ttl_ms)
+                    .sadd(format!("{prefix}:streams"), r.stream.as_ref());
+                3
             }
             RecordKind::Gone => {
-                gop_len.retain(|(stream, _), _| *stream != record.stream);
-                pipe.del(format!("{prefix}:a:{}", record.stream)).ignore();
-                pipe.srem(format!("{prefix}:streams"), record.stream.as_ref())
-                    .ignore();
-            }
-            RecordKind::Media | RecordKind::Status => {}
-        }
-        match pipe.query_async::<()>(&mut conn).await {
-            Ok(()) => {
-                inner.stats.published.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => {
-                inner.stats.publish_dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(error = %e, "redis publish failed");
+                let gops: Vec<String> = self
+                    .cached
+                    .remove(&r.stream)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|track| gop_key(prefix, &r.stream, track))
+                    .collect();
+                pipe.cmd("PUBLISH")
+                    .arg(control_channel(prefix))
+                    .arg(payload)
+                    .del(format!("{prefix}:a:{}", r.stream))
+                    .srem(format!("{prefix}:streams"), r.stream.as_ref());
+                if gops.is_empty() {
+                    return 3;
+                }
+                pipe.del(gops);
+                4
             }
         }
     }
@@ -499,24 +724,43 @@ async fn subscriber(
 const MAGIC: &[u8; 3] = b"SE1";
 
 /// Envelope: `SE1 | kind u8 | flags u8 (1 key, 2 cache) | node_len u8 | node | stream_len u8 |
-/// stream | track_len u8 | track | meta_len u32 BE | meta | data`.
-fn encode(r: &Record) -> Bytes {
-    let short = |s: &Arc<str>| -> Vec<u8> { s.as_bytes()[..s.len().min(255)].to_vec() };
-    let (node, stream, track) = (short(&r.node), short(&r.stream), short(&r.track));
-    let mut b = BytesMut::with_capacity(
-        MAGIC.len() + 5 + node.len() + stream.len() + track.len() + 4 + r.meta.len() + r.data.len(),
-    );
+/// stream | track_len u8 | track | meta_len u32 BE | meta | data`. Node, stream and track are cut
+/// at 255 bytes.
+fn encode_into(r: &Record, b: &mut impl BufMut) {
     b.put_slice(MAGIC);
     b.put_u8(r.kind as u8);
     b.put_u8(r.key as u8 | (r.cache as u8) << 1);
-    for part in [&node, &stream, &track] {
+    for part in [&r.node, &r.stream, &r.track] {
+        let part = short(part);
         b.put_u8(part.len() as u8);
         b.put_slice(part);
     }
     b.put_u32(r.meta.len() as u32);
     b.put_slice(&r.meta);
     b.put_slice(&r.data);
-    b.freeze()
+}
+
+fn short(s: &str) -> &[u8] {
+    &s.as_bytes()[..s.len().min(255)]
+}
+
+/// The length [`encode_into`] writes.
+fn envelope_len(r: &Record) -> usize {
+    let strings: usize = [&r.node, &r.stream, &r.track]
+        .iter()
+        .map(|s| 1 + short(s).len())
+        .sum();
+    MAGIC.len() + 2 + strings + 4 + r.meta.len() + r.data.len()
+}
+
+/// A record's envelope as a Redis argument, encoded straight into the command's buffer (one copy
+/// of the frame on its way to Redis less than encoding it first).
+struct Envelope<'a>(&'a Record);
+
+impl redis::ToRedisArgs for Envelope<'_> {
+    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
+        encode_into(self.0, &mut out.bufmut_for_next_arg(envelope_len(self.0)));
+    }
 }
 
 /// Parses an envelope; `None` for anything malformed.
@@ -563,6 +807,14 @@ fn take_str(b: &mut Bytes) -> Option<Arc<str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
+
+    fn encode(r: &Record) -> Bytes {
+        let mut b = BytesMut::new();
+        encode_into(r, &mut b);
+        assert_eq!(b.len(), envelope_len(r));
+        b.freeze()
+    }
 
     fn record() -> Record {
         Record {
@@ -591,6 +843,76 @@ mod tests {
         for n in 0..header {
             assert_eq!(decode(full.slice(..n)), None, "prefix of {n} bytes");
         }
+    }
+
+    /// Queues records with `sizes` bytes of data and returns the batches `next_batch` makes of
+    /// them: the data sizes per batch.
+    async fn batches(sizes: &[usize]) -> Vec<Vec<usize>> {
+        let (tx, mut rx) = mpsc::channel(sizes.len().max(1));
+        for (i, &size) in sizes.iter().enumerate() {
+            let r = Record {
+                meta: Bytes::from(i.to_string()),
+                data: Bytes::from(vec![0; size]),
+                ..record()
+            };
+            assert!(tx.try_send(Cmd::Publish(r)).is_ok());
+        }
+        drop(tx);
+        let (mut carry, mut batch, mut out) = (None, Vec::new(), Vec::new());
+        let mut order = Vec::new();
+        while next_batch(&mut rx, &mut carry, &mut batch).await {
+            out.push(batch.iter().map(|o| o.record.data.len()).collect());
+            order.extend(batch.iter().map(|o| o.record.meta.clone()));
+        }
+        let sent: Vec<Bytes> = (0..sizes.len())
+            .map(|i| Bytes::from(i.to_string()))
+            .collect();
+        assert_eq!(order, sent, "every record once, in order");
+        out
+    }
+
+    #[tokio::test]
+    async fn queued_records_are_batched_within_both_bounds_in_order() {
+        let counts: Vec<usize> = batches(&[10; 150]).await.iter().map(Vec::len).collect();
+        assert_eq!(counts, [64, 64, 22]);
+
+        const K: usize = 1024;
+        assert_eq!(
+            batches(&[400 * K, 400 * K, 400 * K, 10, 2000 * K, 10]).await,
+            [
+                vec![400 * K, 400 * K],
+                vec![400 * K, 10],
+                vec![2000 * K],
+                vec![10]
+            ],
+            "at most 1 MiB per batch, except a single bigger record alone"
+        );
+    }
+
+    #[test]
+    fn the_envelope_format_is_unchanged() {
+        let mut want = b"SE1\x01\x03\x02n1\x04cam0\x05video\x00\x00\x00\x09{\"seq\":1}".to_vec();
+        want.extend([0, 0, 0, 1, 0x65, 0xff]);
+        assert_eq!(encode(&record()), want);
+    }
+
+    #[test]
+    fn the_envelope_as_a_redis_argument_is_the_encoded_record() {
+        let r = record();
+        let packed = |arg: &dyn Fn(&mut redis::Cmd)| {
+            let mut cmd = redis::cmd("PUBLISH");
+            cmd.arg("ch");
+            arg(&mut cmd);
+            cmd.arg("next").get_packed_command()
+        };
+        assert_eq!(
+            packed(&|c| {
+                c.arg(Envelope(&r));
+            }),
+            packed(&|c| {
+                c.arg(encode(&r).as_ref());
+            })
+        );
     }
 
     proptest::proptest! {
