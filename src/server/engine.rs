@@ -243,10 +243,16 @@ thread_local! {
 /// one batch each, so a publisher's burst reaches each viewer in one `writev`. Call `uncork`
 /// before the task can be suspended.
 pub(crate) fn corked<R>(f: impl FnOnce() -> R) -> R {
-    let outer = CORKED.replace(true);
-    let result = f();
-    CORKED.set(outer);
-    result
+    /// Restores the flag even if `f` panics (a handler's bug must not leave this worker thread
+    /// deferring every later write).
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CORKED.set(self.0);
+        }
+    }
+    let _restore = Restore(CORKED.replace(true));
+    f()
 }
 
 /// Writes what the connections queued to while corked on this thread.
@@ -713,5 +719,25 @@ impl Engine {
         for conn in conns {
             conn.close(reason);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn corking_nests_and_a_panic_inside_leaves_the_thread_uncorked() {
+        corked(|| {
+            corked(|| assert!(CORKED.get()));
+            assert!(
+                CORKED.get(),
+                "the inner scope must not uncork the outer one"
+            );
+        });
+        assert!(!CORKED.get());
+        let panicked = std::panic::catch_unwind(|| corked(|| panic!("a handler's bug")));
+        assert!(panicked.is_err());
+        assert!(!CORKED.get());
     }
 }
