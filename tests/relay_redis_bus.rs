@@ -2,37 +2,21 @@
 //! between nodes, the shared late-joiner cache and stream list, and recovery from a Redis restart.
 
 use bytes::Bytes;
-use sioedge::relay::redis_bus::{BusConfig, Record, RecordKind, RedisBus};
+use sioedge::relay::redis_bus::{Record, RecordKind, RedisBus};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 #[path = "peers/relay/support.rs"]
 mod relay_support;
-use relay_support::Redis;
+use relay_support::{Redis, bus_node, record_seq, video_frame};
 
 fn bus(port: u16, node: &str) -> (RedisBus, mpsc::Receiver<Record>) {
-    RedisBus::start(BusConfig {
-        url: format!("redis://127.0.0.1:{port}/0"),
-        prefix: "sioedge-test".into(),
-        node: node.into(),
-        ttl: Duration::from_secs(5),
-        queue: 256,
-    })
-    .expect("bus")
+    bus_node(port, "sioedge-test", node, 256)
 }
 
 fn media(stream: &str, seq: u32, key: bool) -> Record {
-    Record {
-        stream: stream.into(),
-        track: "video".into(),
-        kind: RecordKind::Media,
-        key,
-        cache: true,
-        node: "".into(),
-        meta: Bytes::from(format!(r#"{{"seq":{seq}}}"#)),
-        data: Bytes::from(vec![seq as u8; 1000 + seq as usize]),
-    }
+    video_frame(stream, seq, key, vec![seq as u8; 1000 + seq as usize])
 }
 
 async fn recv(rx: &mut mpsc::Receiver<Record>) -> Record {
@@ -51,9 +35,7 @@ async fn publish_until_received(
     for seq in 0..200 {
         a.publish(media(stream, seq, seq.is_multiple_of(10)));
         if let Ok(Some(r)) = tokio::time::timeout(Duration::from_millis(50), rx.recv()).await {
-            return serde_json::from_slice::<serde_json::Value>(&r.meta).expect("json")["seq"]
-                .as_u64()
-                .expect("seq") as u32;
+            return record_seq(&r);
         }
     }
     panic!("nothing crossed the bus");

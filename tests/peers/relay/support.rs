@@ -1,7 +1,10 @@
 //! Shared by the relay tests (included with `#[path]`): start `sioedge relay` and `redis-server`
-//! as child processes on free 127.0.0.1 ports, killed on drop.
+//! as child processes on free 127.0.0.1 ports, killed on drop; in-process Redis bus nodes and the
+//! numbered video frames the bus tests publish.
 #![allow(dead_code)]
 
+use bytes::Bytes;
+use sioedge::relay::redis_bus::{BusConfig, Record, RecordKind, RedisBus};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -156,4 +159,42 @@ impl Redis {
         let mut buf = [0u8; 7];
         s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
     }
+}
+
+/// An in-process Redis bus node on the redis-server at `port`, keys and channels under `prefix`.
+pub fn bus_node(
+    port: u16,
+    prefix: &str,
+    node: &str,
+    queue: usize,
+) -> (RedisBus, tokio::sync::mpsc::Receiver<Record>) {
+    RedisBus::start(BusConfig {
+        url: format!("redis://127.0.0.1:{port}/0"),
+        prefix: prefix.into(),
+        node: node.into(),
+        ttl: Duration::from_secs(5),
+        queue,
+    })
+    .expect("bus")
+}
+
+/// A cached video frame of `stream` whose meta is `{"seq":N}` (read back by [`record_seq`]).
+pub fn video_frame(stream: &str, seq: u32, key: bool, data: Vec<u8>) -> Record {
+    Record {
+        stream: stream.into(),
+        track: "video".into(),
+        kind: RecordKind::Media,
+        key,
+        cache: true,
+        node: "".into(),
+        meta: Bytes::from(format!(r#"{{"seq":{seq}}}"#)),
+        data: Bytes::from(data),
+    }
+}
+
+/// The sequence number of a [`video_frame`].
+pub fn record_seq(r: &Record) -> u32 {
+    serde_json::from_slice::<serde_json::Value>(&r.meta).expect("json")["seq"]
+        .as_u64()
+        .expect("seq") as u32
 }
