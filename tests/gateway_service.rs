@@ -265,6 +265,16 @@ async fn sighup_restarts_a_changed_stream_and_its_watcher_follows() {
     assert!(!viewer.closed);
 }
 
+/// Asserts how many relays the gateway's `/api/status` lists.
+fn assert_relays(gw: &Gateway, n: usize) {
+    let status: serde_json::Value = serde_json::from_str(&gw.get("/api/status")).expect("status");
+    assert_eq!(
+        status["relays"].as_array().map(Vec::len),
+        Some(n),
+        "{status}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_connects_an_added_relay_and_disconnects_a_removed_one() {
     let mut relay = Peer::python("relay.py", &["--token", "t0k"]);
@@ -283,22 +293,12 @@ async fn sighup_connects_an_added_relay_and_disconnects_a_removed_one() {
     let publisher = relay.wait_for("publisher", Duration::from_secs(10));
     assert_eq!(publisher["auth"]["device"], "test-gw");
     relay.wait_for("media", Duration::from_secs(10));
-    let status: serde_json::Value = serde_json::from_str(&gw.get("/api/status")).expect("status");
-    assert_eq!(
-        status["relays"].as_array().map(Vec::len),
-        Some(1),
-        "{status}"
-    );
+    assert_relays(&gw, 1);
 
     std::fs::write(&gw.config_path, &config).expect("rewrite config");
     signal(&gw, Signal::SIGHUP);
     relay.wait_for("publisher_gone", Duration::from_secs(10));
-    let status: serde_json::Value = serde_json::from_str(&gw.get("/api/status")).expect("status");
-    assert_eq!(
-        status["relays"].as_array().map(Vec::len),
-        Some(0),
-        "{status}"
-    );
+    assert_relays(&gw, 0);
     // The LAN viewer rode through both reloads.
     assert!(frames_for(&mut viewer, Duration::from_millis(500)).await > 5);
     assert!(!viewer.closed, "the viewer was disconnected by a reload");
