@@ -544,11 +544,12 @@ async fn next_message<R: AsyncRead + Unpin>(
             return Err(ReadError::Ws(ws::WsError::TooBig(decoder.max_buffer())));
         }
         buf.reserve(READ_CHUNK);
-        if *since_uncork >= CORK_LIMIT {
-            engine::uncork();
-            *since_uncork = 0;
-        }
-        let read = match rd.read_buf(buf).now_or_never() {
+        let ready = if *since_uncork < CORK_LIMIT {
+            rd.read_buf(buf).now_or_never()
+        } else {
+            None
+        };
+        let read = match ready {
             Some(read) => read,
             None => {
                 engine::uncork();
