@@ -5,9 +5,11 @@
 
 mod client_common;
 mod gateway_support;
+mod server_support;
 
 use gateway_support::{Gateway, https_get, test_config};
 use serde_json::json;
+use server_support::run_with_timeout;
 use sioedge::client::{Client, ClientEvent, ClientOptions, Transport};
 use sioedge::socketio::Arg;
 use std::io::{Read, Write};
@@ -249,30 +251,11 @@ async fn stalled_handshakes_and_plain_http_do_not_hold_up_a_good_client_and_http
 
 /// Runs `sioedge <args>` to its exit (10 s at most); returns the exit code and stderr.
 fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sioedge"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sioedge");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("sioedge {args:?} kept running with a broken TLS setup");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut stderr);
-    }
-    (status.code(), stderr)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sioedge"));
+    cmd.args(args).env("RUST_LOG", "warn");
+    let out = run_with_timeout(cmd, Duration::from_secs(10));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stderr)
 }
 
 #[test]

@@ -1,34 +1,23 @@
 //! `sioedge devices` on this machine (CI has no camera and no microphone).
 #![cfg(feature = "media")]
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+mod server_support;
+
+use server_support::run_with_timeout;
+use std::process::Command;
+use std::time::Duration;
 
 /// Runs `sioedge devices ARGS` with a 30 s limit; returns stdout.
 fn devices(args: &[&str]) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sioedge"))
-        .arg("devices")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "sioedge devices failed: {status}");
-            break;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("sioedge devices did not finish within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
-    out
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sioedge"));
+    cmd.arg("devices").args(args);
+    let out = run_with_timeout(cmd, Duration::from_secs(30));
+    assert!(
+        out.status.success(),
+        "sioedge devices failed: {}",
+        out.status
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
 fn machine_has_cameras() -> bool {
