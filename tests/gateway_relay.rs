@@ -42,10 +42,7 @@ fn assert_in_order_from_a_keyframe(frames: &[&Value], who: &str) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_relay_gets_announce_and_byte_exact_media_and_its_viewer_gets_them_in_order() {
-    let mut relay = Peer::python("relay.py", &["--token", "s3cret"]);
-    let port = relay.wait_for("ready", Duration::from_secs(10))["port"]
-        .as_u64()
-        .expect("port");
+    let (mut relay, port) = Peer::python_relay("s3cret");
     let gw = Gateway::start(&test_config("", &relay_config(port, "s3cret")));
     // A LAN viewer on the gateway records what the gateway itself serves.
     let mut lan = Viewer::connect(gw.addr).await;
@@ -158,10 +155,7 @@ async fn the_relay_gets_announce_and_byte_exact_media_and_its_viewer_gets_them_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_token_is_reported_in_the_status_and_viewers_still_watch() {
-    let mut relay = Peer::python("relay.py", &["--token", "right"]);
-    let port = relay.wait_for("ready", Duration::from_secs(10))["port"]
-        .as_u64()
-        .expect("port");
+    let (mut relay, port) = Peer::python_relay("right");
     let gw = Gateway::start(&test_config("", &relay_config(port, "wrong")));
     relay.wait_for("refused", Duration::from_secs(10));
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -202,10 +196,7 @@ async fn a_rotated_token_file_is_presented_at_the_next_reconnection() {
     let dir = tempfile::tempdir().expect("tempdir");
     let token_file = dir.path().join("relay.token");
     std::fs::write(&token_file, "first\n").expect("write token");
-    let mut relay = Peer::python("relay.py", &["--token", "first"]);
-    let port = relay.wait_for("ready", Duration::from_secs(10))["port"]
-        .as_u64()
-        .expect("port");
+    let (mut relay, port) = Peer::python_relay("first");
     let relays = relay_config_with(port, &format!("token_file = \"{}\"", token_file.display()));
     let _gw = Gateway::start(&test_config("", &relays));
     let publisher = relay.wait_for("publisher", Duration::from_secs(10));

@@ -277,10 +277,7 @@ fn assert_relays(gw: &Gateway, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_connects_an_added_relay_and_disconnects_a_removed_one() {
-    let mut relay = Peer::python("relay.py", &["--token", "t0k"]);
-    let port = relay.wait_for("ready", Duration::from_secs(10))["port"]
-        .as_u64()
-        .expect("port");
+    let (mut relay, port) = Peer::python_relay("t0k");
     let config = test_config("", "");
     let gw = Gateway::start(&config);
     let mut viewer = Viewer::connect(gw.addr).await;

@@ -484,6 +484,16 @@ impl Peer {
         Peer::spawn("python3", script, args)
     }
 
+    /// The python-socketio test relay (`relay.py`) accepting `token`, once it listens: the peer
+    /// and its port.
+    pub fn python_relay(token: &str) -> (Peer, u64) {
+        let mut relay = Peer::python("relay.py", &["--token", token]);
+        let port = relay.wait_for("ready", Duration::from_secs(10))["port"]
+            .as_u64()
+            .expect("port");
+        (relay, port)
+    }
+
     /// Starts `node tests/peers/<script> <args>`.
     pub fn node(script: &str, args: &[&str]) -> Peer {
         Peer::spawn("node", script, args)
