@@ -1,5 +1,5 @@
 //! Runs our ports of the official Engine.IO v4 and Socket.IO v5 protocol test suites (node,
-//! tests/peers/server/*.test.mjs) against `examples/conformance-server.rs`.
+//! tests/peers/server/*.test.mjs) against `tests/peers/server/conformance-server.rs`.
 
 mod server_support;
 

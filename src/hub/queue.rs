@@ -400,48 +400,86 @@ mod tests {
         assert_eq!(q.bytes(), 0);
     }
 
+    /// Runs `ops` (kind, track, bytes, key) against a small queue and checks that whatever is
+    /// pushed and popped, the bounds hold, byte accounting is exact, and no broken GOP is
+    /// delivered: a delivered delta frame's predecessor in its track was delivered too.
+    fn check_bounds_and_gops(
+        ops: &[(u8, u8, usize, bool)],
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        let mut q: OutQueue<usize> = OutQueue::new(8, 120);
+        let mut pushed_video: std::collections::HashMap<u8, Vec<(usize, bool)>> =
+            Default::default();
+        let mut delivered = std::collections::HashSet::new();
+        for (seq, &(kind, track, bytes, key)) in ops.iter().enumerate() {
+            let t: Arc<str> = format!("t{track}").into();
+            let class = match kind {
+                0 => Class::Control,
+                1 | 2 => {
+                    pushed_video.entry(track).or_default().push((seq, key));
+                    Class::Video { track: t, key }
+                }
+                3 => Class::Audio { track: t },
+                4 => Class::Volatile,
+                _ => {
+                    if let Some(s) = q.pop() {
+                        delivered.insert(s);
+                    }
+                    continue;
+                }
+            };
+            let _ = q.push(seq, class, bytes);
+            proptest::prop_assert!(q.len() <= 8);
+            proptest::prop_assert!(q.bytes() <= 120);
+        }
+        delivered.extend(std::iter::from_fn(|| q.pop()));
+        proptest::prop_assert_eq!(q.bytes(), 0);
+        for frames in pushed_video.values() {
+            for pair in frames.windows(2) {
+                let ((prev, _), (cur, cur_key)) = (pair[0], pair[1]);
+                if delivered.contains(&cur) && !cur_key {
+                    proptest::prop_assert!(
+                        delivered.contains(&prev),
+                        "delta {} delivered without {}",
+                        cur,
+                        prev
+                    );
+                }
+            }
+            if let Some(&(first, key)) = frames.first() {
+                proptest::prop_assert!(key || !delivered.contains(&first));
+            }
+        }
+        Ok(())
+    }
+
+    /// A case proptest once shrank to (formerly kept in proptest-regressions/): control items
+    /// fill the byte bound, then a keyframe of one track and deltas of another arrive.
+    #[test]
+    fn control_fill_then_keyframe_and_foreign_deltas_keep_gops_whole() {
+        let mut ops = vec![
+            (0, 0, 1, false),
+            (0, 0, 18, false),
+            (0, 0, 8, false),
+            (0, 0, 1, false),
+            (0, 0, 1, false),
+            (0, 0, 11, false),
+            (0, 0, 12, false),
+            (1, 2, 14, true),
+            (1, 0, 1, false),
+            (1, 0, 1, false),
+            (1, 2, 1, false),
+        ];
+        ops.extend([(1, 0, 1, false); 6]);
+        ops.push((3, 0, 1, false));
+        if let Err(e) = check_bounds_and_gops(&ops) {
+            panic!("{e}");
+        }
+    }
+
     proptest::proptest! {
-        /// Whatever is pushed and popped: the bounds hold, byte accounting is exact, and no broken
-        /// GOP is delivered — a delivered delta frame's predecessor in its track was delivered too.
         #[test]
         fn bounds_and_gop_integrity_hold(ops in proptest::collection::vec((0u8..6, 0u8..3, 1usize..40, proptest::bool::ANY), 0..400)) {
-            let mut q: OutQueue<usize> = OutQueue::new(8, 120);
-            let mut pushed_video: std::collections::HashMap<u8, Vec<(usize, bool)>> = Default::default();
-            let mut delivered = std::collections::HashSet::new();
-            for (seq, (kind, track, bytes, key)) in ops.into_iter().enumerate() {
-                let t: Arc<str> = format!("t{track}").into();
-                let class = match kind {
-                    0 => Class::Control,
-                    1 | 2 => {
-                        pushed_video.entry(track).or_default().push((seq, key));
-                        Class::Video { track: t, key }
-                    }
-                    3 => Class::Audio { track: t },
-                    4 => Class::Volatile,
-                    _ => {
-                        if let Some(s) = q.pop() {
-                            delivered.insert(s);
-                        }
-                        continue;
-                    }
-                };
-                let _ = q.push(seq, class, bytes);
-                proptest::prop_assert!(q.len() <= 8);
-                proptest::prop_assert!(q.bytes() <= 120);
-            }
-            delivered.extend(std::iter::from_fn(|| q.pop()));
-            proptest::prop_assert_eq!(q.bytes(), 0);
-            for frames in pushed_video.values() {
-                for pair in frames.windows(2) {
-                    let ((prev, _), (cur, cur_key)) = (pair[0], pair[1]);
-                    if delivered.contains(&cur) && !cur_key {
-                        proptest::prop_assert!(delivered.contains(&prev), "delta {} delivered without {}", cur, prev);
-                    }
-                }
-                if let Some(&(first, key)) = frames.first() {
-                    proptest::prop_assert!(key || !delivered.contains(&first));
-                }
-            }
+            check_bounds_and_gops(&ops)?;
         }
     }
 }

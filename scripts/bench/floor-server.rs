@@ -1,7 +1,7 @@
 //! The kernel floor for `scripts/bench-server`: the same fan-out with no protocol work, to show
 //! what the deliveries themselves cost on the machine (kept out of the product).
 //!
-//! It speaks just enough of Engine.IO/Socket.IO over WebSocket for `examples/bench-client.rs`
+//! It speaks just enough of Engine.IO/Socket.IO over WebSocket for `scripts/bench/bench-client.rs`
 //! (the open packet, one CONNECT answered; no heartbeat, no parsing beyond the frame header) and
 //! forwards every event of the publisher to every viewer with one blocking `writev` per viewer:
 //! the frames the publisher sent, re-framed unmasked. One thread reads the publisher; there is no

@@ -2,7 +2,7 @@
 //! binary): one publisher and N viewers over raw WebSockets, in one of two contracts.
 //!
 //! - `--contract plain` (default): any Socket.IO v5 server that re-emits `frame` to the viewers
-//!   (examples/bench-server.rs, or the socketioxide peer built by the scripts). Viewers connect to
+//!   (scripts/bench/bench-server.rs, or the socketioxide peer built by the scripts). Viewers connect to
 //!   "/" with auth `{"role":"viewer"}`, the publisher with `{"role":"publisher"}`.
 //! - `--contract relay`: `sioedge relay`'s full contract, spoken as the gateway and the viewer page
 //!   speak it. The publisher connects to `/publish` with `{token, device}`, `announce`s `cam0` (and
@@ -23,7 +23,7 @@
 //! sent, delivered, events_per_s, p50_us, p99_us, expected_per_s, lost, reordered, measured_sent,
 //! cpu_ns.
 
-#[path = "../tests/server_support/raw.rs"]
+#[path = "../../tests/server_support/raw.rs"]
 #[allow(dead_code)]
 mod raw;
 
