@@ -19,4 +19,5 @@ pub mod relay;
 pub mod server;
 pub mod service;
 pub mod socketio;
+mod sync;
 pub mod viewer;

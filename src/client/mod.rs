@@ -35,6 +35,7 @@ use crate::engineio::client::DEFAULT_MAX_PAYLOAD;
 use crate::engineio::packet::base64_len;
 use crate::hub::queue::{Class, OutQueue, Push};
 use crate::socketio::{Arg, Encoded, Packet};
+use crate::sync::lock;
 use bytes::Bytes;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -271,11 +272,11 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the queue inconsistent in a way that
         // matters more than stopping the stream; keep going with the data as it is.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.inner)
     }
 
     fn lock_acks(&self) -> MutexGuard<'_, HashMap<u64, oneshot::Sender<Vec<Arg>>>> {
-        self.acks.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.acks)
     }
 
     /// Checks an encoded packet against the relay's limit as it would travel on the current
@@ -555,7 +556,7 @@ impl ClientHandle {
     /// two seconds for the goodbye to be written.
     pub async fn close(&self) {
         let _ = self.close_tx.try_send(());
-        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let task = lock(&self.task).take();
         if let Some(mut task) = task
             && tokio::time::timeout(Duration::from_secs(2), &mut task)
                 .await

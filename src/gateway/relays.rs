@@ -13,6 +13,7 @@ use crate::hub::queue::{Class, Push};
 use crate::hub::report::LinkReport;
 use crate::hub::{ReceiverId, Shared, Sink};
 use crate::socketio::Arg;
+use crate::sync::lock;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,9 +90,7 @@ fn connect(
         let device = device.to_owned();
         let last = std::sync::Mutex::new(options.auth.clone());
         let provider: AuthProvider = Arc::new(move |_namespace: &str| {
-            let mut last = last
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut last = lock(&last);
             match relay.auth(&device) {
                 Ok(fresh) => *last = Some(fresh),
                 Err(e) => tracing::warn!(
@@ -122,9 +121,7 @@ impl Relays {
 
     /// The links, even if a panic poisoned the lock (the list itself stays consistent).
     fn links(&self) -> std::sync::MutexGuard<'_, Vec<Link>> {
-        self.links
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.links)
     }
 
     /// Connects to one more relay (a `[[relay]]` added on reload, or at start).

@@ -6,6 +6,7 @@ use super::cache::{CacheLimits, GopCache};
 use super::queue::{Class, Push};
 use super::types::{Announce, Event, MediaMeta, Status, TrackInfo, TrackState};
 use crate::media::{MediaFrame, TrackKind};
+use crate::sync::lock;
 use bytes::Bytes;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -253,7 +254,7 @@ impl<P: Send + Sync + 'static> Hub<P> {
 
     fn lock(&self) -> MutexGuard<'_, State<P>> {
         // A panic elsewhere must not take the media path down with it.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     fn packet(&self, event: Event) -> Shared<P> {

@@ -16,6 +16,7 @@ use super::h264::ParameterSets;
 use super::pipeline::{self, Encoder};
 use super::spec::{AudioSpec, SpecError, VideoSpec};
 use super::{MediaError, devices};
+use crate::sync::lock;
 use bytes::Bytes;
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -188,7 +189,7 @@ impl Track {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, RunState> {
-        self.run.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.run)
     }
 
     fn drop_frame(&self) -> Result<gst::FlowSuccess, gst::FlowError> {

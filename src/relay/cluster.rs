@@ -14,6 +14,7 @@
 use super::redis_bus::{BusConfig, BusError, Record, RecordKind, RedisBus};
 use crate::hub::{Adapter, Announce, Hub, MediaMeta, Remote, Status};
 use crate::media::TrackKind;
+use crate::sync::lock;
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -64,7 +65,7 @@ impl RedisAdapter {
     }
 
     fn local(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Announce>>> {
-        self.local.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.local)
     }
 
     fn is_local(&self, stream: &str) -> bool {

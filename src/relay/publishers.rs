@@ -15,6 +15,7 @@ use crate::hub::{Announce, MediaMeta, Status, TrackState};
 use crate::media::{Codec, MediaFrame};
 use crate::server::{Namespace, Socket};
 use crate::socketio::Arg;
+use crate::sync::{lock, read, write};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -48,7 +49,7 @@ impl Publishers {
 
     /// Replaces the accepted tokens (config reload); connected publishers stay connected.
     pub fn set_tokens(&self, tokens: BTreeMap<String, String>) {
-        *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = tokens;
+        *write(&self.tokens) = tokens;
     }
 
     /// Connected publishers.
@@ -57,7 +58,7 @@ impl Publishers {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Live>> {
-        self.live.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.live)
     }
 
     /// Checks the CONNECT auth; `Ok(device)` or the CONNECT_ERROR payload.
@@ -67,12 +68,7 @@ impl Publishers {
         if device.is_empty() || token.is_empty() {
             return Err(json!({"message": "publisher auth must carry {token, device}"}));
         }
-        let valid = self
-            .tokens
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(device)
-            .is_some_and(|t| t == token);
+        let valid = read(&self.tokens).get(device).is_some_and(|t| t == token);
         if !valid {
             tracing::warn!(device, "publisher rejected: invalid token");
             return Err(json!({"message": format!("invalid token for device {device:?}")}));

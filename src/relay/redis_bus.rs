@@ -22,6 +22,7 @@
 //! - **Survives Redis restarts**: the subscriber reconnects with backoff and resubscribes; commands
 //!   go through redis' `ConnectionManager`, which reconnects by itself.
 
+use crate::sync::lock;
 use bytes::{Buf, BufMut, Bytes};
 use futures_util::StreamExt;
 use redis::AsyncCommands;
@@ -168,7 +169,7 @@ impl RedisBus {
             tokio::spawn(subscriber(inner.clone(), wanted_rx, in_tx)).abort_handle(),
             tokio::spawn(keepalive(Arc::downgrade(&inner))).abort_handle(),
         ];
-        *inner.tasks.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
+        *lock(&inner.tasks) = tasks;
         Ok((RedisBus { inner }, in_rx))
     }
 
@@ -258,13 +259,7 @@ impl RedisBus {
     /// longer refreshed, so they expire as if the process had died. Publish `Gone` records first
     /// for a graceful exit.
     pub fn abort(&self) {
-        for task in self
-            .inner
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
+        for task in lock(&self.inner.tasks).drain(..) {
             task.abort();
         }
     }
@@ -275,10 +270,7 @@ impl RedisBus {
     }
 
     fn lock_announced(&self) -> std::sync::MutexGuard<'_, BTreeMap<Arc<str>, Bytes>> {
-        self.inner
-            .announced
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.inner.announced)
     }
 
     async fn with_conn<T, F, Fut>(&self, f: F) -> Result<T, BusError>
@@ -610,10 +602,7 @@ async fn keepalive(inner: std::sync::Weak<Inner>) {
     loop {
         tokio::time::sleep(period).await;
         let Some(inner) = inner.upgrade() else { return };
-        let announced: Vec<(Arc<str>, Bytes)> = inner
-            .announced
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let announced: Vec<(Arc<str>, Bytes)> = lock(&inner.announced)
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();

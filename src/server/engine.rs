@@ -14,6 +14,7 @@ use crate::engineio::{
     WsFrame, generate_sid,
 };
 use crate::hub::queue::{Class, OutQueue, Push};
+use crate::sync::lock;
 use bytes::{Bytes, BytesMut};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -325,7 +326,7 @@ impl Conn {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding this lock cannot leave the state inconsistent in a way that
         // matters more than losing the connection; keep serving.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// Feeds one input to the session, then acts on what it decided: wakes the transports and
@@ -644,7 +645,7 @@ impl Engine {
     }
 
     fn conns(&self) -> MutexGuard<'_, HashMap<Str, Arc<Conn>>> {
-        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.conns)
     }
 
     /// Opens a long-polling session; its first poll collects the handshake.

@@ -7,10 +7,11 @@ use super::socket::{DisconnectReason, Socket, encode};
 use crate::engineio::{Str, generate_sid};
 use crate::hub::queue::Class;
 use crate::socketio::{Decoder, DecoderLimits, Packet, PacketKind};
+use crate::sync::{lock, read, write};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// Server-wide Socket.IO state: the namespaces.
@@ -21,11 +22,7 @@ pub(crate) struct SioServer {
 }
 
 fn lookup(namespaces: &RwLock<HashMap<String, Namespace>>, name: &str) -> Option<Namespace> {
-    namespaces
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(name)
-        .cloned()
+    read(namespaces).get(name).cloned()
 }
 
 impl SioServer {
@@ -34,9 +31,7 @@ impl SioServer {
         if let Some(ns) = lookup(&self.namespaces, name) {
             return ns;
         }
-        self.namespaces
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
+        write(&self.namespaces)
             .entry(name.to_owned())
             .or_insert_with(|| Namespace::new(name))
             .clone()
@@ -74,10 +69,6 @@ pub(crate) struct SioConn {
     decoder: Mutex<Decoder>,
     sockets: Mutex<HashMap<Str, Socket>>,
     joined: AtomicBool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl SioConn {

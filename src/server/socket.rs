@@ -7,10 +7,11 @@ use super::sio::SioConn;
 use crate::engineio::Str;
 use crate::hub::queue::{Class, Push};
 use crate::socketio::{Arg, Packet};
+use crate::sync::{lock, read, write};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -144,10 +145,6 @@ impl std::fmt::Debug for Socket {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Socket {
     pub(crate) fn new(
         sid: Str,
@@ -206,11 +203,7 @@ impl Socket {
         event: impl Into<String>,
         handler: impl Fn(&Socket, Vec<Arg>, Option<AckSender>) + Send + Sync + 'static,
     ) {
-        self.inner
-            .handlers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(event.into(), Arc::new(handler));
+        write(&self.inner.handlers).insert(event.into(), Arc::new(handler));
     }
 
     /// Registers a handler told when the socket leaves its namespace.
@@ -357,13 +350,7 @@ impl Socket {
     }
 
     pub(crate) fn handle_event(&self, name: &str, args: Vec<Arg>, ack_id: Option<u64>) {
-        let handler = self
-            .inner
-            .handlers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned();
+        let handler = read(&self.inner.handlers).get(name).cloned();
         if let Some(handler) = handler {
             let ack = ack_id.map(|id| AckSender {
                 socket: self.clone(),
