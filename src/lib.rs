@@ -15,6 +15,7 @@ pub mod engineio;
 pub mod gateway;
 pub mod hub;
 pub mod media;
+pub mod queue;
 pub mod relay;
 pub mod server;
 pub mod service;

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use client_common::*;
 use serde_json::json;
 use sioedge::client::{Client, ClientEvent, ClientHandle, ClientOptions, ConnState, Transport};
-use sioedge::hub::queue::Class;
+use sioedge::queue::Class;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

@@ -3,9 +3,9 @@
 //! follow in order, and a node's streams vanish when it dies.
 
 use bytes::Bytes;
-use sioedge::hub::queue::{Class, Push};
 use sioedge::hub::{Announce, CacheLimits, Hub, Shared, Sink, TrackInfo};
 use sioedge::media::{Codec, MediaFrame};
+use sioedge::queue::{Class, Push};
 use sioedge::relay::cluster::RedisAdapter;
 use sioedge::relay::redis_bus::BusConfig;
 use std::sync::{Arc, Mutex};

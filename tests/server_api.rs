@@ -6,7 +6,7 @@ mod server_support;
 use bytes::Bytes;
 use server_support::raw::{Frame, RawWs, http};
 use server_support::serve;
-use sioedge::hub::queue::Class;
+use sioedge::queue::Class;
 use sioedge::server::{Cors, EmitError, Server, Socket};
 use sioedge::socketio::Arg;
 use std::net::SocketAddr;

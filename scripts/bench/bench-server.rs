@@ -3,7 +3,7 @@
 //! encoded once and shared (`emit_shared`, volatile: a viewer that cannot keep up loses frames).
 //! Usage: `bench-server --port N` (0 = any; prints "listening on ADDR").
 
-use sioedge::hub::queue::Class;
+use sioedge::queue::Class;
 use sioedge::server::Server;
 
 #[tokio::main]

@@ -33,7 +33,7 @@ pub use options::{
 
 use crate::engineio::client::DEFAULT_MAX_PAYLOAD;
 use crate::engineio::packet::base64_len;
-use crate::hub::queue::{Class, OutQueue, Push};
+use crate::queue::{Class, OutQueue, Push};
 use crate::socketio::{Arg, Encoded, Packet};
 use crate::sync::lock;
 use bytes::Bytes;

@@ -3,12 +3,12 @@
 //! GStreamer; nothing here knows about capture).
 //!
 //! Each viewer socket becomes a hub receiver whose queue is the connection's own
-//! [`OutQueue`](crate::hub::queue::OutQueue) (one queue per viewer, in front of its socket), and each
+//! [`OutQueue`](crate::queue::OutQueue) (one queue per viewer, in front of its socket), and each
 //! event is encoded once for the namespace and shared by every viewer.
 
 use crate::config::ViewerAuth;
-use crate::hub::queue::{Class, Push};
 use crate::hub::{Adapter, CacheLimits, Event, Hub, Shared, Sink, contract};
+use crate::queue::{Class, Push};
 use crate::server::{EmitError, EncodedPacket, Namespace, Socket};
 use crate::socketio::Arg;
 use serde_json::{Value, json};

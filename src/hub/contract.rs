@@ -88,9 +88,9 @@ pub fn on_unwatch<P: Send + Sync + 'static>(hub: &Hub<P>, id: ReceiverId, args: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::queue::{Class, Push};
     use crate::hub::types::opus_track;
     use crate::hub::{Announce, CacheLimits, Event, InProcess, Shared, Sink};
+    use crate::queue::{Class, Push};
     use std::sync::{Arc, Mutex};
 
     #[derive(Default)]

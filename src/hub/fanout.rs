@@ -3,9 +3,9 @@
 
 use super::adapter::Adapter;
 use super::cache::{CacheLimits, GopCache};
-use super::queue::{Class, Push};
 use super::types::{Announce, Event, MediaMeta, Status, TrackInfo, TrackState};
 use crate::media::{MediaFrame, TrackKind};
+use crate::queue::{Class, Push};
 use crate::sync::lock;
 use bytes::Bytes;
 use serde::Serialize;
@@ -25,7 +25,7 @@ pub struct Packet<P> {
 pub type Shared<P> = Arc<Packet<P>>;
 
 /// A receiver's bounded outgoing queue (a viewer's connection, a relay client). `push` must not
-/// block: it applies the [`OutQueue`](super::queue::OutQueue) drop policy and reports the outcome.
+/// block: it applies the [`OutQueue`](crate::queue::OutQueue) drop policy and reports the outcome.
 /// It runs under the hub's lock, so it must not call back into the hub (defer, e.g. on a task,
 /// whatever a push triggers — such as removing a receiver whose connection just overflowed).
 pub trait Sink<P>: Send + Sync + 'static {
@@ -854,8 +854,8 @@ impl<P: Send + Sync + 'static> State<P> {
 mod tests {
     use super::*;
     use crate::hub::InProcess;
-    use crate::hub::queue::OutQueue;
     use crate::media::Codec;
+    use crate::queue::OutQueue;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A receiver whose queue is the real [`OutQueue`], drained by the test.

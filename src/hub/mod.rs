@@ -7,7 +7,6 @@ mod adapter;
 mod cache;
 pub mod contract;
 mod fanout;
-pub mod queue;
 pub mod report;
 mod types;
 

@@ -13,7 +13,7 @@ use crate::engineio::{
     Event, Packet, RequestError, Session, SessionConfig, State as SessionState, Str, TransportKind,
     WsFrame, generate_sid,
 };
-use crate::hub::queue::{Class, OutQueue, Push};
+use crate::queue::{Class, OutQueue, Push};
 use crate::sync::lock;
 use bytes::{Bytes, BytesMut};
 use std::cell::{Cell, RefCell};

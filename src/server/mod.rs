@@ -27,7 +27,7 @@
 //! tokio::spawn({ let server = server.clone(); async move { server.serve(listener).await } });
 //! // Media fan-out: encode once, share with every viewer, drop by class when one is slow.
 //! let frame = server.of("/").encode_event("frame", vec![Arg::Binary(bytes::Bytes::from_static(b"..."))]);
-//! server.of("/").to("viewers").emit_shared(frame, sioedge::hub::queue::Class::Volatile);
+//! server.of("/").to("viewers").emit_shared(frame, sioedge::queue::Class::Volatile);
 //! server.shutdown().await;
 //! # Ok(()) }
 //! ```

@@ -6,7 +6,7 @@
 use super::encoded::EncodedPacket;
 use super::socket::{Socket, encode};
 use crate::engineio::Str;
-use crate::hub::queue::Class;
+use crate::queue::Class;
 use crate::socketio::{Arg, Packet};
 use crate::sync::{read, write};
 use serde_json::Value;

@@ -5,7 +5,7 @@ use super::engine::{CloseReason, Conn, ConnHandler, EngineHandler, Incoming};
 use super::namespace::Namespace;
 use super::socket::{DisconnectReason, Socket, encode};
 use crate::engineio::{Str, generate_sid};
-use crate::hub::queue::Class;
+use crate::queue::Class;
 use crate::socketio::{Decoder, DecoderLimits, Packet, PacketKind};
 use crate::sync::{lock, read, write};
 use serde_json::{Value, json};

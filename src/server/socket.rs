@@ -5,7 +5,7 @@ use super::engine::{CloseReason, Conn};
 use super::namespace::{Broadcast, Namespace};
 use super::sio::SioConn;
 use crate::engineio::Str;
-use crate::hub::queue::{Class, Push};
+use crate::queue::{Class, Push};
 use crate::socketio::{Arg, Packet};
 use crate::sync::{lock, read, write};
 use serde_json::Value;

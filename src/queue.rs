@@ -19,6 +19,9 @@
 //! - **Volatile**: dropped when it does not fit.
 //!
 //! Bounds are in items and in bytes (the caller states each item's size).
+//!
+//! A leaf at the crate root: it imports nothing of the crate, so the server, the client and the
+//! hub all use it without depending on each other.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
