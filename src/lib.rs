@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod config;
+pub mod contract;
 pub mod engineio;
 pub mod gateway;
 pub mod hub;

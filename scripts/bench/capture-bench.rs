@@ -6,10 +6,9 @@
 
 #[cfg(feature = "media")]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    use sioedge::contract::{MediaEvent, TrackKind};
     use sioedge::media::pipeline::{AudioInput, Encoder, audio_launch, video_launch};
-    use sioedge::media::{
-        AudioSource, AudioSpec, Capture, MediaEvent, TrackKind, VideoSource, VideoSpec, devices,
-    };
+    use sioedge::media::{AudioSource, AudioSpec, Capture, VideoSource, VideoSpec, devices};
     use std::time::{Duration, Instant};
 
     let mut args: Vec<String> = std::env::args().skip(1).collect();

@@ -10,7 +10,7 @@ use super::viewers::{ViewerHub, Wire};
 use crate::client::{AuthProvider, Client, ClientEvent, ClientHandle, MediaPush};
 use crate::config::{Config, RelayConfig};
 use crate::hub::report::LinkReport;
-use crate::hub::{ReceiverId, Shared, Sink};
+use crate::hub::{ReceiverId, SharedEvent, Sink};
 use crate::queue::{Class, Push};
 use crate::socketio::Arg;
 use crate::sync::lock;
@@ -25,7 +25,7 @@ struct RelaySink {
 }
 
 impl Sink<Wire> for RelaySink {
-    fn push(&self, packet: &Shared<Wire>, class: Class, _bytes: usize) -> Push {
+    fn push(&self, packet: &SharedEvent<Wire>, class: Class, _bytes: usize) -> Push {
         let event = &packet.event;
         let first = serde_json::from_str(&event.json).unwrap_or(Value::Null);
         match &event.binary {

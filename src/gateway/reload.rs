@@ -109,7 +109,7 @@ impl Running {
                         withdraw(&hub, id);
                     }
                     for s in &add {
-                        if let Err(e) = c.add_config_stream(s) {
+                        if let Err(e) = c.add_stream(&s.id, s.video.as_ref(), s.audio.as_ref()) {
                             tracing::error!(stream = %s.id, "config reload: cannot start: {e}");
                         }
                     }

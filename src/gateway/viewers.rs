@@ -7,7 +7,8 @@
 //! event is encoded once for the namespace and shared by every viewer.
 
 use crate::config::ViewerAuth;
-use crate::hub::{Adapter, CacheLimits, Event, Hub, Shared, Sink, contract};
+use crate::contract::{ContractEvent, STREAMS, UNWATCH, WATCH};
+use crate::hub::{Adapter, CacheLimits, Hub, SharedEvent, Sink, requests};
 use crate::queue::{Class, Push};
 use crate::server::{EmitError, EncodedPacket, Namespace, Socket};
 use crate::socketio::Arg;
@@ -23,11 +24,15 @@ pub type ViewerHub = Hub<Wire>;
 /// A hub whose events are encoded for namespace `ns` (where [`serve`] binds the contract).
 pub fn hub(ns: &Namespace, adapter: Arc<dyn Adapter>, limits: CacheLimits) -> Arc<ViewerHub> {
     let ns = ns.clone();
-    Arc::new(Hub::new(move |e: &Event| encode(&ns, e), adapter, limits))
+    Arc::new(Hub::new(
+        move |e: &ContractEvent| encode(&ns, e),
+        adapter,
+        limits,
+    ))
 }
 
 /// Encodes a contract event as one Socket.IO packet of `ns` (the frame stays shared, not copied).
-fn encode(ns: &Namespace, event: &Event) -> Wire {
+fn encode(ns: &Namespace, event: &ContractEvent) -> Wire {
     // The hub's JSON comes from serde and always parses; `null` would only hide a bug, not crash.
     let first = serde_json::from_str(&event.json).unwrap_or(Value::Null);
     let mut args = vec![Arg::Json(first)];
@@ -39,7 +44,7 @@ fn encode(ns: &Namespace, event: &Event) -> Wire {
 struct SocketSink(Socket);
 
 impl Sink<Wire> for SocketSink {
-    fn push(&self, packet: &Shared<Wire>, class: Class, _bytes: usize) -> Push {
+    fn push(&self, packet: &SharedEvent<Wire>, class: Class, _bytes: usize) -> Push {
         match self.0.emit_shared(packet.wire.clone(), class) {
             Ok(()) => Push::Queued,
             Err(EmitError::Overflow) => Push::Overflow,
@@ -107,21 +112,21 @@ pub fn serve(ns: &Namespace, hub: Arc<ViewerHub>, access: Access) {
         access.check(auth)?;
         let id = hub.add_receiver(Arc::new(SocketSink(socket.clone())), false);
         let h = hub.clone();
-        socket.on(contract::STREAMS, move |_, _, ack| {
+        socket.on(STREAMS, move |_, _, ack| {
             if let Some(ack) = ack {
-                let _ = ack.send(vec![Arg::Json(contract::on_streams(&h))]);
+                let _ = ack.send(vec![Arg::Json(requests::on_streams(&h))]);
             }
         });
         let h = hub.clone();
-        socket.on(contract::WATCH, move |_, args, ack| {
-            let reply = contract::on_watch(&h, id, &json_args(args));
+        socket.on(WATCH, move |_, args, ack| {
+            let reply = requests::on_watch(&h, id, &json_args(args));
             if let Some(ack) = ack {
                 let _ = ack.send(vec![Arg::Json(reply)]);
             }
         });
         let h = hub.clone();
-        socket.on(contract::UNWATCH, move |_, args, ack| {
-            let reply = contract::on_unwatch(&h, id, &json_args(args));
+        socket.on(UNWATCH, move |_, args, ack| {
+            let reply = requests::on_unwatch(&h, id, &json_args(args));
             if let Some(ack) = ack {
                 let _ = ack.send(vec![Arg::Json(reply)]);
             }

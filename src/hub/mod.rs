@@ -5,15 +5,13 @@
 
 mod adapter;
 mod cache;
-pub mod contract;
 mod fanout;
 pub mod report;
-mod types;
+pub mod requests;
 
 pub use adapter::{Adapter, InProcess};
 pub use cache::{CacheLimits, GopCache};
 pub use fanout::{
-    Hub, HubError, HubSnapshot, Packet, ReceiverCounters, ReceiverId, Remote, Shared, Sink,
-    StreamSnapshot, TrackSnapshot,
+    EncodedEvent, Hub, HubError, HubSnapshot, ReceiverCounters, ReceiverId, Remote, SharedEvent,
+    Sink, StreamSnapshot, TrackSnapshot,
 };
-pub use types::{Announce, Event, MediaMeta, Status, TrackInfo, TrackState};

@@ -2,7 +2,7 @@
 //! state of the outgoing links (relays). Shared by the gateway and the relay.
 
 use super::fanout::HubSnapshot;
-use super::types::TrackState;
+use crate::contract::{TrackKind, TrackState};
 use bytes::Bytes;
 use http_body_util::Full;
 use serde::Serialize;
@@ -104,8 +104,8 @@ impl StatusReport {
                         label(&s.stream),
                         label(&t.track),
                         match t.kind {
-                            crate::media::TrackKind::Video => "video",
-                            crate::media::TrackKind::Audio => "audio",
+                            TrackKind::Video => "video",
+                            TrackKind::Audio => "audio",
                         }
                     );
                     (l, t)
@@ -194,8 +194,8 @@ impl StatusReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::Codec;
     use crate::hub::{StreamSnapshot, TrackSnapshot};
-    use crate::media::{Codec, TrackKind};
 
     fn report() -> StatusReport {
         StatusReport {

@@ -10,12 +10,11 @@
 //!   the frame actually saw, rather than the latency the elements merely announce. It is clamped to
 //!   0..5 s and 0 when the pipeline has no clock yet.
 
-use super::event::{MediaEvent, TrackInfo};
-use super::frame::{Codec, MediaFrame, TrackKind};
 use super::h264::ParameterSets;
 use super::pipeline::{self, Encoder};
 use super::spec::{AudioSpec, SpecError, VideoSpec};
 use super::{MediaError, devices};
+use crate::contract::{Codec, MediaEvent, MediaFrame, TrackInfo, TrackKind};
 use crate::sync::lock;
 use bytes::Bytes;
 use gstreamer as gst;
@@ -222,7 +221,11 @@ impl Track {
             let Some(info) = self.track_info(sample.caps(), &data) else {
                 return self.drop_frame();
             };
-            match self.tx.try_send(MediaEvent::TrackUp(info)) {
+            let up = MediaEvent::TrackUp {
+                stream: self.stream.clone(),
+                info,
+            };
+            match self.tx.try_send(up) {
                 Ok(()) => {
                     run.announced = true;
                     self.up_since_us.store(now_us, Relaxed);
@@ -278,12 +281,11 @@ impl Track {
         let fps = s
             .and_then(|s| s.get::<gst::Fraction>("framerate").ok())
             .filter(|f| f.numer() > 0 && f.denom() > 0)
-            .map(|f| f.numer() as f64 / f.denom() as f64);
+            .map(|f| (f.numer() as f64 / f.denom() as f64).round() as u32);
         Some(TrackInfo {
-            stream: self.stream.clone(),
-            track: self.track.clone(),
+            track: self.track.to_string(),
             codec: self.codec,
-            codec_string,
+            codec_string: Some(codec_string),
             width: int("width").filter(|_| video),
             height: int("height").filter(|_| video),
             fps: fps.filter(|_| video),
@@ -530,14 +532,6 @@ impl Capture {
             });
         }
         Ok(())
-    }
-
-    /// [`Capture::add_stream`] for a `[[stream]]` of the config file.
-    pub fn add_config_stream(
-        &mut self,
-        stream: &crate::config::StreamConfig,
-    ) -> Result<(), MediaError> {
-        self.add_stream(&stream.id, stream.video.as_ref(), stream.audio.as_ref())
     }
 
     /// Stops and removes every track of stream `id` (e.g. on config reload); waits for the

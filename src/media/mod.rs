@@ -1,20 +1,22 @@
-//! Media capture (GStreamer, behind the `media` feature) and the frame type every other layer carries.
+//! Media capture (GStreamer, behind the `media` feature): track specs in,
+//! [`MediaEvent`](crate::contract::MediaEvent)s out (the contract's frames and track descriptions,
+//! see [`crate::contract`]).
 //!
 //! # Using capture (for the gateway)
 //!
 //! ```no_run
 //! # #[cfg(feature = "media")] fn demo() -> Result<(), sioedge::media::MediaError> {
-//! use sioedge::media::{AudioSpec, Capture, MediaEvent, VideoSpec};
+//! use sioedge::contract::MediaEvent;
+//! use sioedge::media::{AudioSpec, Capture, VideoSpec};
 //! let (tx, mut rx) = tokio::sync::mpsc::channel(256);
 //! let mut capture = Capture::new(tx)?;
 //! capture.add_stream("cam0", Some(&VideoSpec::default()), Some(&AudioSpec::default()))?;
-//! // or, from the config file: capture.add_config_stream(&config.streams[0])?;
 //! # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 //! # rt.block_on(async {
 //! while let Some(event) = rx.recv().await {
 //!     match event {
-//!         MediaEvent::TrackUp(info) => {
-//!             // announce it: `sioedge::hub::TrackInfo::from(&info)` is the contract's entry
+//!         MediaEvent::TrackUp { stream, info } => {
+//!             // announce it: `info` is the `announce` entry of this track of `stream`
 //!         }
 //!         MediaEvent::Frame(frame) => { /* hand to the hub; `frame.data` shares GStreamer's memory */ }
 //!         MediaEvent::TrackDown { stream, track, reason } => { /* mark down; capture retries itself */ }
@@ -24,9 +26,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! - Specs: [`VideoSpec`]/[`AudioSpec`] are the capture parameters; `From<&config::VideoConfig>`
-//!   and `From<&config::AudioConfig>` convert the config file's tables (units, durations).
-//!   Track ids come from the specs (`video`/`audio` by default).
+//! - Specs: [`VideoSpec`]/[`AudioSpec`] are the capture parameters, and also the config file's
+//!   `[stream.video]`/`[stream.audio]` tables (serde, compiled without GStreamer). Track ids come
+//!   from the specs (`video`/`audio` by default).
 //! - One GStreamer pipeline per track, each watched by its own supervisor thread (no GLib main
 //!   loop). A failing camera never stops the microphone of the same stream.
 //! - Per track the channel sees `TrackUp` before any `Frame`, and `TrackDown` when the pipeline
@@ -36,11 +38,9 @@
 //!   channel is full the frame is dropped and counted ([`Capture::stats`]); after a dropped H.264
 //!   frame, frames are dropped up to the next keyframe (deltas without their reference are useless).
 //! - `pts` is monotonic per track across restarts; `t` is the capture wall-clock time (see
-//!   [`MediaFrame::t`] and `capture.rs`).
+//!   [`MediaFrame::t`](crate::contract::MediaFrame::t) and `capture.rs`).
 //! - Dropping [`Capture`] (or [`Capture::remove_stream`]) stops the pipelines and joins the threads.
 
-mod event;
-mod frame;
 pub mod h264;
 mod spec;
 
@@ -51,8 +51,6 @@ pub mod devices;
 #[cfg(feature = "media")]
 pub mod pipeline;
 
-pub use event::{MediaEvent, TrackInfo};
-pub use frame::{Codec, MediaFrame, TrackKind};
 pub use spec::{
     AudioCodec, AudioSource, AudioSpec, OpusApplication, SpecError, VideoCodec, VideoEncoder,
     VideoSource, VideoSpec,

@@ -4,8 +4,8 @@
 //! with `gst-launch-1.0`, and what the logs print when a track starts. Device discovery for `auto`
 //! happens before this step ([`super::devices`]); here every source is concrete.
 
-use super::frame::Codec;
 use super::spec::{AudioCodec, AudioSpec, OpusApplication, VideoCodec, VideoEncoder, VideoSpec};
+use crate::contract::Codec;
 
 /// Appsink settings shared by every track: never throttle to the clock, hold at most a few frames,
 /// and drop the oldest rather than block the streaming thread when the callback falls behind.

@@ -12,8 +12,8 @@
 //!   keyframe first and an unbroken sequence after it.
 
 use super::redis_bus::{BusConfig, BusError, Record, RecordKind, RedisBus};
-use crate::hub::{Adapter, Announce, Hub, MediaMeta, Remote, Status};
-use crate::media::TrackKind;
+use crate::contract::{Announce, MediaMeta, Status, TrackKind};
+use crate::hub::{Adapter, Hub, Remote};
 use crate::sync::lock;
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};

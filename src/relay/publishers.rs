@@ -10,9 +10,8 @@
 //!   the next keyframe.
 
 use crate::config::DuplicatePublisher;
+use crate::contract::{Announce, Codec, MediaFrame, MediaMeta, Status, TrackState};
 use crate::gateway::viewers::ViewerHub;
-use crate::hub::{Announce, MediaMeta, Status, TrackState};
-use crate::media::{Codec, MediaFrame};
 use crate::server::{Namespace, Socket};
 use crate::socketio::Arg;
 use crate::sync::{lock, read, write};

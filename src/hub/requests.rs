@@ -1,5 +1,5 @@
-//! The viewer half of the event contract, transport-neutral: what `streams`, `watch` and `unwatch`
-//! do to a [`Hub`] and what they acknowledge. The gateway's server and `sioedge relay` bind these to
+//! The viewers' requests, transport-neutral: what `streams`, `watch` and `unwatch` do to a
+//! [`Hub`] and what they acknowledge. The gateway's server and `sioedge relay` bind these to
 //! their Socket.IO namespace, so a viewer cannot tell them apart.
 //!
 //! - `streams` → ack: the array of announced streams (`announce` payloads).
@@ -12,13 +12,6 @@
 use super::fanout::{Hub, ReceiverId};
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-/// Viewer → server: list streams.
-pub const STREAMS: &str = "streams";
-/// Viewer → server: start receiving a stream.
-pub const WATCH: &str = "watch";
-/// Viewer → server: stop receiving a stream.
-pub const UNWATCH: &str = "unwatch";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,8 +81,8 @@ pub fn on_unwatch<P: Send + Sync + 'static>(hub: &Hub<P>, id: ReceiverId, args: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::types::opus_track;
-    use crate::hub::{Announce, CacheLimits, Event, InProcess, Shared, Sink};
+    use crate::contract::{Announce, ContractEvent, opus_track};
+    use crate::hub::{CacheLimits, InProcess, SharedEvent, Sink};
     use crate::queue::{Class, Push};
     use std::sync::{Arc, Mutex};
 
@@ -97,14 +90,18 @@ mod tests {
     struct Names(Mutex<Vec<&'static str>>);
 
     impl Sink<()> for Names {
-        fn push(&self, p: &Shared<()>, _: Class, _: usize) -> Push {
+        fn push(&self, p: &SharedEvent<()>, _: Class, _: usize) -> Push {
             self.0.lock().unwrap().push(p.event.name);
             Push::Queued
         }
     }
 
     fn setup() -> (Hub<()>, ReceiverId, Arc<Names>) {
-        let hub = Hub::new(|_: &Event| (), Arc::new(InProcess), CacheLimits::default());
+        let hub = Hub::new(
+            |_: &ContractEvent| (),
+            Arc::new(InProcess),
+            CacheLimits::default(),
+        );
         hub.announce(Announce {
             stream: "cam0".into(),
             tracks: vec![opus_track()],
