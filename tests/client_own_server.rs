@@ -6,7 +6,8 @@ mod client_common;
 
 use client_common::*;
 use serde_json::{Value, json};
-use sioedge::client::{Client, ClientEvent, Transport};
+use sioedge::client::{Client, ClientEvent};
+use sioedge::config::Transport;
 use sioedge::server::Server;
 use sioedge::socketio::Arg;
 use std::time::Duration;

@@ -212,7 +212,7 @@ impl Conn<'_> {
 
     /// Opens the first transport and starts its reader and writer.
     async fn open(&mut self, in_tx: mpsc::Sender<Incoming>) -> Result<Live, ClientError> {
-        let timeout = self.opts.connect_timeout();
+        let timeout = self.opts.connect_timeout;
         let mut live = Live {
             session: ClientSession::new(Instant::now().into_std(), timeout),
             decoder: Decoder::new(DecoderLimits::default()),
@@ -411,7 +411,7 @@ impl Conn<'_> {
                     stopped: 0,
                 };
                 live.session
-                    .start_upgrade(Instant::now().into_std(), self.opts.connect_timeout());
+                    .start_upgrade(Instant::now().into_std(), self.opts.connect_timeout);
             }
             Err(e) => tracing::info!("WebSocket upgrade failed ({e}); staying on long-polling"),
         }
@@ -445,7 +445,7 @@ impl Conn<'_> {
         };
         let link = *link;
         let write = transport::ws_send(tx, &p);
-        let res = tokio::time::timeout(self.opts.connect_timeout(), write)
+        let res = tokio::time::timeout(self.opts.connect_timeout, write)
             .await
             .map_err(|_| ClientError::Timeout("writing the upgrade probe".into()))
             .and_then(|r| r);
@@ -517,7 +517,7 @@ impl Conn<'_> {
                     connects.push(EioPacket::Message(p.encode().text));
                     live.pending_ns.insert(ns);
                 }
-                live.ns_deadline = Some(Instant::now() + self.opts.connect_timeout());
+                live.ns_deadline = Some(Instant::now() + self.opts.connect_timeout);
                 self.send_ctl(live, connects)?;
                 if live.polling
                     && self.opts.allows_websocket()

@@ -26,10 +26,7 @@ pub mod options;
 pub mod tls;
 mod transport;
 
-pub use options::{
-    ClientOptions, Endpoint, NamespaceOptions, OptionsError, QueueOptions, ReconnectOptions,
-    TlsOptions, Transport,
-};
+pub use options::{ClientOptions, Endpoint, NamespaceOptions, OptionsError};
 
 use crate::engineio::client::DEFAULT_MAX_PAYLOAD;
 use crate::engineio::packet::base64_len;
@@ -251,10 +248,10 @@ fn encoded_len(e: &Encoded) -> usize {
 }
 
 impl Shared {
-    fn new(opts: &QueueOptions) -> Shared {
+    fn new(opts: &crate::config::QueueLimits) -> Shared {
         Shared {
             inner: Mutex::new(Inner {
-                queue: OutQueue::new(opts.max_frames, opts.max_bytes),
+                queue: OutQueue::new(opts.max_frames, opts.max_bytes.as_usize()),
                 connected: HashSet::new(),
                 state: ConnState::Connecting,
                 last_error: None,
@@ -410,7 +407,7 @@ impl Client {
             endpoint,
             tls,
             headers: options.headers.clone(),
-            timeout: options.connect_timeout(),
+            timeout: options.connect_timeout,
         };
         let task = tokio::spawn(driver::run(
             options,

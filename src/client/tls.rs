@@ -1,7 +1,7 @@
 //! The rustls client configuration (ring provider): system roots, the bundled Mozilla roots as a
 //! fallback, an optional private CA, or — explicitly and loudly — no verification at all.
 
-use super::options::TlsOptions;
+use crate::config::TlsOptions;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};

@@ -3,7 +3,8 @@
 //! module only moves Engine.IO packets.
 
 use super::ClientError;
-use super::options::{Endpoint, Transport};
+use super::options::Endpoint;
+use crate::config::Transport;
 use crate::engineio::Packet;
 use crate::engineio::payload::{PayloadLimits, decode_payload};
 use bytes::Bytes;

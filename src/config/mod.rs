@@ -3,8 +3,9 @@
 //! One file format serves `sioedge run` (`device`, `[server]`, `[[relay]]`, `[[stream]]`), and
 //! `sioedge relay` (`[relay_server]`); `[log]` and `user` are common. Every problem is reported as
 //! `FILE:LINE:COL: FIELD: MESSAGE` (see [`ConfigError`]). Conventions:
-//! - durations: `"25s"`, `"300ms"`, `"2m"`, or an integer number of milliseconds;
-//! - sizes: `"1MiB"`, `"64KB"`, or an integer number of bytes;
+//! - durations ([`HumanDuration`]): `"25s"`, `"300ms"`, `"2m"`, or an integer number of
+//!   milliseconds;
+//! - sizes ([`ByteSize`]): `"1MiB"`, `"64KB"`, or an integer number of bytes;
 //! - track settings (`[stream.video]`, `[stream.audio]`) are media's [`VideoSpec`]/[`AudioSpec`]
 //!   and use plain numbers (`bitrate_kbps`, `keyframe_interval` in seconds, `frame_ms`);
 //! - relative file paths are relative to the config file's directory.
@@ -12,20 +13,26 @@
 //! `target-configs/sioedge.example.toml` documents every option next to its default.
 //! [`Config`] is `PartialEq` so a reload (SIGHUP) can diff streams and relays.
 
+mod duration;
 mod error;
 mod relay;
 mod server;
+mod size;
 mod stream;
 mod units;
 mod validate;
 
-pub use crate::client::{TlsOptions, Transport};
+pub use duration::HumanDuration;
 pub use error::{ConfigError, Problem};
-pub use relay::{QueueLimits, Reconnection, RelayConfig};
+pub use relay::{
+    DEFAULT_CONNECT_TIMEOUT, QueueLimits, Reconnection, RelayConfig, TlsOptions, Transport,
+    default_transports,
+};
 pub use server::{
     DuplicatePublisher, LogConfig, RelayServerConfig, ServerConfig, ServerTls, ViewerAuth,
     state_dir,
 };
+pub use size::ByteSize;
 pub use stream::StreamConfig;
 
 use crate::media::{AudioSpec, VideoSpec};
@@ -38,6 +45,9 @@ use toml::de::DeTable;
 
 /// Where `sioedge run` looks for its config when `--config` is not given.
 pub const DEFAULT_PATH: &str = "/etc/sioedge/sioedge.toml";
+
+/// The Socket.IO endpoint path of servers and relays unless configured otherwise.
+pub const DEFAULT_SOCKETIO_PATH: &str = "/socket.io/";
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -61,6 +71,7 @@ pub struct Config {
     /// Settings of `sioedge relay`.
     #[serde(default)]
     pub relay_server: Option<RelayServerConfig>,
+    /// Logging.
     #[serde(default)]
     pub log: LogConfig,
     /// The file this config was read from; `None` for the embedded default.
@@ -211,8 +222,8 @@ impl Config {
         if let Some(rs) = &self.relay_server {
             parts.push(format!(
                 "relay server on {}{}{}",
-                rs.listen,
-                https(rs.tls.as_ref()),
+                rs.server.listen,
+                https(rs.server.tls.as_ref()),
                 rs.adapter
                     .as_deref()
                     .map(|a| format!(" via {a}"))
@@ -243,7 +254,7 @@ impl Config {
         }
         if let Some(rs) = &mut self.relay_server {
             rebase(&mut rs.tokens_file);
-            rebase_tls(&mut rs.tls);
+            rebase_tls(&mut rs.server.tls);
         }
     }
 }

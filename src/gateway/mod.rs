@@ -116,9 +116,9 @@ pub(crate) fn viewer_server(
 ) -> Server {
     Server::builder()
         .path(&s.path)
-        .ping_interval(s.ping_interval)
-        .ping_timeout(s.ping_timeout)
-        .max_payload(usize::try_from(s.max_payload).unwrap_or(usize::MAX))
+        .ping_interval(s.ping_interval.get())
+        .ping_timeout(s.ping_timeout.get())
+        .max_payload(s.max_payload.as_usize())
         .cors(Cors {
             allowed_origins: s.cors_origins.clone(),
             credentials: false,

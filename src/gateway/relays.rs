@@ -7,7 +7,7 @@
 
 use super::GatewayError;
 use super::viewers::{ViewerHub, Wire};
-use crate::client::{AuthProvider, Client, ClientEvent, ClientHandle, MediaPush};
+use crate::client::{AuthProvider, Client, ClientEvent, ClientHandle, ClientOptions, MediaPush};
 use crate::config::{Config, RelayConfig};
 use crate::hub::report::LinkReport;
 use crate::hub::{ReceiverId, SharedEvent, Sink};
@@ -71,6 +71,24 @@ fn link_name(r: &RelayConfig) -> String {
     format!("{}{}", r.url, r.namespace)
 }
 
+/// The publisher client's options for a `[[relay]]`: its settings as they are, and the CONNECT
+/// auth `{token, device}` with the token read now (see [`RelayConfig::auth`]).
+fn client_options(r: &RelayConfig, device: &str) -> std::io::Result<ClientOptions> {
+    Ok(ClientOptions {
+        socketio_path: r.socketio_path.clone(),
+        query: r.query.clone(),
+        headers: r.headers.clone(),
+        namespace: r.namespace.clone(),
+        auth: Some(r.auth(device)?),
+        transports: r.transports.clone(),
+        connect_timeout: r.connect_timeout.get(),
+        tls: r.tls.clone(),
+        reconnection: r.reconnection.clone(),
+        queue: r.queue.clone(),
+        ..ClientOptions::new(r.url.clone())
+    })
+}
+
 /// Connects to one `[[relay]]`. With `token_file`, the CONNECT auth is built again at every
 /// attempt from the file as it is then, so a rotated token is used at the next reconnection
 /// (an unreadable file keeps the last token that could be read).
@@ -82,9 +100,8 @@ fn connect(
         relay: r.url.clone(),
         problem,
     };
-    let options = r
-        .client_options(device)
-        .map_err(|e| error(format!("cannot read token_file: {e}")))?;
+    let options =
+        client_options(r, device).map_err(|e| error(format!("cannot read token_file: {e}")))?;
     let auth = r.token_file.as_ref().map(|_| {
         let relay = r.clone();
         let device = device.to_owned();
@@ -219,5 +236,49 @@ async fn follow(
                 tracing::debug!(relay = %name, "ignoring event {event:?} from the relay");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Transport;
+
+    #[test]
+    fn client_options_are_the_relay_settings_with_the_auth_read_now() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("relay.token"), "tok-123\n").expect("write token");
+        let text = r#"
+[[relay]]
+url = "wss://relay.example.com?x=1"
+token_file = "relay.token"
+transports = ["polling", "websocket"]
+connect_timeout = "2s"
+reconnection = { delay = "250ms", max_delay = "30s" }
+queue = { max_frames = 30, max_bytes = "1MB" }
+[[stream]]
+id = "cam0"
+[stream.audio]
+"#;
+        let cfg = Config::parse(text, "t.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let opts = client_options(&cfg.relays[0], "pi").expect("token file readable");
+        assert_eq!(
+            opts.auth,
+            Some(serde_json::json!({ "token": "tok-123", "device": "pi" }))
+        );
+        assert_eq!(opts.namespace, "/publish");
+        assert_eq!(opts.transports, [Transport::Polling, Transport::Websocket]);
+        assert_eq!(opts.connect_timeout, Duration::from_secs(2));
+        assert_eq!(opts.reconnection, cfg.relays[0].reconnection);
+        assert_eq!(
+            (opts.queue.max_frames, opts.queue.max_bytes.get()),
+            (30, 1_000_000)
+        );
+        let endpoint = opts.validate().expect("valid client options");
+        assert_eq!((endpoint.tls, endpoint.port), (true, 443));
+        assert_eq!(endpoint.query, ["x=1"]);
+        std::fs::write(dir.path().join("relay.token"), "rotated").expect("rewrite token");
+        let opts = client_options(&cfg.relays[0], "pi").expect("token file readable");
+        assert_eq!(opts.auth.expect("auth")["token"], "rotated");
     }
 }

@@ -99,12 +99,12 @@ fn route(
 /// SIGHUP re-reads the publisher tokens (inline or `tokens_file`) without dropping anybody.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RelayError> {
     let rs = config.for_relay()?.clone();
-    let tls = crate::gateway::load_tls(rs.tls.as_ref())?;
-    let http = rs.http();
+    let tls = crate::gateway::load_tls(rs.server.tls.as_ref())?;
+    let http = &rs.server;
     let node = format!("{}-{}", config.device, std::process::id());
     let observed: Arc<OnceLock<Observed>> = Arc::new(OnceLock::new());
     let o = observed.clone();
-    let server = crate::gateway::viewer_server(&http, move |parts| route(&o, parts));
+    let server = crate::gateway::viewer_server(http, move |parts| route(&o, parts));
 
     let (adapter, redis): (Arc<dyn Adapter>, Option<_>) = match &rs.adapter {
         Some(url) => {
@@ -112,7 +112,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 url: url.clone(),
                 prefix: rs.adapter_prefix.clone(),
                 node: node.clone(),
-                ttl: rs.cache_ttl,
+                ttl: rs.cache_ttl.get(),
                 queue: 1024,
             })?;
             (adapter.clone(), Some((adapter, feeder)))
@@ -141,7 +141,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         redis: redis.clone(),
     });
 
-    let (listener, addr) = crate::gateway::listen(rs.listen).await?;
+    let (listener, addr) = crate::gateway::listen(rs.server.listen).await?;
     let url = crate::gateway::viewer_url(addr, tls.is_some());
     let serving = tokio::spawn({
         let server = server.clone();

@@ -3,7 +3,8 @@
 
 use bytes::Bytes;
 use serde_json::{Value, json};
-use sioedge::client::{ClientEvent, ClientHandle, ClientOptions, NamespaceOptions, Transport};
+use sioedge::client::{ClientEvent, ClientHandle, ClientOptions, NamespaceOptions};
+use sioedge::config::Transport;
 use sioedge::socketio::Arg;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -275,7 +276,7 @@ pub fn options(port: u16, transports: &[Transport], token: &str) -> ClientOption
     });
     o.query.insert("device".into(), "pi 4".into());
     o.headers.insert("x-test".into(), "hello".into());
-    o.connect_timeout = 5.0;
+    o.connect_timeout = Duration::from_secs_f64(5.0);
     o
 }
 
