@@ -94,6 +94,21 @@ impl FieldPath {
         p.0.push(Seg::Index(i));
         p
     }
+
+    /// Reads a path as [`FieldPath`]'s `Display` writes it (`relay[0].tls.ca_file`).
+    pub(crate) fn parse(text: &str) -> FieldPath {
+        let mut path = FieldPath::default();
+        for part in text.split('.').filter(|p| !p.is_empty()) {
+            let mut pieces = part.split('[');
+            if let Some(key) = pieces.next().filter(|k| !k.is_empty()) {
+                path = path.key(key);
+            }
+            for index in pieces.filter_map(|i| i.strip_suffix(']')?.parse().ok()) {
+                path = path.index(index);
+            }
+        }
+        path
+    }
 }
 
 impl fmt::Display for FieldPath {
@@ -231,5 +246,10 @@ mod tests {
         let offset = text.find("0\n").expect("present");
         let p = loc.at_span(Some(offset..offset + 1), "m".into());
         assert_eq!(p.field, "stream[0].video.fps");
+        assert_eq!(FieldPath::parse("stream[0].video.fps"), fps);
+        assert_eq!(
+            FieldPath::parse(&fps.to_string()).to_string(),
+            fps.to_string()
+        );
     }
 }

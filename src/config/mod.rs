@@ -177,6 +177,20 @@ impl Config {
         }])
     }
 
+    /// A problem found after loading (e.g. a TLS file checked at startup) at `field`, written as
+    /// errors print it (`server.tls.cert`), located in this config's file like validation's own
+    /// problems. The file is read again for that; at 1:1 when it cannot be.
+    pub fn problem_at(&self, field: &str, message: String) -> Problem {
+        let text = self
+            .source
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        let (doc, _) = DeTable::parse_recoverable(&text);
+        let loc = Locator::new(self.file_label(), &text, Some(&doc));
+        loc.at_field(&error::FieldPath::parse(field), message)
+    }
+
     fn file_label(&self) -> String {
         self.source
             .as_ref()
@@ -402,5 +416,23 @@ mod tests {
         let text = "[[stream]]\nid = \"cam0\"\n[stream.video]\n[stream.audio]\n";
         let parsed = Config::parse(text, "t.toml", Path::new("/")).expect("valid");
         assert_eq!(parsed, d);
+    }
+
+    #[test]
+    fn problems_found_later_are_located_in_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        let text = "[server]\nlisten = \"127.0.0.1:0\"\ntls = { cert = \"c.pem\", key = \"k.pem\" }\n[[stream]]\nid = \"a\"\n[stream.audio]\n";
+        std::fs::write(&file, text).expect("write");
+        std::fs::write(dir.path().join("c.pem"), "x").expect("write");
+        std::fs::write(dir.path().join("k.pem"), "x").expect("write");
+        let cfg = Config::from_file(&file).unwrap_or_else(|e| panic!("{e}"));
+        let p = cfg.problem_at("server.tls.cert", "bad".into());
+        assert_eq!(
+            p.to_string(),
+            format!("{}:3:16: server.tls.cert: bad", file.display())
+        );
+        let p = Config::embedded_default().problem_at("server.tls", "m".into());
+        assert_eq!(p.to_string(), "<embedded default>:1:1: server.tls: m");
     }
 }

@@ -6,7 +6,6 @@ use super::relay::{RelayConfig, Transport};
 use super::server::{RelayServerConfig, ServerConfig, ServerTls};
 use super::stream::StreamConfig;
 use super::{Config, HumanDuration, load_tokens};
-use crate::server::TlsError;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -189,39 +188,20 @@ fn server_tls(c: &mut Checker<'_>, at: &FieldPath, tls: &ServerTls) {
     let (Some(cert), Some(key)) = (&tls.cert, &tls.key) else {
         return;
     };
-    if c.problems.len() > before {
+    if c.problems.len() > before || !(tls.self_signed && !cert.exists() && !key.exists()) {
+        // Whether existing files load is checked at startup (`service::check_tls_files`).
         return;
     }
-    if tls.self_signed && !cert.exists() && !key.exists() {
-        // Generated at start: the directory must be one (or creatable below one).
-        for (name, file) in [("cert", cert), ("key", key)] {
-            let existing = file.ancestors().skip(1).find(|d| d.exists());
-            c.ensure(existing.is_none_or(Path::is_dir), &at.key(name), || {
-                format!(
-                    "cannot create {}: {} is not a directory",
-                    file.display(),
-                    existing.map_or(String::new(), |d| d.display().to_string())
-                )
-            });
-        }
-        return;
-    }
-    // Both exist (or one was deleted): they must load as the server will load them. A file this
-    // user may not read is left to the start (the service may run as another user, and a gateway
-    // that dropped root still re-validates its config on SIGHUP).
-    let unreadable = |e: &TlsError| match e {
-        TlsError::Read { source, .. } => source.kind() == std::io::ErrorKind::PermissionDenied,
-        _ => false,
-    };
-    if let Err(e) = crate::server::TlsConfig::load(cert, key)
-        && !unreadable(&e)
-    {
-        let field = if e.path() == Some(cert.as_path()) {
-            "cert"
-        } else {
-            "key"
-        };
-        c.err(&at.key(field), e.to_string());
+    // Generated at start: the directory must be one (or creatable below one).
+    for (name, file) in [("cert", cert), ("key", key)] {
+        let existing = file.ancestors().skip(1).find(|d| d.exists());
+        c.ensure(existing.is_none_or(Path::is_dir), &at.key(name), || {
+            format!(
+                "cannot create {}: {} is not a directory",
+                file.display(),
+                existing.map_or(String::new(), |d| d.display().to_string())
+            )
+        });
     }
 }
 

@@ -1,11 +1,11 @@
 //! Capture → hub: starts the config's `[[stream]]`s and turns capture events into hub announces,
 //! frames and statuses.
 
-use super::GatewayError;
-use super::viewers::ViewerHub;
+use super::error::GatewayError;
 use crate::config::Config;
 use crate::contract::{Announce, MediaEvent, Status, TrackInfo, TrackKind, TrackState};
 use crate::media::Capture;
+use crate::service::viewers::ViewerHub;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;

@@ -5,13 +5,13 @@
 //! queue. After every (re)connection the hub re-sends the relay announce, status and the cached GOP,
 //! so the relay starts at a keyframe without waiting for the next one.
 
-use super::GatewayError;
-use super::viewers::{ViewerHub, Wire};
+use super::error::GatewayError;
 use crate::client::{AuthProvider, Client, ClientEvent, ClientHandle, ClientOptions, MediaPush};
 use crate::config::{Config, RelayConfig};
-use crate::hub::report::LinkReport;
 use crate::hub::{ReceiverId, SharedEvent, Sink};
 use crate::queue::{Class, Push};
+use crate::service::status::LinkReport;
+use crate::service::viewers::{ViewerHub, Wire};
 use crate::socketio::Arg;
 use crate::sync::lock;
 use serde_json::Value;

@@ -6,7 +6,6 @@
 mod adapter;
 mod cache;
 mod fanout;
-pub mod report;
 pub mod requests;
 
 pub use adapter::{Adapter, InProcess};

@@ -11,8 +11,8 @@
 
 use crate::config::DuplicatePublisher;
 use crate::contract::{Announce, Codec, MediaFrame, MediaMeta, Status, TrackState};
-use crate::gateway::viewers::ViewerHub;
 use crate::server::{Namespace, Socket};
+use crate::service::viewers::ViewerHub;
 use crate::socketio::Arg;
 use crate::sync::{lock, read, write};
 use serde_json::{Value, json};

@@ -55,6 +55,11 @@ pub struct Relay {
 impl Relay {
     /// Starts `sioedge relay --config <config>` and waits (10 s) for its `relay: URL` line.
     pub fn start(config: &str) -> Relay {
+        Relay::start_with(config, &[])
+    }
+
+    /// [`Relay::start`] with more environment variables (e.g. `NOTIFY_SOCKET`).
+    pub fn start_with(config: &str, env: &[(&str, &str)]) -> Relay {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("relay.toml");
         std::fs::write(&path, config).expect("write config");
@@ -63,6 +68,7 @@ impl Relay {
             .arg("--config")
             .arg(&path)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -96,6 +102,11 @@ impl Relay {
     /// `http://addr` (`https://addr` with TLS).
     pub fn url(&self) -> String {
         self.url.clone()
+    }
+
+    /// The config file it runs (rewrite it and send SIGHUP to test a reload).
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("relay.toml")
     }
 }
 

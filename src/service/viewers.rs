@@ -1,6 +1,6 @@
-//! The viewer contract bound to a Socket.IO namespace of our server — used by the gateway's LAN
-//! server and, unchanged, by `sioedge relay` (publishers there come from the network instead of
-//! GStreamer; nothing here knows about capture).
+//! The viewer contract bound to a Socket.IO namespace of our server — the gateway's LAN server
+//! and `sioedge relay` serve viewers with this same code (publishers there come from the network
+//! instead of GStreamer; nothing here knows about capture).
 //!
 //! Each viewer socket becomes a hub receiver whose queue is the connection's own
 //! [`OutQueue`](crate::queue::OutQueue) (one queue per viewer, in front of its socket), and each

@@ -1,90 +1,14 @@
-//! Running unattended under systemd: readiness, status and watchdog notifications (`sd_notify`),
-//! dropping root once the ports are bound, and the SIGHUP (reload) / SIGTERM (stop) signals.
+//! `sd_notify`: readiness, status and watchdog notifications to systemd.
 //!
 //! The packaged unit (`target-configs/debian/sioedge.service`) is `Type=notify` with
 //! `WatchdogSec=`: systemd considers the service started only after [`Notifier::ready`] and
 //! restarts it when [`Notifier::watchdog`] stops arriving. Outside systemd (`NOTIFY_SOCKET`
 //! unset) every notification is a no-op, so the same code runs from a shell.
-//!
-//! How the gateway (`sioedge run`) and relay main loops use it:
-//!
-//! ```no_run
-//! use sioedge::service::{self, Notifier, Signal, Signals};
-//! # async fn main_loop(config_user: Option<&str>) -> Result<(), service::ServiceError> {
-//! let notifier = Notifier::from_env()?;
-//! let mut signals = Signals::new()?; // early: from here SIGHUP/SIGTERM no longer kill the process
-//! // ... bind every listening socket (ports < 1024 need root or CAP_NET_BIND_SERVICE) ...
-//! if let Some(user) = config_user {
-//!     service::drop_privileges(user)?; // no-op unless running as root
-//! }
-//! notifier.ready("listening on 0.0.0.0:8080")?;
-//! let mut watchdog = notifier.watchdog_timer();
-//! loop {
-//!     tokio::select! {
-//!         // Ping from the loop that does the work, so a wedged loop stops the pings.
-//!         _ = watchdog.tick() => notifier.watchdog()?,
-//!         signal = signals.recv() => match signal {
-//!             Signal::Reload => {
-//!                 notifier.reloading()?;
-//!                 // ... re-read the config; on error log it and keep the old one ...
-//!                 notifier.ready("config reloaded")?;
-//!             }
-//!             Signal::Shutdown => {
-//!                 notifier.stopping()?;
-//!                 break;
-//!             }
-//!         },
-//!     }
-//! }
-//! # Ok(())
-//! # }
-//! ```
 
-use nix::unistd::{Gid, Uid, User, geteuid, initgroups, setgid, setuid};
-use std::ffi::CString;
+use super::error::ServiceError;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::time::Duration;
-use tokio::signal::unix::{SignalKind, signal};
-
-/// Everything that can go wrong while talking to the service manager or changing identity.
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    /// `$NOTIFY_SOCKET` is set but is neither a path nor an abstract (`@`) socket name.
-    #[error("NOTIFY_SOCKET={0:?} is not a socket path or an abstract socket name")]
-    BadNotifySocket(String),
-    /// `$WATCHDOG_USEC` is set but is not a positive integer.
-    #[error("WATCHDOG_USEC={0:?} is not a positive number of microseconds")]
-    BadWatchdogUsec(String),
-    /// Sending a notification datagram failed.
-    #[error("sd_notify to {socket}: {source}")]
-    Notify {
-        socket: String,
-        source: std::io::Error,
-    },
-    /// Installing a signal handler failed (needs a running tokio runtime).
-    #[error("installing the {name} handler: {source}")]
-    Signal {
-        name: &'static str,
-        source: std::io::Error,
-    },
-    /// The configured user does not exist in the password database.
-    #[error("user {0:?} does not exist")]
-    UnknownUser(String),
-    /// The configured user is root itself: dropping to it would keep every privilege.
-    #[error("refusing to run as user {0:?}: it has uid 0")]
-    UserIsRoot(String),
-    /// A system call of the privilege drop failed.
-    #[error("dropping privileges to {user:?}: {call}: {source}")]
-    Drop {
-        user: String,
-        call: &'static str,
-        source: nix::Error,
-    },
-    /// After the drop, uid 0 could be regained: the drop did not happen.
-    #[error("dropping privileges to {0:?}: root could be regained afterwards")]
-    StillRoot(String),
-}
 
 /// Sends `sd_notify` messages to the service manager; a no-op when `$NOTIFY_SOCKET` is unset.
 #[derive(Debug)]
@@ -238,93 +162,9 @@ fn one_line(s: &str) -> String {
     s.replace(['\n', '\r'], " ")
 }
 
-/// What [`drop_privileges`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PrivilegeDrop {
-    /// Not running as root: nothing to drop (systemd's `User=` already did it, or a shell user).
-    NotRoot,
-    /// Now running as this uid/gid with the user's supplementary groups (e.g. `video`, `audio`).
-    Dropped { uid: u32, gid: u32 },
-}
-
-/// Switches from root to `user` (its groups from `/etc/group`, then gid, then uid) and checks
-/// that root cannot be regained. Call it after binding the listening sockets and before
-/// handling any client. Does nothing when not running as root.
-pub fn drop_privileges(user: &str) -> Result<PrivilegeDrop, ServiceError> {
-    if !geteuid().is_root() {
-        return Ok(PrivilegeDrop::NotRoot);
-    }
-    let fail = |call| {
-        move |source| ServiceError::Drop {
-            user: user.to_owned(),
-            call,
-            source,
-        }
-    };
-    let entry = User::from_name(user)
-        .map_err(fail("getpwnam"))?
-        .ok_or_else(|| ServiceError::UnknownUser(user.to_owned()))?;
-    if entry.uid.is_root() {
-        return Err(ServiceError::UserIsRoot(user.to_owned()));
-    }
-    let c_name = CString::new(user).map_err(|_| ServiceError::UnknownUser(user.to_owned()))?;
-    initgroups(&c_name, entry.gid).map_err(fail("initgroups"))?;
-    setgid(entry.gid).map_err(fail("setgid"))?;
-    setuid(entry.uid).map_err(fail("setuid"))?;
-    if setuid(Uid::from_raw(0)).is_ok() || setgid(Gid::from_raw(0)).is_ok() {
-        return Err(ServiceError::StillRoot(user.to_owned()));
-    }
-    Ok(PrivilegeDrop::Dropped {
-        uid: entry.uid.as_raw(),
-        gid: entry.gid.as_raw(),
-    })
-}
-
-/// A signal the main loop acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    /// SIGHUP (`systemctl reload sioedge`): re-read the config file.
-    Reload,
-    /// SIGTERM (`systemctl stop`) or SIGINT (Ctrl-C): shut down cleanly.
-    Shutdown,
-}
-
-/// SIGHUP, SIGTERM and SIGINT as a stream of [`Signal`]s. Once created, these signals no
-/// longer terminate the process, so create it early in the main loop.
-#[derive(Debug)]
-pub struct Signals {
-    hup: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-    int: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    /// Installs the handlers; must be called inside a tokio runtime.
-    pub fn new() -> Result<Signals, ServiceError> {
-        let install =
-            |kind, name| signal(kind).map_err(|source| ServiceError::Signal { name, source });
-        Ok(Signals {
-            hup: install(SignalKind::hangup(), "SIGHUP")?,
-            term: install(SignalKind::terminate(), "SIGTERM")?,
-            int: install(SignalKind::interrupt(), "SIGINT")?,
-        })
-    }
-
-    /// The next signal received.
-    pub async fn recv(&mut self) -> Signal {
-        tokio::select! {
-            Some(()) = self.hup.recv() => Signal::Reload,
-            Some(()) = self.term.recv() => Signal::Shutdown,
-            Some(()) = self.int.recv() => Signal::Shutdown,
-            else => std::future::pending().await,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::net::UnixDatagram;
 
     fn recv_text(sock: &UnixDatagram) -> String {
         let mut buf = [0u8; 512];
@@ -447,79 +287,5 @@ mod tests {
             .watchdog_timer();
         let r = tokio::time::timeout(Duration::from_millis(300), off.tick()).await;
         assert!(r.is_err(), "a disabled watchdog must never tick");
-    }
-
-    #[tokio::test]
-    async fn sighup_reloads_and_sigterm_shuts_down() {
-        use nix::sys::signal::{Signal as Sig, raise};
-        let mut signals = Signals::new().expect("handlers");
-        raise(Sig::SIGHUP).expect("raise");
-        let got = tokio::time::timeout(Duration::from_secs(5), signals.recv()).await;
-        assert_eq!(got.ok(), Some(Signal::Reload));
-        raise(Sig::SIGTERM).expect("raise");
-        let got = tokio::time::timeout(Duration::from_secs(5), signals.recv()).await;
-        assert_eq!(got.ok(), Some(Signal::Shutdown));
-    }
-
-    /// Runs in a child process (see `drops_root_to_an_unprivileged_user`): dropping changes the
-    /// whole process, which must not be the test harness running the other tests.
-    #[test]
-    #[ignore = "run only as a child of drops_root_to_an_unprivileged_user"]
-    fn privilege_drop_child() {
-        let Ok(user) = std::env::var("SIOEDGE_DROP_TO") else {
-            return;
-        };
-        let entry = User::from_name(&user)
-            .expect("getpwnam")
-            .expect("user exists");
-        let got = drop_privileges(&user).expect("drop");
-        assert_eq!(
-            got,
-            PrivilegeDrop::Dropped {
-                uid: entry.uid.as_raw(),
-                gid: entry.gid.as_raw()
-            }
-        );
-        assert_eq!(nix::unistd::getuid(), entry.uid);
-        assert_eq!(nix::unistd::geteuid(), entry.uid);
-        assert_eq!(nix::unistd::getegid(), entry.gid);
-        let groups = nix::unistd::getgroups().expect("getgroups");
-        assert!(!groups.contains(&Gid::from_raw(0)), "{groups:?}");
-        assert!(std::fs::read("/etc/shadow").is_err());
-        println!("SIOEDGE_DROP_OK");
-    }
-
-    #[test]
-    fn drops_root_to_an_unprivileged_user() {
-        if !geteuid().is_root() {
-            assert_eq!(drop_privileges("nobody").ok(), Some(PrivilegeDrop::NotRoot));
-            return;
-        }
-        assert!(matches!(
-            drop_privileges("no-such-user-sioedge"),
-            Err(ServiceError::UnknownUser(_))
-        ));
-        assert!(matches!(
-            drop_privileges("root"),
-            Err(ServiceError::UserIsRoot(_))
-        ));
-        let exe = std::env::current_exe().expect("test binary");
-        let out = std::process::Command::new(exe)
-            .args([
-                "--exact",
-                "service::tests::privilege_drop_child",
-                "--include-ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("SIOEDGE_DROP_TO", "nobody")
-            .output()
-            .expect("spawn the child test");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success() && stdout.contains("SIOEDGE_DROP_OK"),
-            "child failed: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
     }
 }

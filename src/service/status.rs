@@ -1,12 +1,47 @@
 //! `/api/status` (JSON) and `/metrics` (Prometheus text exposition) from a hub snapshot and the
-//! state of the outgoing links (relays). Shared by the gateway and the relay.
+//! state of the outgoing links (a gateway's relays; a relay's publishers and Redis bus). Shared by
+//! the gateway and the relay.
 
-use super::fanout::HubSnapshot;
+use super::viewers::ViewerHub;
 use crate::contract::{TrackKind, TrackState};
+use crate::hub::{HubSnapshot, TrackSnapshot};
+use crate::server::Namespace;
 use bytes::Bytes;
 use http_body_util::Full;
 use serde::Serialize;
 use std::fmt::Write;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+/// What `/api/status` and `/metrics` read, set once the server and the links exist.
+pub struct Observed {
+    /// Device (gateway) or node (relay) id.
+    pub device: String,
+    /// When the mode started.
+    pub started: Instant,
+    /// The hub viewers are served from.
+    pub hub: Arc<ViewerHub>,
+    /// The viewers' namespace.
+    pub viewers: Namespace,
+    /// The state of the outgoing links, read at each request.
+    pub links: Box<dyn Fn() -> Vec<LinkReport> + Send + Sync>,
+}
+
+impl Observed {
+    /// The report as of now.
+    pub fn report(&self) -> StatusReport {
+        StatusReport {
+            device: self.device.clone(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            viewers: self.viewers.sockets().len(),
+            hub: self.hub.snapshot(),
+            relays: (self.links)(),
+        }
+    }
+}
+
+/// Where the server's route hook finds [`Observed`] once it is set (nothing is answered before).
+pub type ObservedSlot = Arc<OnceLock<Observed>>;
 
 /// Answers `GET /api/status` (JSON) and `GET /metrics` (Prometheus) from `report`; `None` for any
 /// other path, or while `report` has nothing yet.
@@ -112,7 +147,7 @@ impl StatusReport {
                 })
             })
             .collect();
-        let per_track = |f: &dyn Fn(&super::fanout::TrackSnapshot) -> String| {
+        let per_track = |f: &dyn Fn(&TrackSnapshot) -> String| {
             tracks.iter().map(|(l, t)| (l.clone(), f(t))).collect()
         };
         family(
@@ -195,7 +230,7 @@ impl StatusReport {
 mod tests {
     use super::*;
     use crate::contract::Codec;
-    use crate::hub::{StreamSnapshot, TrackSnapshot};
+    use crate::hub::StreamSnapshot;
 
     fn report() -> StatusReport {
         StatusReport {
