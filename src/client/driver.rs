@@ -2,9 +2,11 @@
 //! sans-IO sessions ([`ClientSession`], the Socket.IO [`Decoder`]) and the timers; reader and
 //! writer tasks only move packets.
 
-use super::options::{Backoff, ClientOptions};
+use super::error::ClientError;
+use super::events::{AckResponder, ClientEvent};
+use super::link::{ConnState, Link};
+use super::options::{AuthProvider, Backoff, ClientOptions};
 use super::transport::{self, Dialer, HttpConn, WsReceiver, WsSender, WsStream};
-use super::{AckResponder, AuthProvider, ClientError, ClientEvent, ConnState, Shared};
 use crate::engineio::Packet as EioPacket;
 use crate::engineio::client::{Channel, ClientSession, CloseReason, Event as EioEvent};
 use crate::engineio::payload::PayloadBuilder;
@@ -65,7 +67,7 @@ pub(super) async fn run(
     opts: ClientOptions,
     auth: Option<AuthProvider>,
     dialer: Dialer,
-    shared: Arc<Shared>,
+    shared: Arc<Link>,
     events: mpsc::Sender<ClientEvent>,
     mut close_rx: mpsc::Receiver<()>,
 ) {
@@ -133,7 +135,7 @@ pub(super) async fn run(
     }
 }
 
-fn send_event(shared: &Shared, events: &mpsc::Sender<ClientEvent>, ev: ClientEvent) {
+fn send_event(shared: &Link, events: &mpsc::Sender<ClientEvent>, ev: ClientEvent) {
     if events.try_send(ev).is_err() {
         shared
             .counters
@@ -147,7 +149,7 @@ struct Conn<'a> {
     opts: &'a ClientOptions,
     auth: Option<&'a AuthProvider>,
     dialer: &'a Dialer,
-    shared: &'a Arc<Shared>,
+    shared: &'a Arc<Link>,
     events: &'a mpsc::Sender<ClientEvent>,
     ever_connected: &'a mut bool,
     /// Every namespace got its CONNECT answer on this connection.
@@ -639,7 +641,7 @@ impl Conn<'_> {
                 let name = p.event_name().unwrap_or_default().to_owned();
                 let args = p.args().unwrap_or_default();
                 let ack = p.id.map(|id| AckResponder {
-                    shared: self.shared.clone(),
+                    link: self.shared.clone(),
                     namespace: ns.clone(),
                     id,
                 });
@@ -764,7 +766,7 @@ async fn poll_reader(
 }
 
 /// Waits until there is something to write; `None` means stop.
-async fn wait_work(shared: &Shared, ctl: &mut mpsc::Receiver<Ctl>) -> Option<Vec<EioPacket>> {
+async fn wait_work(shared: &Link, ctl: &mut mpsc::Receiver<Ctl>) -> Option<Vec<EioPacket>> {
     tokio::select! {
         biased;
         c = ctl.recv() => match c {
@@ -788,7 +790,7 @@ fn drain_ctl(ctl: &mut mpsc::Receiver<Ctl>, out: &mut Vec<EioPacket>) -> bool {
 }
 
 /// The Engine.IO packets of one queued Socket.IO packet: the text part, then each attachment.
-fn eio_packets(e: super::Encoded) -> impl Iterator<Item = EioPacket> {
+fn eio_packets(e: crate::socketio::Encoded) -> impl Iterator<Item = EioPacket> {
     std::iter::once(EioPacket::Message(e.text))
         .chain(e.attachments.into_iter().map(EioPacket::Binary))
 }
@@ -796,7 +798,7 @@ fn eio_packets(e: super::Encoded) -> impl Iterator<Item = EioPacket> {
 async fn ws_writer(
     link: u64,
     mut tx: WsSender,
-    shared: Arc<Shared>,
+    shared: Arc<Link>,
     mut ctl: mpsc::Receiver<Ctl>,
     out: mpsc::Sender<Incoming>,
 ) {
@@ -843,7 +845,7 @@ async fn poll_writer(
     link: u64,
     dialer: Dialer,
     sid: String,
-    shared: Arc<Shared>,
+    shared: Arc<Link>,
     mut ctl: mpsc::Receiver<Ctl>,
     out: mpsc::Sender<Incoming>,
 ) {

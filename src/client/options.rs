@@ -8,6 +8,7 @@ use crate::config::{
     Transport, default_transports,
 };
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How to reach one relay. [`ClientOptions::new`] gives every default but the URL.
@@ -40,6 +41,10 @@ pub struct ClientOptions {
     /// Bounds of the outgoing queue.
     pub queue: QueueLimits,
 }
+
+/// Builds the CONNECT payload of a namespace at every connection attempt (e.g. from a token
+/// file that may be rotated); replaces the static `auth` of the options.
+pub type AuthProvider = Arc<dyn Fn(&str) -> Option<serde_json::Value> + Send + Sync>;
 
 /// One more namespace on the connection.
 #[derive(Debug, Clone, PartialEq)]

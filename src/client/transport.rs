@@ -2,7 +2,7 @@
 //! Everything protocol-related is decided by [`crate::engineio::client::ClientSession`]; this
 //! module only moves Engine.IO packets.
 
-use super::ClientError;
+use super::error::ClientError;
 use super::options::Endpoint;
 use crate::config::Transport;
 use crate::engineio::Packet;

@@ -2,7 +2,9 @@
 //! The one schema of these settings: the publisher client takes the same [`Transport`],
 //! [`TlsOptions`], [`Reconnection`] and [`QueueLimits`] values.
 
-use super::{ByteSize, DEFAULT_SOCKETIO_PATH, HumanDuration};
+use super::duration::HumanDuration;
+use super::server::DEFAULT_SOCKETIO_PATH;
+use super::size::ByteSize;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;

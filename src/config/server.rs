@@ -1,13 +1,17 @@
 //! `[server]` (the gateway's LAN server), `[relay_server]` (`sioedge relay`: the same server
 //! settings plus the relay's own) and `[log]`.
 
-use super::{ByteSize, DEFAULT_SOCKETIO_PATH, HumanDuration};
+use super::duration::HumanDuration;
+use super::size::ByteSize;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+/// The Socket.IO endpoint path of servers and relays unless configured otherwise.
+pub const DEFAULT_SOCKETIO_PATH: &str = "/socket.io/";
 
 /// The HTTP + Socket.IO server settings: `[server]`, and the same keys in `[relay_server]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -1,11 +1,13 @@
 //! Semantic checks after deserialization: impossible values, duplicates, conflicting options and
 //! missing files. Every problem is collected (not just the first) and located by field path.
 
+use super::duration::HumanDuration;
 use super::error::{ConfigError, FieldPath, Locator, Problem};
+use super::file::Config;
 use super::relay::{RelayConfig, Transport};
 use super::server::{RelayServerConfig, ServerConfig, ServerTls};
 use super::stream::StreamConfig;
-use super::{Config, HumanDuration, load_tokens};
+use super::tokens::load_tokens;
 use std::collections::HashMap;
 use std::path::Path;
 

@@ -62,7 +62,7 @@ pub(crate) fn cam_announce(stream: &str) -> Announce {
         tracks: vec![
             TrackInfo {
                 track: "video".into(),
-                codec: super::Codec::H264,
+                codec: super::codec::Codec::H264,
                 codec_string: Some("avc1.42C01F".into()),
                 width: Some(320),
                 height: Some(240),
@@ -81,7 +81,7 @@ pub(crate) fn cam_announce(stream: &str) -> Announce {
 pub(crate) fn opus_track() -> TrackInfo {
     TrackInfo {
         track: "audio".into(),
-        codec: super::Codec::Opus,
+        codec: super::codec::Codec::Opus,
         codec_string: Some("opus".into()),
         width: None,
         height: None,

@@ -10,10 +10,11 @@
 //!   the frame actually saw, rather than the latency the elements merely announce. It is clamped to
 //!   0..5 s and 0 when the pipeline has no clock yet.
 
+use super::devices;
+use super::error::MediaError;
 use super::h264::ParameterSets;
 use super::pipeline::{self, Encoder};
 use super::spec::{AudioSpec, SpecError, VideoSpec};
-use super::{MediaError, devices};
 use crate::contract::{Codec, MediaEvent, MediaFrame, TrackInfo, TrackKind};
 use crate::sync::lock;
 use bytes::Bytes;
@@ -458,7 +459,7 @@ pub struct Capture {
 impl Capture {
     /// Prepares capture into `tx` (initialises GStreamer). Its capacity bounds frames in flight.
     pub fn new(tx: mpsc::Sender<MediaEvent>) -> Result<Capture, MediaError> {
-        super::init()?;
+        super::pipeline::init()?;
         Ok(Capture {
             tx,
             tracks: Vec::new(),

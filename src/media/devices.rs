@@ -4,7 +4,7 @@
 //! providers, whichever are installed); encoders from the element registry. Each device is mapped
 //! to the `source = "…"` value a config file would use for it.
 
-use super::MediaError;
+use super::error::MediaError;
 use super::pipeline::{AudioInput, Encoder, VideoInput};
 use super::spec::{AudioSource, AudioSpec, VideoSource, VideoSpec};
 use gstreamer as gst;
@@ -205,7 +205,7 @@ fn monitor(class: &str) -> Vec<DeviceInfo> {
 
 /// Enumerates cameras, microphones and encoders. Needs `gst::init` (done by [`crate::media::init`]).
 pub fn probe() -> Result<Inventory, MediaError> {
-    super::init()?;
+    super::pipeline::init()?;
     let cameras = monitor("Video/Source");
     let microphones = monitor("Audio/Source");
     let auto = AutoChoice {
@@ -292,7 +292,7 @@ pub fn resolve_audio(spec: &AudioSpec) -> Result<AudioInput, MediaError> {
     }
     let source = match &spec.source {
         AudioSource::Auto => {
-            super::init()?;
+            super::pipeline::init()?;
             let mics = monitor("Audio/Source");
             first_source(&mics)
                 .and_then(|s| AudioSource::try_from(s).ok())

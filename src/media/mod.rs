@@ -49,6 +49,8 @@ mod capture;
 #[cfg(feature = "media")]
 pub mod devices;
 #[cfg(feature = "media")]
+mod error;
+#[cfg(feature = "media")]
 pub mod pipeline;
 
 pub use spec::{
@@ -58,38 +60,7 @@ pub use spec::{
 
 #[cfg(feature = "media")]
 pub use capture::{Capture, TrackStats, buffer_to_bytes};
-
-/// Why capture could not start or a probe failed (pipeline failures at run time are not errors:
-/// they become [`MediaEvent::TrackDown`] and retries).
 #[cfg(feature = "media")]
-#[derive(Debug, thiserror::Error)]
-pub enum MediaError {
-    /// GStreamer itself could not be initialised.
-    #[error("GStreamer init failed: {0}")]
-    Init(#[from] gstreamer::glib::Error),
-    /// A track spec is invalid.
-    #[error("invalid {kind} spec for stream {stream}: {source}")]
-    Spec {
-        /// Stream id.
-        stream: String,
-        /// `video` or `audio`.
-        kind: &'static str,
-        /// The field and problem.
-        source: SpecError,
-    },
-    /// The stream id is already capturing.
-    #[error("stream {0} is already capturing")]
-    Duplicate(String),
-    /// A buffer could not be mapped readable.
-    #[error("cannot map a GStreamer buffer readable")]
-    Map,
-    /// Device probing or reporting failed.
-    #[error("device probe: {0}")]
-    Probe(String),
-}
-
-/// Initialises GStreamer once (idempotent, cheap after the first call).
+pub use error::MediaError;
 #[cfg(feature = "media")]
-pub fn init() -> Result<(), MediaError> {
-    Ok(gstreamer::init()?)
-}
+pub use pipeline::init;

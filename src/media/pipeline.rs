@@ -242,6 +242,11 @@ pub fn audio_codec(spec: &AudioSpec) -> Codec {
     }
 }
 
+/// Initialises GStreamer once (idempotent, cheap after the first call).
+pub fn init() -> Result<(), super::error::MediaError> {
+    Ok(gstreamer::init()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

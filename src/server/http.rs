@@ -101,7 +101,7 @@ pub(crate) async fn serve(
     listener: TcpListener,
     app: Arc<App>,
     shutdown: watch::Receiver<bool>,
-    tls: Option<super::TlsConfig>,
+    tls: Option<super::tls::TlsConfig>,
 ) {
     let mut stop = shutdown.clone();
     loop {

@@ -3,7 +3,7 @@
 
 use super::engine::{CloseReason, Conn, ConnHandler, EngineHandler, Incoming};
 use super::namespace::Namespace;
-use super::socket::{DisconnectReason, Socket, encode};
+use super::socket::{DisconnectReason, Membership, Socket, encode};
 use crate::engineio::{Str, generate_sid};
 use crate::queue::Class;
 use crate::socketio::{Decoder, DecoderLimits, Packet, PacketKind};
@@ -11,7 +11,7 @@ use crate::sync::{lock, read, write};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 /// Server-wide Socket.IO state: the namespaces.
@@ -71,17 +71,17 @@ pub(crate) struct SioConn {
     joined: AtomicBool,
 }
 
-impl SioConn {
-    /// Number of namespaces this connection is in.
-    pub fn namespaces(&self) -> usize {
+impl Membership for SioConn {
+    fn namespaces(&self) -> usize {
         lock(&self.sockets).len()
     }
 
-    /// Drops the socket of `nsp` (it left).
-    pub fn forget(&self, nsp: &str) {
+    fn forget(&self, nsp: &str) {
         lock(&self.sockets).remove(&Str::from(nsp));
     }
+}
 
+impl SioConn {
     fn socket(&self, nsp: &Str) -> Option<Socket> {
         lock(&self.sockets).get(nsp).cloned()
     }
@@ -135,13 +135,8 @@ impl SioConn {
             }
         };
         let auth = packet.data.unwrap_or_else(|| json!({}));
-        let socket = Socket::new(
-            sid.clone(),
-            ns.clone(),
-            conn.clone(),
-            Arc::downgrade(self),
-            auth,
-        );
+        let membership: Weak<dyn Membership> = Arc::downgrade(self) as Weak<SioConn>;
+        let socket = Socket::new(sid.clone(), ns.clone(), conn.clone(), membership, auth);
         lock(&self.sockets).insert(packet.nsp.clone(), socket.clone());
         self.joined.store(true, Ordering::Release);
         ns.insert_socket(&socket);

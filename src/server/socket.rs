@@ -3,7 +3,6 @@
 use super::encoded::EncodedPacket;
 use super::engine::{CloseReason, Conn};
 use super::namespace::{Broadcast, Namespace};
-use super::sio::SioConn;
 use crate::engineio::Str;
 use crate::queue::{Class, Push};
 use crate::socketio::{Arg, Packet};
@@ -106,6 +105,15 @@ pub enum AckError {
     Emit(#[from] EmitError),
 }
 
+/// The connection a socket belongs to, as the socket sees it: the Socket.IO state of one
+/// Engine.IO connection (`sio.rs`), which owns its sockets and is held weakly by them.
+pub(crate) trait Membership: Send + Sync {
+    /// Namespaces the connection is still in.
+    fn namespaces(&self) -> usize;
+    /// The socket of namespace `nsp` left.
+    fn forget(&self, nsp: &str);
+}
+
 /// A packet waiting to be queued, with its drop class.
 type Queued = (Arc<EncodedPacket>, Class);
 
@@ -116,7 +124,7 @@ pub(crate) struct SocketInner {
     pub sid: Str,
     pub ns: Namespace,
     pub conn: Arc<Conn>,
-    sio: Weak<SioConn>,
+    sio: Weak<dyn Membership>,
     auth: Value,
     handlers: RwLock<HashMap<String, EventHandler>>,
     on_disconnect: Mutex<Vec<DisconnectHandler>>,
@@ -150,7 +158,7 @@ impl Socket {
         sid: Str,
         ns: Namespace,
         conn: Arc<Conn>,
-        sio: Weak<SioConn>,
+        sio: Weak<dyn Membership>,
         auth: Value,
     ) -> Socket {
         Socket {
