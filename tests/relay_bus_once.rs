@@ -5,7 +5,8 @@
 //! losing a frame.
 
 use bytes::Bytes;
-use sioedge::relay::redis_bus::{Record, RecordKind, RedisBus};
+use sioedge::relay::envelope::{Record, RecordKind};
+use sioedge::relay::redis_bus::RedisBus;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;

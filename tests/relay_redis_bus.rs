@@ -2,7 +2,8 @@
 //! between nodes, the shared late-joiner cache and stream list, and recovery from a Redis restart.
 
 use bytes::Bytes;
-use sioedge::relay::redis_bus::{Record, RecordKind, RedisBus};
+use sioedge::relay::envelope::{Record, RecordKind};
+use sioedge::relay::redis_bus::RedisBus;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;

@@ -7,10 +7,9 @@ mod adapter;
 mod cache;
 mod fanout;
 pub mod requests;
+mod snapshot;
 
 pub use adapter::{Adapter, InProcess};
 pub use cache::{CacheLimits, GopCache};
-pub use fanout::{
-    EncodedEvent, Hub, HubError, HubSnapshot, ReceiverCounters, ReceiverId, Remote, SharedEvent,
-    Sink, StreamSnapshot, TrackSnapshot,
-};
+pub use fanout::{EncodedEvent, Hub, HubError, ReceiverId, Remote, SharedEvent, Sink};
+pub use snapshot::{HubSnapshot, ReceiverCounters, StreamSnapshot, TrackSnapshot};

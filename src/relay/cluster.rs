@@ -11,7 +11,8 @@
 //!   is fetched are held back, then only those newer than the GOP are applied, so a late joiner gets
 //!   keyframe first and an unbroken sequence after it.
 
-use super::redis_bus::{BusConfig, BusError, Record, RecordKind, RedisBus};
+use super::envelope::{Record, RecordKind};
+use super::redis_bus::{BusConfig, BusError, RedisBus};
 use crate::contract::{Announce, MediaMeta, Status, TrackKind};
 use crate::hub::{Adapter, Hub, Remote};
 use crate::sync::lock;

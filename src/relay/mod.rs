@@ -7,6 +7,7 @@
 //! like the gateway ([`crate::service::Service`]). Needs no GStreamer.
 
 pub mod cluster;
+pub mod envelope;
 mod error;
 pub mod publishers;
 pub mod redis_bus;

@@ -4,7 +4,8 @@
 #![allow(dead_code)]
 
 use bytes::Bytes;
-use sioedge::relay::redis_bus::{BusConfig, Record, RecordKind, RedisBus};
+use sioedge::relay::envelope::{Record, RecordKind};
+use sioedge::relay::redis_bus::{BusConfig, RedisBus};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
