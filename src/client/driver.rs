@@ -10,9 +10,10 @@ use super::transport::{self, Dialer, HttpConn, WsReceiver, WsSender, WsStream};
 use crate::engineio::Packet as EioPacket;
 use crate::engineio::client::{Channel, ClientSession, CloseReason, Event as EioEvent};
 use crate::engineio::payload::PayloadBuilder;
-use crate::socketio::{Decoder, DecoderLimits, Packet as SioPacket, PacketKind};
-use serde_json::Value;
-use std::collections::HashSet;
+use crate::socketio::{
+    ClientNamespaces, Decoder, DecoderLimits, NamespaceError, NamespaceEvent, Packet as SioPacket,
+};
+use crate::sync::lock;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -186,8 +187,8 @@ struct Live {
     upgrade: Upgrade,
     /// Protocol packets held while polling is paused for the upgrade.
     held: Vec<EioPacket>,
-    pending_ns: HashSet<String>,
-    ns_deadline: Option<Instant>,
+    /// The Socket.IO namespaces of this connection (CONNECT answers, their deadline, goodbye).
+    namespaces: ClientNamespaces,
 }
 
 impl Conn<'_> {
@@ -228,8 +229,7 @@ impl Conn<'_> {
             poll_stop: Arc::new(AtomicBool::new(false)),
             upgrade: Upgrade::None,
             held: Vec::new(),
-            pending_ns: HashSet::new(),
-            ns_deadline: None,
+            namespaces: ClientNamespaces::new(),
         };
         self.shared.polling.store(live.polling, Ordering::Relaxed);
         if live.polling {
@@ -306,13 +306,11 @@ impl Conn<'_> {
     ) -> Result<(), ClientError> {
         loop {
             self.pump(live).await?;
-            let deadline = [
-                live.session.poll_timeout().map(Instant::from_std),
-                live.ns_deadline,
-            ]
-            .into_iter()
-            .flatten()
-            .min();
+            let deadline = [live.session.poll_timeout(), live.namespaces.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(Instant::from_std);
             let dialing = matches!(live.upgrade, Upgrade::Dialing(_));
             tokio::select! {
                 biased;
@@ -323,16 +321,12 @@ impl Conn<'_> {
                 },
                 res = dial_result(&mut live.upgrade), if dialing => self.on_dialed(live, res).await,
                 _ = sleep_until(deadline) => {
-                    let now = Instant::now();
-                    live.session.handle_timeout(now.into_std());
-                    if live.ns_deadline.is_some_and(|d| now >= d) {
-                        let mut missing: Vec<_> = live.pending_ns.iter().cloned().collect();
-                        missing.sort();
-                        return Err(ClientError::Timeout(format!(
-                            "no CONNECT answer for namespace(s) {}",
-                            missing.join(", ")
-                        )));
-                    }
+                    let now = Instant::now().into_std();
+                    live.session.handle_timeout(now);
+                    live
+                        .namespaces
+                        .handle_timeout(now)
+                        .map_err(|e| self.namespace_error(e))?;
                 }
             }
         }
@@ -509,17 +503,21 @@ impl Conn<'_> {
                     h.ping_timeout,
                     h.max_payload
                 );
-                let mut connects = Vec::new();
-                for (ns, auth) in self.opts.namespaces() {
-                    let auth = match self.auth {
-                        Some(provider) => provider(&ns),
-                        None => auth,
-                    };
-                    let p = SioPacket::connect(&ns, auth);
-                    connects.push(EioPacket::Message(p.encode().text));
-                    live.pending_ns.insert(ns);
-                }
-                live.ns_deadline = Some(Instant::now() + self.opts.connect_timeout);
+                let wanted = (self.opts.namespaces().into_iter())
+                    .map(|(ns, auth)| {
+                        let auth = match self.auth {
+                            Some(provider) => provider(&ns),
+                            None => auth,
+                        };
+                        (ns, auth)
+                    })
+                    .collect();
+                let now = Instant::now().into_std();
+                let connects = (live.namespaces)
+                    .connect(wanted, now, self.opts.connect_timeout)
+                    .iter()
+                    .map(|p| EioPacket::Message(p.encode().text))
+                    .collect();
                 self.send_ctl(live, connects)?;
                 if live.polling
                     && self.opts.allows_websocket()
@@ -585,17 +583,17 @@ impl Conn<'_> {
     }
 
     fn on_sio(&mut self, live: &mut Live, p: SioPacket) -> Result<(), ClientError> {
-        let ns = p.nsp.as_str().to_owned();
-        match p.kind {
-            PacketKind::Connect => {
-                if !live.pending_ns.remove(&ns) {
-                    return Ok(());
-                }
-                self.shared.lock().connected.insert(ns.clone());
-                tracing::info!("relay {}: namespace {ns} connected", self.opts.url);
+        let event = live
+            .namespaces
+            .handle_packet(p)
+            .map_err(|e| self.namespace_error(e))?;
+        match event {
+            None => {}
+            Some(NamespaceEvent::Connected { namespace, all }) => {
+                self.shared.lock().connected.insert(namespace.clone());
+                tracing::info!("relay {}: namespace {namespace} connected", self.opts.url);
                 // State and counters first: whoever sees the event must see them updated.
-                if live.pending_ns.is_empty() {
-                    live.ns_deadline = None;
+                if all {
                     self.connected = true;
                     let mut inner = self.shared.lock();
                     inner.state = ConnState::Connected;
@@ -612,69 +610,63 @@ impl Conn<'_> {
                 send_event(
                     self.shared,
                     self.events,
-                    ClientEvent::Connected { namespace: ns },
+                    ClientEvent::Connected { namespace },
                 );
             }
-            PacketKind::ConnectError => {
-                let data = p.data.unwrap_or(Value::Null);
-                let message = connect_error_message(&data);
-                send_event(
-                    self.shared,
-                    self.events,
-                    ClientEvent::ConnectError {
-                        namespace: ns.clone(),
-                        message: message.clone(),
-                        data,
-                    },
-                );
-                return Err(ClientError::Refused {
-                    namespace: ns,
-                    message,
-                });
-            }
-            PacketKind::Disconnect => {
-                return Err(ClientError::Transport(format!(
-                    "the relay disconnected namespace {ns}"
-                )));
-            }
-            PacketKind::Event | PacketKind::BinaryEvent => {
-                let name = p.event_name().unwrap_or_default().to_owned();
-                let args = p.args().unwrap_or_default();
-                let ack = p.id.map(|id| AckResponder {
+            Some(NamespaceEvent::Event {
+                namespace,
+                name,
+                args,
+                ack,
+            }) => {
+                let ack = ack.map(|id| AckResponder {
                     link: self.shared.clone(),
-                    namespace: ns.clone(),
+                    namespace: namespace.clone(),
                     id,
                 });
-                send_event(
-                    self.shared,
-                    self.events,
-                    ClientEvent::Event {
-                        namespace: ns,
-                        name,
-                        args,
-                        ack,
-                    },
-                );
+                let event = ClientEvent::Event {
+                    namespace,
+                    name,
+                    args,
+                    ack,
+                };
+                send_event(self.shared, self.events, event);
             }
-            PacketKind::Ack | PacketKind::BinaryAck => {
-                if let Some(id) = p.id
-                    && let Some(tx) = self.shared.lock_acks().remove(&id)
-                {
-                    let _ = tx.send(p.args().unwrap_or_default());
+            Some(NamespaceEvent::Ack { id, args }) => {
+                if let Some(tx) = lock(&self.shared.acks).resolve(id) {
+                    let _ = tx.send(args);
                 }
             }
         }
         Ok(())
     }
 
+    /// A namespace failure ends the connection; a refusal is also reported as an event, with
+    /// the relay's message.
+    fn namespace_error(&self, e: NamespaceError) -> ClientError {
+        match e {
+            NamespaceError::Refused {
+                namespace,
+                message,
+                data,
+            } => {
+                let event = ClientEvent::ConnectError {
+                    namespace: namespace.clone(),
+                    message: message.clone(),
+                    data,
+                };
+                send_event(self.shared, self.events, event);
+                ClientError::Refused { namespace, message }
+            }
+            e @ NamespaceError::Disconnected(_) => ClientError::Transport(e.to_string()),
+            e @ NamespaceError::ConnectTimeout(_) => ClientError::Timeout(e.to_string()),
+        }
+    }
+
     /// Graceful close: DISCONNECT each namespace, CLOSE the session, let the writer flush.
     async fn goodbye(&mut self, live: &mut Live) -> Result<(), ClientError> {
-        let mut bye: Vec<EioPacket> = self
-            .shared
-            .lock()
-            .connected
-            .iter()
-            .map(|ns| EioPacket::Message(SioPacket::disconnect(ns).encode().text))
+        let mut bye: Vec<EioPacket> = (live.namespaces.goodbye().iter())
+            .map(|p| EioPacket::Message(p.encode().text))
             .collect();
         live.session.close();
         while let Some((_, p)) = live.session.poll_transmit() {
@@ -690,19 +682,6 @@ impl Conn<'_> {
             let _ = tokio::time::timeout(CLOSE_FLUSH, flushed).await;
         }
         Ok(())
-    }
-}
-
-/// The relay's reason from a CONNECT_ERROR payload: `{"message": …}` or a plain string.
-pub(super) fn connect_error_message(data: &Value) -> String {
-    match data {
-        Value::String(s) => s.clone(),
-        Value::Object(m) => match m.get("message") {
-            Some(Value::String(s)) => s.clone(),
-            _ => data.to_string(),
-        },
-        Value::Null => "connection refused (no reason given)".into(),
-        other => other.to_string(),
     }
 }
 
@@ -903,32 +882,4 @@ async fn poll_writer(
         Err(e) => Incoming::Failed(link, e),
     };
     let _ = out.send(msg).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connect_error_messages_from_real_relays() {
-        // python-socketio: ConnectionRefusedError("bad token") / Node: next(new Error("bad token"))
-        assert_eq!(
-            connect_error_message(&serde_json::json!({"message": "bad token"})),
-            "bad token"
-        );
-        // Older python-socketio: a plain string payload.
-        assert_eq!(
-            connect_error_message(&Value::String("Unable to connect".into())),
-            "Unable to connect"
-        );
-        assert_eq!(
-            connect_error_message(&serde_json::json!({"message": "x", "data": {"code": 1}})),
-            "x"
-        );
-        assert_eq!(
-            connect_error_message(&serde_json::json!({"code": 4})),
-            r#"{"code":4}"#
-        );
-        assert!(connect_error_message(&Value::Null).contains("refused"));
-    }
 }

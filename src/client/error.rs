@@ -46,6 +46,9 @@ pub enum ClientError {
     /// The outgoing queue is full of packets that must not be dropped.
     #[error("outgoing queue full")]
     QueueFull,
+    /// Too many acks are awaited already.
+    #[error(transparent)]
+    TooManyAcks(#[from] crate::socketio::TooManyAcks),
     /// No ack arrived within the timeout.
     #[error("no ack within {0:?}")]
     AckTimeout(Duration),

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// The outcome of [`ClientHandle::send_media`].
@@ -88,22 +88,23 @@ impl ClientHandle {
         args: Vec<Arg>,
         timeout: Duration,
     ) -> Result<Vec<Arg>, ClientError> {
-        let id = self.shared.next_ack.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.shared.lock_acks().insert(id, tx);
+        let id = lock(&self.shared.acks)
+            .register(tx, Instant::now(), timeout)
+            .map_err(ClientError::TooManyAcks)?;
         let packet = Packet::event(namespace, event, args, Some(id));
         if let Err(e) = self
             .shared
             .enqueue(namespace, packet.encode(), Class::Control)
         {
-            self.shared.lock_acks().remove(&id);
+            lock(&self.shared.acks).cancel(id);
             return Err(e);
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(args)) => Ok(args),
             Ok(Err(_)) => Err(ClientError::AckLost),
             Err(_) => {
-                self.shared.lock_acks().remove(&id);
+                lock(&self.shared.acks).cancel(id);
                 Err(ClientError::AckTimeout(timeout))
             }
         }

@@ -5,10 +5,10 @@ use super::error::ClientError;
 use crate::engineio::client::DEFAULT_MAX_PAYLOAD;
 use crate::engineio::packet::base64_len;
 use crate::queue::{Class, OutQueue, Push};
-use crate::socketio::{Arg, Encoded};
+use crate::socketio::{AckTable, Arg, Encoded, MAX_PENDING_ACKS};
 use crate::sync::lock;
 use bytes::Bytes;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use tokio::sync::{Notify, oneshot};
@@ -81,8 +81,8 @@ pub(super) struct Link {
     /// Wakes the writer when the queue gets an item.
     pub(super) notify: Notify,
     pub(super) counters: Counters,
-    pub(super) next_ack: AtomicU64,
-    pub(super) acks: Mutex<HashMap<u64, oneshot::Sender<Vec<Arg>>>>,
+    /// Who waits for which ack from the relay.
+    pub(super) acks: Mutex<AckTable<oneshot::Sender<Vec<Arg>>>>,
     /// The relay's limit for one Engine.IO message (from the handshake).
     pub(super) max_payload: AtomicU64,
     /// Whether the current transport is long-polling (binary is base64 there).
@@ -111,8 +111,7 @@ impl Link {
             }),
             notify: Notify::new(),
             counters: Counters::default(),
-            next_ack: AtomicU64::new(0),
-            acks: Mutex::new(HashMap::new()),
+            acks: Mutex::new(AckTable::new(MAX_PENDING_ACKS)),
             max_payload: AtomicU64::new(DEFAULT_MAX_PAYLOAD),
             polling: AtomicBool::new(false),
         }
@@ -122,10 +121,6 @@ impl Link {
         // A panic while holding the lock cannot leave the queue inconsistent in a way that
         // matters more than stopping the stream; keep going with the data as it is.
         lock(&self.inner)
-    }
-
-    pub(super) fn lock_acks(&self) -> MutexGuard<'_, HashMap<u64, oneshot::Sender<Vec<Arg>>>> {
-        lock(&self.acks)
     }
 
     /// Checks an encoded packet against the relay's limit as it would travel on the current
@@ -194,7 +189,7 @@ impl Link {
         }
         let was: Vec<String> = inner.connected.drain().collect();
         drop(inner);
-        self.lock_acks().clear();
+        lock(&self.acks).clear();
         was
     }
 

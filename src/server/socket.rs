@@ -5,13 +5,13 @@ use super::engine::{CloseReason, Conn};
 use super::namespace::{Broadcast, Namespace};
 use crate::engineio::Str;
 use crate::queue::{Class, Push};
-use crate::socketio::{Arg, Packet};
+use crate::socketio::{AckTable, Arg, MAX_PENDING_ACKS, Packet};
 use crate::sync::{lock, read, write};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Handles an event: the socket, the arguments (binary ones as [`Arg::Binary`]) and, when the
@@ -117,9 +117,6 @@ pub(crate) trait Membership: Send + Sync {
 /// A packet waiting to be queued, with its drop class.
 type Queued = (Arc<EncodedPacket>, Class);
 
-/// Most acks a socket may wait for at once (bounds the pending-ack table).
-const MAX_PENDING_ACKS: usize = 4096;
-
 pub(crate) struct SocketInner {
     pub sid: Str,
     pub ns: Namespace,
@@ -129,8 +126,8 @@ pub(crate) struct SocketInner {
     handlers: RwLock<HashMap<String, EventHandler>>,
     on_disconnect: Mutex<Vec<DisconnectHandler>>,
     rooms: Mutex<HashSet<Str>>,
-    acks: Mutex<HashMap<u64, oneshot::Sender<Vec<Arg>>>>,
-    next_ack: AtomicU64,
+    /// Who waits for which ack from the client.
+    acks: Mutex<AckTable<oneshot::Sender<Vec<Arg>>>>,
     connected: AtomicBool,
     /// Packets emitted by the connect handler before the CONNECT answer went out.
     early: Mutex<Option<Vec<Queued>>>,
@@ -171,8 +168,7 @@ impl Socket {
                 handlers: RwLock::new(HashMap::new()),
                 on_disconnect: Mutex::new(Vec::new()),
                 rooms: Mutex::new(HashSet::new()),
-                acks: Mutex::new(HashMap::new()),
-                next_ack: AtomicU64::new(0),
+                acks: Mutex::new(AckTable::new(MAX_PENDING_ACKS)),
                 connected: AtomicBool::new(true),
                 early: Mutex::new(Some(Vec::new())),
                 confirmed: AtomicBool::new(false),
@@ -264,25 +260,20 @@ impl Socket {
         args: Vec<Arg>,
         timeout: Duration,
     ) -> Result<Vec<Arg>, AckError> {
-        let id = self.inner.next_ack.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        {
-            let mut acks = lock(&self.inner.acks);
-            if acks.len() >= MAX_PENDING_ACKS {
-                return Err(EmitError::TooManyAcks.into());
-            }
-            acks.insert(id, tx);
-        }
+        let id = lock(&self.inner.acks)
+            .register(tx, Instant::now(), timeout)
+            .map_err(|_| EmitError::TooManyAcks)?;
         let packet = Packet::event(self.inner.ns.name(), event, args, Some(id));
         if let Err(e) = self.emit_shared(Arc::new(encode(&packet)), Class::Control) {
-            lock(&self.inner.acks).remove(&id);
+            lock(&self.inner.acks).cancel(id);
             return Err(e.into());
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(args)) => Ok(args),
             Ok(Err(_)) => Err(AckError::Disconnected),
             Err(_) => {
-                lock(&self.inner.acks).remove(&id);
+                lock(&self.inner.acks).cancel(id);
                 Err(AckError::Timeout)
             }
         }
@@ -369,7 +360,7 @@ impl Socket {
     }
 
     pub(crate) fn handle_ack(&self, id: u64, args: Vec<Arg>) {
-        if let Some(tx) = lock(&self.inner.acks).remove(&id) {
+        if let Some(tx) = lock(&self.inner.acks).resolve(id) {
             let _ = tx.send(args);
         }
     }
