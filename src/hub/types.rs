@@ -1,8 +1,9 @@
 //! The messages of the event contract, as Rust values (serde), shared by the gateway and the relay.
 //!
-//! The wire shape is the README's contract: `announce` `{stream, tracks:[{track, codec, codecString,
-//! width, height, fps | sampleRate, channels}]}`, `status` `{stream, track, state, reason}`, `media`
-//! `{stream, track, seq, pts, key, t}` plus the frame as one binary attachment.
+//! The wire shape is the contract in docs/event-contract.md: `announce` `{stream, tracks:[{track,
+//! codec, codecString, width, height, fps | sampleRate, channels}]}`, `status` `{stream, track,
+//! state, reason}`, `media` `{stream, track, seq, pts, key, t}` plus the frame as one binary
+//! attachment.
 
 use crate::media::{Codec, TrackKind};
 use bytes::Bytes;
