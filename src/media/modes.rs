@@ -7,9 +7,10 @@
 //! The rules, for a V4L2 camera (USB webcams):
 //! - only modes that reach the configured rate count (a mode listing 30, 25 and 15 fps reaches
 //!   25; it is pinned at 25 — or at 30, then `videorate` drops to 25, when 25 is not listed);
-//! - among those, sizes of the configured aspect ratio first; then the smallest size at least as
-//!   large as the configured one, else the largest below it (`videoscale` does the rest, with black
-//!   borders when the aspect differs);
+//! - among those, sizes of the configured aspect ratio first; then the size nearest the configured
+//!   one (by area ratio, the larger of two equally near ones: a 4K MJPEG stream is not decoded in
+//!   software to make 2304x1296 when 1920x1080 is nearer); `videoscale` does the rest, with black
+//!   borders when the aspect differs;
 //! - at that size a raw format when one reaches the rate (the encoder's own formats first, so
 //!   nothing is converted in software), else MJPEG (`jpegdec`);
 //! - no mode reaching the rate is an error that lists the camera's best modes.
@@ -402,8 +403,10 @@ fn same_aspect(w: u32, h: u32, want: Want) -> bool {
     a.abs_diff(b) * 100 <= b
 }
 
-fn covers(w: u32, h: u32, want: Want) -> bool {
-    w >= want.width && h >= want.height
+/// How far a size is from the wanted one: |ln(area ratio)|, in thousandths (smaller is nearer).
+fn distance(w: u32, h: u32, want: Want) -> u64 {
+    let ratio = (f64::from(w) * f64::from(h)) / (f64::from(want.width) * f64::from(want.height));
+    (ratio.ln().abs() * 1000.0).round() as u64
 }
 
 /// The `n` fastest usable modes (then largest), for messages.
@@ -459,12 +462,9 @@ fn choose_listed(list: &[Mode], want: Want, encoder: EncoderInput) -> Result<Pla
         .filter(|(m, _)| !aspect_ok || same_aspect(m.width, m.height, want))
         .map(|(m, _)| (m.width, m.height))
         .collect();
-    let area = |&(w, h): &(u32, u32)| u64::from(w) * u64::from(h);
     let size = sizes
         .iter()
-        .filter(|(w, h)| covers(*w, *h, want))
-        .min_by_key(|s| area(s))
-        .or_else(|| sizes.iter().max_by_key(|s| area(s)))
+        .min_by_key(|&&(w, h)| (distance(w, h, want), u64::MAX - u64::from(w) * u64::from(h)))
         .copied()
         .ok_or_else(|| NoPlan::TooFast {
             fps: want.fps,
@@ -715,6 +715,15 @@ mod tests {
         // bigger than every mode: the largest, upscaled
         let p = choose(&webcam(), want(2304, 1296, 30), X264).unwrap();
         assert_eq!((p.pin.width, p.pin.height), (1920, 1080));
+        // between two: the nearer by area, not the larger (4K MJPEG is too much to decode)
+        let uhd = Modes::Listed(vec![
+            mode(PixelFormat::Mjpeg, 1920, 1080, &[30]),
+            mode(PixelFormat::Mjpeg, 3840, 2160, &[30]),
+        ]);
+        let p = choose(&uhd, want(2304, 1296, 30), X264).unwrap();
+        assert_eq!((p.pin.width, p.pin.height), (1920, 1080));
+        let p = choose(&uhd, want(3200, 1800, 30), X264).unwrap();
+        assert_eq!((p.pin.width, p.pin.height), (3840, 2160));
         // no 16:9 mode reaches the rate: another aspect (borders added by videoscale)
         let only_4_3 = Modes::Listed(vec![mode(yuy2(), 640, 480, &[30])]);
         let p = choose(&only_4_3, want(1920, 1080, 30), X264).unwrap();

@@ -127,24 +127,23 @@ fn raw_caps(formats: &[&str], w: u32, h: u32, fps: u32) -> String {
     format!("video/x-raw,format={format},width={w},height={h},framerate={fps}/1")
 }
 
-/// The source element (and its own caps, for the test pattern).
+/// The source element (for the test pattern with overlays: the pattern, its caps and the overlays).
 fn source(spec: &VideoSpec, input: &VideoInput, enc: Encoder) -> String {
     match input {
         VideoInput::Test { overlay } => {
-            let caps = raw_caps(
-                &enc.input().formats[..1],
-                spec.width,
-                spec.height,
-                spec.fps,
-            );
-            let mut s = format!(
-                "videotestsrc is-live=true pattern=smpte horizontal-speed=2 ! {caps}"
-            );
+            let mut s = "videotestsrc is-live=true pattern=smpte horizontal-speed=2".to_string();
             if *overlay {
-                s.push_str(
-                    " ! clockoverlay time-format=\"%H:%M:%S\" halignment=left valignment=top \
-                     font-desc=\"Sans 20\" ! timeoverlay halignment=right valignment=top font-desc=\"Sans 20\"",
+                let caps = raw_caps(
+                    &enc.input().formats[..1],
+                    spec.width,
+                    spec.height,
+                    spec.fps,
                 );
+                s.push_str(&format!(
+                    " ! {caps} ! clockoverlay time-format=\"%H:%M:%S\" halignment=left \
+                     valignment=top font-desc=\"Sans 20\" ! timeoverlay halignment=right \
+                     valignment=top font-desc=\"Sans 20\""
+                ));
             }
             s
         }
