@@ -112,7 +112,8 @@ pub enum Rates {
 }
 
 impl Rates {
-    fn max_fps(&self) -> f64 {
+    /// The fastest rate, in frames per second.
+    pub fn max_fps(&self) -> f64 {
         match self {
             Rates::Discrete(list) => list.iter().map(|r| r.fps()).fold(0.0, f64::max),
             Rates::Range { max, .. } => max.fps(),

@@ -169,6 +169,14 @@ fn source(spec: &VideoSpec, input: &VideoInput, enc: Encoder) -> String {
 /// conversions, and the configured size, rate and a format the encoder takes (square pixels:
 /// `videoscale` adds black borders rather than stretch).
 pub fn convert(spec: &VideoSpec, plan: &Plan) -> String {
+    let out = format!(
+        "{},pixel-aspect-ratio=1/1",
+        raw_caps(&plan.formats, spec.width, spec.height, spec.fps)
+    );
+    if plan.steps.is_empty() {
+        // Pinned to exactly what the encoder gets (and two caps filters in a row do not parse).
+        return out;
+    }
     let p = &plan.pin;
     let mut s = match &p.format {
         PixelFormat::Mjpeg => format!(
@@ -192,10 +200,7 @@ pub fn convert(spec: &VideoSpec, plan: &Plan) -> String {
             Step::Convert => s.push_str("videoconvert"),
         }
     }
-    format!(
-        "{s} ! {},pixel-aspect-ratio=1/1",
-        raw_caps(&plan.formats, spec.width, spec.height, spec.fps)
-    )
+    format!("{s} ! {out}")
 }
 
 /// The encoder (named `enc`, so its errors can be told from the source's) and what follows it,
@@ -400,8 +405,7 @@ mod tests {
         assert!(
             l.starts_with(
                 "libcamerasrc af-mode=continuous ! video/x-raw,format=NV12,width=1280,height=720,\
-                 framerate=30/1 ! video/x-raw,format=NV12,width=1280,height=720,framerate=30/1,\
-                 pixel-aspect-ratio=1/1 ! v4l2h264enc name=enc"
+                 framerate=30/1,pixel-aspect-ratio=1/1 ! v4l2h264enc name=enc"
             ),
             "{l}"
         );
