@@ -58,7 +58,12 @@ fn configs(board: &Board) -> Vec<Config> {
             "default ({}x{}@{})",
             p["VIDEO_WIDTH"], p["VIDEO_HEIGHT"], p["VIDEO_FPS"]
         ),
-        spec: spec_from(board, &p["VIDEO_WIDTH"], &p["VIDEO_HEIGHT"], &p["VIDEO_FPS"]),
+        spec: spec_from(
+            board,
+            &p["VIDEO_WIDTH"],
+            &p["VIDEO_HEIGHT"],
+            &p["VIDEO_FPS"],
+        ),
     }];
     for (label, w, h, f) in SIZES {
         list.push(Config {
@@ -237,7 +242,8 @@ fn the_fixtures_are_real_listings_of_the_cameras_that_matter() {
     let cams = cameras();
     let csi = |sensor: &str, kind: IspKind| {
         cams.iter().any(|(_, c)| {
-            c.name == sensor && matches!(&c.modes, Modes::Isp(i) if i.kind == kind && !i.sensor_modes.is_empty())
+            c.name == sensor
+                && matches!(&c.modes, Modes::Isp(i) if i.kind == kind && !i.sensor_modes.is_empty())
         })
     };
     assert!(csi("imx219", IspKind::Vc4), "Camera Module 2");
@@ -279,47 +285,80 @@ fn known_cameras_get_the_expected_capture() {
         let b = board(b);
         cell(&outcome(cam, b, &configs(b)[config]))
     };
-    // Raw YUYV 1280x720 is 10 fps on the C615: MJPEG, decoded, into the Pi encoder.
-    assert_eq!(
-        run("logitech-c615.txt", None, "rpi4", 0),
-        "MJPEG 1280x720@30 → jpegdec, videoconvert → v4l2h264enc"
-    );
-    // Zero 2 W's 960x540@25: the nearest 16:9 size at ≥ 25 fps is 1024x576 (MJPEG at 30).
-    assert_eq!(
-        run("logitech-c615.txt", None, "rpi-zero2w", 0),
-        "MJPEG 1024x576@30 → jpegdec, videorate, videoscale, videoconvert → v4l2h264enc"
-    );
-    // YUY2 goes to the Pi encoder as it is; x264 needs it converted.
-    assert_eq!(
-        run("usb2-camera-yuyv-only.pi3.txt", None, "rpi3", 4),
-        "YUY2 640x480@30 → videorate → v4l2h264enc"
-    );
-    assert_eq!(
-        run("usb2-camera-yuyv-only.pi3.txt", None, "rpi5", 4),
-        "YUY2 640x480@30 → videorate, videoconvert → x264enc"
-    );
-    // 2304 is above what the Pi encoder takes: refused by check-config when it is explicit.
-    assert_eq!(
-        run("imx219-and-imx477.pi4-docs.txt", Some("imx219"), "rpi4", 3),
-        "✗ check-config rejects width"
-    );
-    assert_eq!(
-        run("imx708-camera-module-3.pi5.txt", None, "rpi5", 3),
-        "I420 2304x1296@30 (sensor 2304x1296) → x264enc"
-    );
-    assert_eq!(
-        run("imx219-and-imx477.pi4-docs.txt", Some("imx477"), "rpi4", 1),
-        "NV12 1920x1080@30 (sensor 2028x1080) → v4l2h264enc"
-    );
-    assert_eq!(
-        run("imx500-ai-camera.pi5.txt", None, "rpi5", 1),
-        "I420 1920x1080@30 (sensor 2028x1520) → x264enc"
-    );
-    // The Jabra has no 4:3 mode: the nearest size, with borders.
-    assert_eq!(
-        run("jabra-panacast-mjpeg-only.txt", None, "generic-aarch64", 4),
-        "MJPEG 640x360@15 → jpegdec, videoscale, videoconvert → x264enc"
-    );
+    let cases = [
+        // Raw YUYV 1280x720 is 10 fps on the C615: MJPEG, decoded, into the Pi encoder.
+        (
+            "logitech-c615.txt",
+            None,
+            "rpi4",
+            0,
+            "MJPEG 1280x720@30 → jpegdec, videoconvert → v4l2h264enc",
+        ),
+        // Zero 2 W's 960x540@25: the nearest 16:9 size at ≥ 25 fps is 1024x576 (MJPEG at 30).
+        (
+            "logitech-c615.txt",
+            None,
+            "rpi-zero2w",
+            0,
+            "MJPEG 1024x576@30 → jpegdec, videorate, videoscale, videoconvert → v4l2h264enc",
+        ),
+        // YUY2 goes to the Pi encoder as it is; x264 needs it converted.
+        (
+            "usb2-camera-yuyv-only.pi3.txt",
+            None,
+            "rpi3",
+            4,
+            "YUY2 640x480@30 → videorate → v4l2h264enc",
+        ),
+        (
+            "usb2-camera-yuyv-only.pi3.txt",
+            None,
+            "rpi5",
+            4,
+            "YUY2 640x480@30 → videorate, videoconvert → x264enc",
+        ),
+        // 2304 is above what the Pi encoder takes: refused by check-config when it is explicit.
+        (
+            "imx219-and-imx477.pi4-docs.txt",
+            Some("imx219"),
+            "rpi4",
+            3,
+            "✗ check-config rejects width",
+        ),
+        // The ISP makes the size; the sensor mode is the one libcamera picks for it.
+        (
+            "imx708-camera-module-3.pi5.txt",
+            None,
+            "rpi5",
+            3,
+            "I420 2304x1296@30 (sensor 2304x1296) → x264enc",
+        ),
+        (
+            "imx219-and-imx477.pi4-docs.txt",
+            Some("imx477"),
+            "rpi4",
+            1,
+            "NV12 1920x1080@30 (sensor 2028x1080) → v4l2h264enc",
+        ),
+        (
+            "imx500-ai-camera.pi5.txt",
+            None,
+            "rpi5",
+            1,
+            "I420 1920x1080@30 (sensor 2028x1520) → x264enc",
+        ),
+        // The Jabra has no 4:3 mode: the nearest size, with borders.
+        (
+            "jabra-panacast-mjpeg-only.txt",
+            None,
+            "generic-aarch64",
+            4,
+            "MJPEG 640x360@15 → jpegdec, videoscale, videoconvert → x264enc",
+        ),
+    ];
+    for (file, sensor, b, config, expected) in cases {
+        assert_eq!(run(file, sensor, b, config), expected, "{file} on {b}");
+    }
 }
 
 #[test]
@@ -336,7 +375,11 @@ fn cameras_seen_by_both_providers_appear_once_and_unusable_nodes_not_at_all() {
     // USB cameras only libcamera reports cannot be driven, and say why.
     let orphans = file("uvc-cameras-cam-list.x86.txt").cameras();
     assert_eq!(orphans.len(), 2);
-    assert!(orphans.iter().all(|c| c.source.is_none() && c.problem.is_some()));
+    assert!(
+        orphans
+            .iter()
+            .all(|c| c.source.is_none() && c.problem.is_some())
+    );
     // With its V4L2 node present (vendor, product and port from the id in the listing), the USB
     // camera libcamera lists is merged into it; the CSI camera stays libcamera's.
     let listing = file("uvc-and-imx219-as-libcamera-lists-them.pi.txt");
@@ -352,7 +395,9 @@ fn cameras_seen_by_both_providers_appear_once_and_unusable_nodes_not_at_all() {
         vendor_id: Some("32e4".into()),
         product_id: Some("9422".into()),
         model: None,
-        caps: file("arducam-1080p-0c45-6366.pi5.txt").devices()[0].caps.clone(),
+        caps: file("arducam-1080p-0c45-6366.pi5.txt").devices()[0]
+            .caps
+            .clone(),
     });
     let cams = sioedge::media::discovery::cameras(&devices);
     let summary: Vec<(String, Vec<String>)> = cams
@@ -414,10 +459,15 @@ fn every_choice_keeps_the_rules() {
                     Modes::Listed(list) => {
                         let mode = list
                             .iter()
-                            .find(|m| m.format == p.format && (m.width, m.height) == (p.width, p.height))
+                            .find(|m| {
+                                m.format == p.format && (m.width, m.height) == (p.width, p.height)
+                            })
                             .unwrap_or_else(|| panic!("{ctx}: pinned mode not listed"));
                         assert!(offers(&mode.rates, p.rate), "{ctx}: rate not offered");
-                        assert!(p.rate.fps() >= f64::from(spec.fps) * 0.99, "{ctx}: too slow");
+                        assert!(
+                            p.rate.fps() >= f64::from(spec.fps) * 0.99,
+                            "{ctx}: too slow"
+                        );
                         assert_eq!(
                             plan.steps.contains(&Step::Scale),
                             (p.width, p.height) != (spec.width, spec.height),
@@ -442,7 +492,11 @@ fn every_choice_keeps_the_rules() {
                         let PixelFormat::Raw(format) = &p.format else {
                             panic!("{ctx}: ISP gives raw")
                         };
-                        assert_eq!(p.width % isp.kind.width_alignment(format), 0, "{ctx}: shear");
+                        assert_eq!(
+                            p.width % isp.kind.width_alignment(format),
+                            0,
+                            "{ctx}: shear"
+                        );
                         let cropped: u32 = plan
                             .steps
                             .iter()
@@ -484,8 +538,10 @@ fn device_caps(cam: &Camera, mjpeg: bool) -> String {
                     };
                     let rates = match &m.rates {
                         Rates::Discrete(list) => {
-                            let r: Vec<String> =
-                                list.iter().map(|r| format!("{}/{}", r.num, r.den)).collect();
+                            let r: Vec<String> = list
+                                .iter()
+                                .map(|r| format!("{}/{}", r.num, r.den))
+                                .collect();
                             format!("(fraction){{{}}}", r.join(","))
                         }
                         Rates::Range { min, max } => format!(

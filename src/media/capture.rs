@@ -136,7 +136,9 @@ fn describe_video(spec: &VideoSpec, input: &VideoInput) -> String {
         fps: spec.fps,
     };
     match input {
-        VideoInput::Test { .. } => format!("test pattern {}x{}@{}", want.width, want.height, want.fps),
+        VideoInput::Test { .. } => {
+            format!("test pattern {}x{}@{}", want.width, want.height, want.fps)
+        }
         VideoInput::Custom(_) => "pipeline".into(),
         VideoInput::V4l2 { device, plan } => format!("v4l2:{device} {}", plan.describe(want)),
         VideoInput::Libcamera {

@@ -8,7 +8,9 @@
 //! resolving a camera never opens the ALSA devices another track may be capturing from.
 
 use super::MediaError;
-use super::discovery::{self, AudioDevice, Camera, Caps, CameraKind, Microphone, Provider, VideoDevice};
+use super::discovery::{
+    self, AudioDevice, Camera, CameraKind, Caps, Microphone, Provider, VideoDevice,
+};
 use super::libcamera::{self, Version};
 use super::modes::{self, Mode, Modes, PixelFormat, Rate, Rates, Want};
 use super::pipeline::{AudioInput, Encoder, VideoInput};
@@ -213,16 +215,18 @@ pub fn caps_scalable(caps: &gst::CapsRef) -> Caps {
 
 /// A link in `/dev/v4l/by-id` (else `by-path`) to this node, stable across reboots and replugs.
 fn stable_link(node: &Path) -> Option<String> {
-    ["/dev/v4l/by-id", "/dev/v4l/by-path"].iter().find_map(|dir| {
-        let mut links: Vec<_> = std::fs::read_dir(dir)
-            .ok()?
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| std::fs::canonicalize(p).is_ok_and(|t| t == node))
-            .collect();
-        links.sort();
-        links.first().map(|p| p.display().to_string())
-    })
+    ["/dev/v4l/by-id", "/dev/v4l/by-path"]
+        .iter()
+        .find_map(|dir| {
+            let mut links: Vec<_> = std::fs::read_dir(dir)
+                .ok()?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| std::fs::canonicalize(p).is_ok_and(|t| t == node))
+                .collect();
+            links.sort();
+            links.first().map(|p| p.display().to_string())
+        })
 }
 
 fn video_device(device: &gst::Device) -> Option<VideoDevice> {
@@ -333,14 +337,18 @@ fn sensor_listing() -> Vec<ListedCamera> {
     list
 }
 
+/// The devices of one class, each as `describe` makes it (those it cannot are left out).
+fn described<T>(
+    class: &str,
+    describe: fn(&gst::Device) -> Option<T>,
+) -> Result<Vec<T>, MediaError> {
+    super::init()?;
+    Ok(monitor(class).iter().filter_map(describe).collect())
+}
+
 /// Every camera on this machine, once, best first, CSI cameras with their sensor modes.
 pub fn cameras() -> Result<Vec<Camera>, MediaError> {
-    super::init()?;
-    let devices: Vec<VideoDevice> = monitor("Video/Source")
-        .iter()
-        .filter_map(video_device)
-        .collect();
-    let mut cams = discovery::cameras(&devices);
+    let mut cams = discovery::cameras(&described("Video/Source", video_device)?);
     if cams.iter().any(|c| c.kind == CameraKind::Csi) {
         let strides = libcamera_version().is_some_and(Version::exports_strides);
         let listing = sensor_listing();
@@ -367,7 +375,12 @@ fn audio_device(device: &gst::Device) -> Option<AudioDevice> {
     let props = props.as_deref();
     let device_prop = element
         .find_property("device")
-        .and_then(|_| element.property_value("device").get::<Option<String>>().ok())
+        .and_then(|_| {
+            element
+                .property_value("device")
+                .get::<Option<String>>()
+                .ok()
+        })
         .flatten();
     Some(AudioDevice {
         api: api.into(),
@@ -381,12 +394,10 @@ fn audio_device(device: &gst::Device) -> Option<AudioDevice> {
 
 /// Every microphone on this machine, best first.
 pub fn microphones() -> Result<Vec<Microphone>, MediaError> {
-    super::init()?;
-    let devices: Vec<AudioDevice> = monitor("Audio/Source")
-        .iter()
-        .filter_map(audio_device)
-        .collect();
-    Ok(discovery::microphones(&devices))
+    Ok(discovery::microphones(&described(
+        "Audio/Source",
+        audio_device,
+    )?))
 }
 
 /// The camera a video source names (`auto`: the first usable one).
@@ -395,13 +406,12 @@ fn find_camera(source: &VideoSource, cams: &[Camera]) -> Result<Option<Camera>, 
     let found = match source {
         VideoSource::Auto => cams.iter().find(usable),
         VideoSource::Test => None,
-        VideoSource::Libcamera(None) => cams
-            .iter()
-            .find(|c| c.kind == CameraKind::Csi)
-            .or_else(|| {
+        VideoSource::Libcamera(None) => {
+            cams.iter().find(|c| c.kind == CameraKind::Csi).or_else(|| {
                 // `libcamera` on a machine whose only libcamera camera is a USB one
                 cams.iter().find(|c| usable(c) && !c.also.is_empty())
-            }),
+            })
+        }
         VideoSource::Libcamera(Some(id)) => cams
             .iter()
             .find(|c| c.device == *id || c.also.iter().any(|a| a == &format!("libcamera:{id}"))),
@@ -415,9 +425,11 @@ fn find_camera(source: &VideoSource, cams: &[Camera]) -> Result<Option<Camera>, 
     match (found, source) {
         (Some(c), _) => Ok(Some(c.clone())),
         (None, VideoSource::Auto | VideoSource::Test) => Ok(None),
-        (None, VideoSource::Libcamera(_)) if !has_element("libcamerasrc") => Err(
-            MediaError::Probe("libcamerasrc is not installed: install gstreamer1.0-libcamera".into()),
-        ),
+        (None, VideoSource::Libcamera(_)) if !has_element("libcamerasrc") => {
+            Err(MediaError::Probe(
+                "libcamerasrc is not installed: install gstreamer1.0-libcamera".into(),
+            ))
+        }
         (None, s) => Err(MediaError::Probe(format!(
             "no camera {s} found (run `sioedge devices` to list the cameras this user can open)"
         ))),
@@ -452,11 +464,9 @@ pub fn resolve_video(spec: &VideoSpec, enc: Encoder) -> Result<VideoInput, Media
         height: spec.height,
         fps: spec.fps,
     };
-    let plan = modes::choose(&cam.modes, want, enc.input()).map_err(|reason| {
-        MediaError::Mode {
-            camera: format!("{} ({source})", cam.name),
-            reason,
-        }
+    let plan = modes::choose(&cam.modes, want, enc.input()).map_err(|reason| MediaError::Mode {
+        camera: format!("{} ({source})", cam.name),
+        reason,
     })?;
     Ok(match cam.kind {
         CameraKind::Csi => {
@@ -572,7 +582,9 @@ fn mode_lines(modes: &Modes) -> Vec<String> {
                 isp.max_height
             )];
             if isp.sensor_modes.is_empty() {
-                lines.push("sensor modes unknown (rpicam-hello not found, or the camera is busy)".into());
+                lines.push(
+                    "sensor modes unknown (rpicam-hello not found, or the camera is busy)".into(),
+                );
             }
             for m in &isp.sensor_modes {
                 lines.push(format!("sensor mode {m}"));

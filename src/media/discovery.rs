@@ -162,13 +162,20 @@ fn same_usb_camera<'a>(
     model: Option<&str>,
 ) -> Option<&'a mut Camera> {
     let is = |d: &VideoDevice| {
-        d.vendor_id.as_deref().map(str::to_ascii_lowercase).as_deref() == Some(&id.vendor)
-            && d.product_id.as_deref().map(str::to_ascii_lowercase).as_deref()
+        d.vendor_id
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+            == Some(&id.vendor)
+            && d.product_id
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .as_deref()
                 == Some(&id.product)
     };
-    let by_port = cams.iter().position(|(_, d)| {
-        is(d) && d.bus_info.as_deref().and_then(usb_ports) == Some(&id.ports)
-    });
+    let by_port = cams
+        .iter()
+        .position(|(_, d)| is(d) && d.bus_info.as_deref().and_then(usb_ports) == Some(&id.ports));
     let by_ids = || {
         let mut matching = cams.iter().enumerate().filter(|(_, (_, d))| is(d));
         match (matching.next(), matching.next()) {
@@ -391,8 +398,20 @@ mod tests {
             v4l2("/dev/video0", "unicam", listed(&["YUY2", "RG10"])),
             v4l2("/dev/video13", "bcm2835-isp", listed(&["YUY2"])),
             v4l2("/dev/video10", "bcm2835-codec", listed(&["NV12"])),
-            usb("/dev/video2", "HD Pro Webcam C920", "046d", "082d", "usb-0000:01:00.0-1.2"),
-            usb("/dev/video4", "HD Pro Webcam C920", "046d", "082d", "usb-0000:01:00.0-1.3"),
+            usb(
+                "/dev/video2",
+                "HD Pro Webcam C920",
+                "046d",
+                "082d",
+                "usb-0000:01:00.0-1.2",
+            ),
+            usb(
+                "/dev/video4",
+                "HD Pro Webcam C920",
+                "046d",
+                "082d",
+                "usb-0000:01:00.0-1.3",
+            ),
             v4l2("/dev/video3", "uvcvideo", listed(&["H264"])),
             libcam("/base/soc/i2c0mux/i2c@1/imx708@1a", None),
             libcam(
@@ -417,17 +436,28 @@ mod tests {
                 (
                     Some("v4l2:/dev/video4".into()),
                     CameraKind::Usb,
-                    vec!["libcamera:/base/scb/pcie@7d500000/pci@0,0/usb@0,0-1.3:1.0-046d:082d".into()]
+                    vec![
+                        "libcamera:/base/scb/pcie@7d500000/pci@0,0/usb@0,0-1.3:1.0-046d:082d"
+                            .into()
+                    ]
                 ),
             ]
         );
         assert_eq!(cams[0].name, "imx708");
-        assert!(matches!(&cams[0].modes, Modes::Isp(i) if i.kind == crate::media::modes::IspKind::Vc4));
+        assert!(
+            matches!(&cams[0].modes, Modes::Isp(i) if i.kind == crate::media::modes::IspKind::Vc4)
+        );
     }
 
     #[test]
     fn stable_paths_are_the_config_value_and_unmatched_uvc_entries_say_why() {
-        let mut cam = usb("/dev/video0", "USB Camera", "0c45", "6366", "usb-xhci-hcd.0-1");
+        let mut cam = usb(
+            "/dev/video0",
+            "USB Camera",
+            "0c45",
+            "6366",
+            "usb-xhci-hcd.0-1",
+        );
         cam.stable_path = Some("/dev/v4l/by-id/usb-Microdia_USB_Camera-video-index0".into());
         let orphan = libcam("/base/axi/pcie@120000/rp1/usb@200000-2:1.0-32e4:0317", None);
         let cams = cameras(&[cam, orphan]);

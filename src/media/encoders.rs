@@ -36,7 +36,10 @@ impl Encoder {
 
     /// The encoders a spec may use, in the order `auto` tries them, among those this machine has
     /// (`has(element)`) and that take the configured size. An explicit choice is the only one.
-    pub fn candidates(spec: &VideoSpec, has: &dyn Fn(&str) -> bool) -> Result<Vec<Encoder>, String> {
+    pub fn candidates(
+        spec: &VideoSpec,
+        has: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<Encoder>, String> {
         use Encoder::*;
         let all: &[Encoder] = match (spec.codec, spec.encoder) {
             (_, VideoEncoder::Mjpeg) => &[Jpeg],
@@ -135,6 +138,49 @@ mod tests {
 
     fn only(names: &'static [&'static str]) -> impl Fn(&str) -> bool {
         move |e| names.contains(&e)
+    }
+
+    #[test]
+    fn auto_prefers_hardware_then_x264_then_openh264() {
+        let spec = VideoSpec::default();
+        let all = only(&["v4l2h264enc", "x264enc", "openh264enc"]);
+        assert_eq!(Encoder::choose(&spec, &all), Ok(Encoder::V4l2h264));
+        assert_eq!(
+            Encoder::choose(&spec, &only(&["x264enc", "openh264enc"])),
+            Ok(Encoder::X264)
+        );
+        assert_eq!(
+            Encoder::choose(&spec, &only(&["openh264enc"])),
+            Ok(Encoder::Openh264)
+        );
+        assert!(Encoder::choose(&spec, &only(&[])).is_err());
+        let explicit = VideoSpec {
+            encoder: VideoEncoder::X264,
+            ..Default::default()
+        };
+        assert_eq!(Encoder::choose(&explicit, &all), Ok(Encoder::X264));
+        assert!(
+            Encoder::choose(&explicit, &only(&["openh264enc"]))
+                .unwrap_err()
+                .contains("x264enc")
+        );
+        let mjpeg = VideoSpec {
+            codec: VideoCodec::Mjpeg,
+            ..Default::default()
+        };
+        assert_eq!(
+            Encoder::choose(&mjpeg, &only(&["jpegenc"])),
+            Ok(Encoder::Jpeg)
+        );
+        assert_eq!(
+            Encoder::choose(&mjpeg, &only(&["jpegenc", "v4l2jpegenc"])),
+            Ok(Encoder::V4l2Jpeg)
+        );
+        assert!(
+            Encoder::choose(&mjpeg, &only(&[]))
+                .unwrap_err()
+                .contains("jpegenc")
+        );
     }
 
     #[test]

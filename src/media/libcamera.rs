@@ -180,7 +180,10 @@ mod tests {
         let new = |p: &str| p == "af-mode";
         let old = |p: &str| p == "auto-focus-mode";
         let none = |_: &str| false;
-        assert_eq!(autofocus_setting(true, &new, false), Some("af-mode=continuous"));
+        assert_eq!(
+            autofocus_setting(true, &new, false),
+            Some("af-mode=continuous")
+        );
         assert_eq!(
             autofocus_setting(true, &old, true),
             Some("auto-focus-mode=AfModeContinuous")

@@ -128,13 +128,11 @@ impl Rates {
                 .copied()
                 .filter(|r| r.reaches(fps))
                 .min_by(|a, b| a.fps().total_cmp(&b.fps())),
-            Rates::Range { min, max } if max.reaches(fps) => {
-                Some(if min.fps() > f64::from(fps) {
-                    *min
-                } else {
-                    Rate::whole(fps)
-                })
-            }
+            Rates::Range { min, max } if max.reaches(fps) => Some(if min.fps() > f64::from(fps) {
+                *min
+            } else {
+                Rate::whole(fps)
+            }),
             Rates::Range { .. } => None,
         }
     }
@@ -356,13 +354,17 @@ impl Plan {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum NoPlan {
     /// Every mode is in a format sioedge cannot decode.
-    #[error("the camera offers no format sioedge can use ({formats}); raw video or MJPEG is needed")]
+    #[error(
+        "the camera offers no format sioedge can use ({formats}); raw video or MJPEG is needed"
+    )]
     NoUsableFormat {
         /// The formats it does offer.
         formats: String,
     },
     /// No mode reaches the configured rate.
-    #[error("the camera cannot deliver {fps} fps at any size; its fastest modes: {best}; lower fps")]
+    #[error(
+        "the camera cannot deliver {fps} fps at any size; its fastest modes: {best}; lower fps"
+    )]
     TooFast {
         /// The configured rate.
         fps: u32,
@@ -586,7 +588,7 @@ fn choose_isp(isp: &Isp, want: Want, encoder: EncoderInput) -> Result<Plan, NoPl
         });
     };
     // Without real strides, prefer a format whose alignment the width already meets.
-    let aligned = |f: &str| want.width % isp.kind.width_alignment(f) == 0;
+    let aligned = |f: &str| want.width.is_multiple_of(isp.kind.width_alignment(f));
     let format = if isp.exports_strides {
         first
     } else {
@@ -682,7 +684,10 @@ mod tests {
     fn raw_when_it_reaches_the_rate_mjpeg_when_not() {
         let p = choose(&webcam(), want(640, 480, 15), PI).unwrap();
         assert_eq!(p.pin.format, yuy2());
-        assert_eq!((p.pin.width, p.pin.height, p.pin.rate), (640, 480, Rate::whole(15)));
+        assert_eq!(
+            (p.pin.width, p.pin.height, p.pin.rate),
+            (640, 480, Rate::whole(15))
+        );
         // YUY2 goes to the Pi encoder as it is: no software conversion, nothing else
         assert_eq!(p.steps, vec![]);
         assert_eq!(p.formats, vec!["YUY2"]);
@@ -740,7 +745,12 @@ mod tests {
             "the camera cannot deliver 60 fps at any size; its fastest modes: MJPEG 1920x1080@30, \
              MJPEG 1280x720@30, YUY2 640x480@30, MJPEG 640x480@30; lower fps"
         );
-        let h264 = Modes::Listed(vec![mode(PixelFormat::Other("H264".into()), 1920, 1080, &[30])]);
+        let h264 = Modes::Listed(vec![mode(
+            PixelFormat::Other("H264".into()),
+            1920,
+            1080,
+            &[30],
+        )]);
         let e = choose(&h264, want(1280, 720, 30), X264).unwrap_err();
         assert!(matches!(e, NoPlan::NoUsableFormat { .. }), "{e}");
     }
@@ -803,19 +813,24 @@ mod tests {
         assert_eq!(p.pin.format, PixelFormat::Raw("NV12".into()));
         assert_eq!(p.pin.width, 960);
         assert!(p.steps.is_empty());
-        // openh264 takes I420 only: asked 1024 wide, cropped back to 960
         let openh264 = EncoderInput { formats: &["I420"] };
-        let p = choose(&imx708(IspKind::Pisp, false), want(960, 540, 25), openh264).unwrap();
-        assert_eq!(p.pin.width, 1024);
-        assert_eq!(p.steps, vec![Step::Crop { left: 32, right: 32 }]);
-        // libcamera ≥ 0.5.1 exports the stride: any width
-        let p = choose(&imx708(IspKind::Pisp, true), want(960, 540, 25), openh264).unwrap();
-        assert_eq!(p.pin.width, 960);
-        assert!(p.steps.is_empty());
-        // Pi 4: 32 columns
-        let p = choose(&imx708(IspKind::Vc4, false), want(1000, 562, 25), openh264).unwrap();
-        assert_eq!(p.pin.width, 1024);
-        assert_eq!(p.steps, vec![Step::Crop { left: 12, right: 12 }]);
+        // (ISP, strides exported, width wanted) → width asked of the ISP, columns cropped
+        for (kind, strides, width, asked, crop) in [
+            // openh264 takes I420 only: 1024 wide asked, cropped back to 960
+            (IspKind::Pisp, false, 960, 1024, Some((32, 32))),
+            // libcamera ≥ 0.5.1 exports the stride: any width
+            (IspKind::Pisp, true, 960, 960, None),
+            // Pi 4: 32 columns
+            (IspKind::Vc4, false, 1000, 1024, Some((12, 12))),
+        ] {
+            let p = choose(&imx708(kind, strides), want(width, 562, 25), openh264).unwrap();
+            assert_eq!(p.pin.width, asked, "{kind:?} {width}");
+            let expected: Vec<Step> = crop
+                .map(|(left, right)| Step::Crop { left, right })
+                .into_iter()
+                .collect();
+            assert_eq!(p.steps, expected, "{kind:?} {width}");
+        }
     }
 
     #[test]

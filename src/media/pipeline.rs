@@ -133,12 +133,7 @@ fn source(spec: &VideoSpec, input: &VideoInput, enc: Encoder) -> String {
         VideoInput::Test { overlay } => {
             let mut s = "videotestsrc is-live=true pattern=smpte horizontal-speed=2".to_string();
             if *overlay {
-                let caps = raw_caps(
-                    &enc.input().formats[..1],
-                    spec.width,
-                    spec.height,
-                    spec.fps,
-                );
+                let caps = raw_caps(&enc.input().formats[..1], spec.width, spec.height, spec.fps);
                 s.push_str(&format!(
                     " ! {caps} ! clockoverlay time-format=\"%H:%M:%S\" halignment=left \
                      valignment=top font-desc=\"Sans 20\" ! timeoverlay halignment=right \
@@ -306,53 +301,6 @@ mod tests {
     use super::*;
     use crate::media::modes::{Pin, Rate};
 
-    fn only(names: &'static [&'static str]) -> impl Fn(&str) -> bool {
-        move |e| names.contains(&e)
-    }
-
-    #[test]
-    fn auto_prefers_hardware_then_x264_then_openh264() {
-        let spec = VideoSpec::default();
-        let all = only(&["v4l2h264enc", "x264enc", "openh264enc"]);
-        assert_eq!(Encoder::choose(&spec, &all), Ok(Encoder::V4l2h264));
-        assert_eq!(
-            Encoder::choose(&spec, &only(&["x264enc", "openh264enc"])),
-            Ok(Encoder::X264)
-        );
-        assert_eq!(
-            Encoder::choose(&spec, &only(&["openh264enc"])),
-            Ok(Encoder::Openh264)
-        );
-        assert!(Encoder::choose(&spec, &only(&[])).is_err());
-        let explicit = VideoSpec {
-            encoder: VideoEncoder::X264,
-            ..Default::default()
-        };
-        assert_eq!(Encoder::choose(&explicit, &all), Ok(Encoder::X264));
-        assert!(
-            Encoder::choose(&explicit, &only(&["openh264enc"]))
-                .unwrap_err()
-                .contains("x264enc")
-        );
-        let mjpeg = VideoSpec {
-            codec: VideoCodec::Mjpeg,
-            ..Default::default()
-        };
-        assert_eq!(
-            Encoder::choose(&mjpeg, &only(&["jpegenc"])),
-            Ok(Encoder::Jpeg)
-        );
-        assert_eq!(
-            Encoder::choose(&mjpeg, &only(&["jpegenc", "v4l2jpegenc"])),
-            Ok(Encoder::V4l2Jpeg)
-        );
-        assert!(
-            Encoder::choose(&mjpeg, &only(&[]))
-                .unwrap_err()
-                .contains("jpegenc")
-        );
-    }
-
     #[test]
     fn x264_gets_i420_and_constrained_baseline() {
         let spec = VideoSpec {
@@ -399,7 +347,13 @@ mod tests {
         let input = VideoInput::Libcamera {
             camera: None,
             settings: vec!["af-mode=continuous"],
-            plan: plan(PixelFormat::Raw("NV12".into()), 1280, 720, vec![], &["NV12"]),
+            plan: plan(
+                PixelFormat::Raw("NV12".into()),
+                1280,
+                720,
+                vec![],
+                &["NV12"],
+            ),
         };
         let l = video_launch(&spec, &input, Encoder::V4l2h264);
         assert!(
@@ -454,7 +408,10 @@ mod tests {
             PixelFormat::Raw("I420".into()),
             1024,
             540,
-            vec![Step::Crop { left: 32, right: 32 }],
+            vec![Step::Crop {
+                left: 32,
+                right: 32,
+            }],
             &["I420"],
         );
         assert!(convert(&spec, &crop).contains(" ! videocrop left=32 right=32 ! "));
@@ -490,7 +447,13 @@ mod tests {
         let input = VideoInput::Libcamera {
             camera: Some("/base/soc/i2c0mux/i2c@1/imx708@1a".into()),
             settings: vec![],
-            plan: plan(PixelFormat::Raw("I420".into()), 1280, 720, vec![], &["I420"]),
+            plan: plan(
+                PixelFormat::Raw("I420".into()),
+                1280,
+                720,
+                vec![],
+                &["I420"],
+            ),
         };
         let v = video_launch(&VideoSpec::default(), &input, Encoder::X264);
         assert!(
@@ -514,7 +477,9 @@ mod tests {
             Encoder::V4l2Jpeg,
         );
         assert!(
-            j.contains("format=I420,width=1280,height=720,framerate=30/1 ! v4l2jpegenc name=enc ! appsink"),
+            j.contains(
+                "format=I420,width=1280,height=720,framerate=30/1 ! v4l2jpegenc name=enc ! appsink"
+            ),
             "{j}"
         );
     }

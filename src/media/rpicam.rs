@@ -158,7 +158,10 @@ mod tests {
         );
         assert_eq!(
             cams[1].modes,
-            [m(1332, 990, 10, Some(120.05)), m(2028, 1080, 12, Some(50.03))]
+            [
+                m(1332, 990, 10, Some(120.05)),
+                m(2028, 1080, 12, Some(50.03))
+            ]
         );
     }
 
@@ -180,7 +183,10 @@ mod tests {
     Modes: 'MJPEG'  : 320x240 352x288";
         let cams = parse(uvc);
         assert_eq!(cams[0].name, "H264 USB Camera: USB Camera");
-        assert_eq!(cams[0].id, "/base/soc/usb@7e980000/usb1@1-1.2:1.0-32e4:9422");
+        assert_eq!(
+            cams[0].id,
+            "/base/soc/usb@7e980000/usb1@1-1.2:1.0-32e4:9422"
+        );
         assert_eq!(cams[0].modes, [m(320, 240, 0, None), m(352, 288, 0, None)]);
         assert!(parse("No cameras available!").is_empty());
     }

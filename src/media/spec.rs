@@ -63,10 +63,12 @@ pub enum AudioSource {
     Auto,
     /// A tick every second (`audiotestsrc wave=ticks`), handy to check A/V sync against the video clock.
     Test,
-    /// An ALSA capture device (`alsa:hw:1,0`, `alsa:plughw:CARD=Device,DEV=0`; plain `alsa` is
-    /// `alsa:default`): Pi OS Lite has no PipeWire.
+    /// An ALSA capture device, best by card name (`alsa:plughw:CARD=Device,DEV=0`; `alsa:hw:1,0`
+    /// works too; plain `alsa` is `alsa:default`): Pi OS Lite has no PipeWire, and the packaged
+    /// service no desktop session.
     Alsa(String),
-    /// A PulseAudio/PipeWire source (desktop Pi OS): `pulse` for the default, `pulse:<name>`.
+    /// A PulseAudio/PipeWire source (desktop Pi OS): `pulse` for the default, `pulse:<name>`. Needs
+    /// the sound server of a logged-in user session: not available to the system service.
     Pulse(Option<String>),
 }
 
@@ -264,9 +266,11 @@ impl VideoSpec {
             ("width", self.width, VIDEO_WIDTH_MAX),
             ("height", self.height, VIDEO_HEIGHT_MAX),
         ] {
-            check((VIDEO_SIZE_MIN..=max).contains(&v) && v % 2 == 0, field, || {
-                format!("{v} is not an even number of pixels in {VIDEO_SIZE_MIN}..={max}")
-            })?;
+            check(
+                (VIDEO_SIZE_MIN..=max).contains(&v) && v % 2 == 0,
+                field,
+                || format!("{v} is not an even number of pixels in {VIDEO_SIZE_MIN}..={max}"),
+            )?;
         }
         check(VIDEO_FPS.contains(&self.fps), "fps", || {
             format!("{} is outside {VIDEO_FPS:?}", self.fps)
@@ -709,6 +713,64 @@ mod tests {
         let a: AudioSpec = toml::from_str("source = \"alsa\"").unwrap();
         assert_eq!(a.source, AudioSource::Alsa("default".into()));
         assert_eq!(String::from(AudioSource::Pulse(None)), "pulse");
+    }
+
+    #[test]
+    fn the_example_config_documents_these_limits() {
+        let example = include_str!("../../target-configs/sioedge.example.toml");
+        let range = |r: &RangeInclusive<u32>| format!("{}..{}", r.start(), r.end());
+        for phrase in [
+            format!(
+                "width {VIDEO_SIZE_MIN}..{VIDEO_WIDTH_MAX}, height {VIDEO_SIZE_MIN}..{VIDEO_HEIGHT_MAX}"
+            ),
+            format!("frames per second ({})", range(&VIDEO_FPS)),
+            format!(
+                "H.264 target bitrate in kbit/s ({})",
+                range(&VIDEO_BITRATE_KBPS)
+            ),
+            format!(
+                "Seconds between keyframes ({}..{})",
+                KEYFRAME_INTERVAL_S.start(),
+                KEYFRAME_INTERVAL_S.end()
+            ),
+            format!("({BCM2835_CODEC_MIN}..{BCM2835_CODEC_MAX} pixels wide and high)"),
+            format!(
+                "Opus: {}. PCM: {}.",
+                or_list(&OPUS_SAMPLE_RATES),
+                range(&PCM_SAMPLE_RATES)
+            ),
+            format!("Opus bitrate in kbit/s ({})", range(&OPUS_BITRATE_KBPS)),
+            format!("Opus and PCM: {} ", or_list(&AUDIO_FRAME_MS)),
+        ] {
+            assert!(
+                example.contains(&phrase),
+                "sioedge.example.toml does not document what validation accepts: {phrase:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_pi_encoder_is_refused_above_its_size_limit() {
+        let pi = |width, height| VideoSpec {
+            encoder: VideoEncoder::V4l2h264enc,
+            width,
+            height,
+            ..Default::default()
+        };
+        pi(1920, 1080).validate().unwrap();
+        pi(1080, 1920).validate().unwrap();
+        let e = pi(2304, 1296).validate().unwrap_err();
+        assert_eq!(e.field, "width");
+        assert!(e.problem.contains("32..=1920"), "{e}");
+        assert_eq!(pi(1920, 2160).validate().unwrap_err().field, "height");
+        // `auto` is not refused: it uses x264 there
+        VideoSpec {
+            width: 2304,
+            height: 1296,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
     }
 
     #[test]

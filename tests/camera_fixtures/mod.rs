@@ -58,7 +58,9 @@ fn load(path: &Path) -> Fixture {
 
 /// The YUV formats the Raspberry Pi ISPs write, as libcamera's GStreamer provider reports them
 /// (bcm2835-isp's format table in raspberrypi/linux bcm2835-isp-fmts.h; PiSP writes the same).
-pub const ISP_FORMATS: &[&str] = &["I420", "YV12", "NV12", "NV21", "YUY2", "UYVY", "YVYU", "VYUY"];
+pub const ISP_FORMATS: &[&str] = &[
+    "I420", "YV12", "NV12", "NV21", "YUY2", "UYVY", "YVYU", "VYUY",
+];
 
 impl Fixture {
     /// A header field.
