@@ -169,6 +169,24 @@ fn describe_audio(input: &AudioInput) -> String {
     }
 }
 
+/// Counts a finished video run for the encoder fallback: an error the encoder (the element named
+/// `enc`) posted before the track came up counts against it, anything else clears its count.
+/// Returns the line to log when this moves to the next encoder.
+fn encoder_verdict(
+    fallback: &mut Fallback,
+    encoder: Option<&(Encoder, Vec<Encoder>)>,
+    ended: &Ended,
+    was_up: bool,
+) -> Option<String> {
+    let (enc, candidates) = encoder?;
+    if ended.element.as_deref() == Some("enc") && !was_up {
+        fallback.failed(*enc, &ended.reason, candidates)
+    } else {
+        fallback.not_the_encoder();
+        None
+    }
+}
+
 /// How a run ended: why, and the element that posted the error (`enc` is the encoder).
 struct Ended {
     reason: String,
@@ -441,15 +459,9 @@ impl Track {
             if healthy {
                 backoff = BACKOFF_START;
             }
-            if let Some((enc, candidates)) = encoder {
-                if ended.element.as_deref() == Some("enc") && !was_up {
-                    if let Some(msg) = fallback.failed(enc, &ended.reason, &candidates) {
-                        tracing::warn!(stream = %self.stream, track = %self.track, "{msg}");
-                        backoff = BACKOFF_START;
-                    }
-                } else {
-                    fallback.not_the_encoder();
-                }
+            if let Some(msg) = encoder_verdict(&mut fallback, encoder.as_ref(), &ended, was_up) {
+                tracing::warn!(stream = %self.stream, track = %self.track, "{msg}");
+                backoff = BACKOFF_START;
             }
             let reason = ended.reason;
             tracing::warn!(stream = %self.stream, track = %self.track, %reason, retry_in = ?backoff, "track down");
@@ -706,6 +718,63 @@ impl Drop for Capture {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The error a pipeline posts, described as the supervisor sees it.
+    fn first_error(launch: &str) -> Ended {
+        gst::init().unwrap();
+        let pipeline = gst::parse::launch(launch).unwrap();
+        let bus = pipeline.bus().unwrap();
+        let _ = pipeline.set_state(gst::State::Playing);
+        let msg = bus
+            .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Error])
+            .expect("an error");
+        let _ = pipeline.set_state(gst::State::Null);
+        match msg.view() {
+            gst::MessageView::Error(e) => describe_error(e),
+            _ => unreachable!("filtered"),
+        }
+    }
+
+    #[test]
+    fn the_encoders_errors_move_auto_to_the_next_encoder() {
+        let candidates = (Encoder::V4l2h264, vec![Encoder::V4l2h264, Encoder::X264]);
+        // an element named `enc` failing, as the encoder does in every launch line
+        let enc_failed =
+            first_error("videotestsrc num-buffers=3 ! identity name=enc error-after=1 ! fakesink");
+        assert_eq!(enc_failed.element.as_deref(), Some("enc"));
+        assert!(
+            enc_failed.reason.starts_with("enc: "),
+            "{}",
+            enc_failed.reason
+        );
+        let source_failed = first_error("v4l2src device=/dev/sioedge-no-such-camera ! fakesink");
+        assert_ne!(source_failed.element.as_deref(), Some("enc"));
+
+        let mut fallback = Fallback::default();
+        let mut verdict = |ended: &Ended, was_up| {
+            encoder_verdict(&mut fallback, Some(&candidates), ended, was_up)
+        };
+        assert_eq!(verdict(&enc_failed, false), None);
+        assert_eq!(verdict(&enc_failed, false), None);
+        // a camera error in between starts the count again
+        assert_eq!(verdict(&source_failed, false), None);
+        // so does an encoder failure after the track was up
+        assert_eq!(verdict(&enc_failed, true), None);
+        assert_eq!(verdict(&enc_failed, false), None);
+        assert_eq!(verdict(&enc_failed, false), None);
+        let msg = verdict(&enc_failed, false).expect("fallback");
+        assert!(
+            msg.starts_with("v4l2h264enc failed 3 times (enc: ")
+                && msg.ends_with("using x264enc instead"),
+            "{msg}"
+        );
+        assert_eq!(fallback.pick(&candidates.1), Some(Encoder::X264));
+        // audio tracks have no encoder to fall back from
+        assert_eq!(
+            encoder_verdict(&mut Fallback::default(), None, &enc_failed, false),
+            None
+        );
+    }
 
     #[test]
     fn pts_is_monotonic_and_restarts_continue_after_the_last_frame() {

@@ -644,3 +644,29 @@ pub fn report(json: bool) -> Result<String, MediaError> {
     );
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn libcamera_caps_give_the_isp_formats_and_largest_size() {
+        gst::init().unwrap();
+        // listed sizes (libcamera ≤ 0.1, as bitsy-ai/printnanny-os#158 shows) and stepped ranges
+        let caps = gst::Caps::from_str(
+            "video/x-raw, format=NV21, width=160, height=120; \
+             video/x-raw, format=NV21, width=1920, height=1080; \
+             video/x-raw, format=NV12, width=[ 32, 4608, 2 ], height=[ 32, 2592, 2 ]",
+        )
+        .unwrap();
+        assert_eq!(
+            caps_scalable(&caps),
+            Caps::Scalable {
+                formats: vec!["NV21".into(), "NV12".into()],
+                max_width: 4608,
+                max_height: 2592
+            }
+        );
+    }
+}
