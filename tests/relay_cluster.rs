@@ -109,6 +109,7 @@ async fn late_joiner_on_another_node_gets_the_gop_then_live_frames_in_order() {
             fps: Some(30),
             sample_rate: None,
             channels: None,
+            capture: None,
         }],
     })
     .expect("announce");

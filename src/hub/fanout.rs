@@ -99,6 +99,9 @@ pub struct TrackSnapshot {
     pub cache_bytes: usize,
     /// Last seq given out.
     pub seq: Option<u64>,
+    /// What the gateway captures (source, mode, encoder); absent on relays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<String>,
 }
 
 /// One stream in a [`HubSnapshot`].
@@ -708,6 +711,7 @@ impl<P: Send + Sync + 'static> Hub<P> {
                             bitrate_bps: t.bitrate_bps,
                             cache_bytes: t.cache.bytes(),
                             seq: t.next_seq.checked_sub(1),
+                            capture: t.info.capture.clone(),
                         })
                         .collect(),
                 })

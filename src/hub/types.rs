@@ -35,6 +35,10 @@ pub struct TrackInfo {
     /// Audio channel count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channels: Option<u32>,
+    /// What the gateway captures for this track (source, mode, encoder), for its `/api/status`;
+    /// never sent to viewers or relays.
+    #[serde(skip)]
+    pub capture: Option<String>,
 }
 
 impl TrackInfo {
@@ -160,6 +164,7 @@ pub(crate) fn cam_announce(stream: &str) -> Announce {
                 fps: Some(30),
                 sample_rate: None,
                 channels: None,
+                capture: None,
             },
             opus_track(),
         ],
@@ -178,6 +183,7 @@ pub(crate) fn opus_track() -> TrackInfo {
         fps: None,
         sample_rate: Some(48000),
         channels: Some(1),
+        capture: None,
     }
 }
 

@@ -42,6 +42,10 @@ pub struct TrackInfo {
     /// box). Not serialized: frames are Annex B with SPS/PPS in band, so JSON viewers do not need it.
     #[serde(skip)]
     pub avcc: Option<Bytes>,
+    /// What the track captures, e.g. `v4l2:/dev/video0 MJPEG 1280x720@30 → jpegdec → … →
+    /// v4l2h264enc`: shown in `/api/status`, not announced to viewers.
+    #[serde(skip)]
+    pub capture: Option<String>,
 }
 
 impl From<&TrackInfo> for crate::hub::TrackInfo {
@@ -56,6 +60,7 @@ impl From<&TrackInfo> for crate::hub::TrackInfo {
             fps: i.fps.map(|f| f.round() as u32),
             sample_rate: i.sample_rate,
             channels: i.channels,
+            capture: i.capture.clone(),
         }
     }
 }
@@ -101,6 +106,7 @@ mod tests {
             sample_rate: None,
             channels: None,
             avcc: Some(Bytes::from_static(b"\x01")),
+            capture: Some("test pattern".into()),
         };
         let hub = crate::hub::TrackInfo::from(&info);
         assert_eq!(hub.fps, Some(30));
@@ -113,6 +119,8 @@ mod tests {
         assert!(
             ours.get("stream").is_none()
                 && ours.get("avcc").is_none()
+                && ours.get("capture").is_none()
+                && theirs.get("capture").is_none()
                 && ours.get("sampleRate").is_none()
         );
     }
