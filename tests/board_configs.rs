@@ -70,12 +70,12 @@ fn every_board_profile_is_complete() {
             "{name}: TARGET {}",
             p["TARGET"]
         );
-        // Pi <= 4 and Zero 2 W have the hardware encoder; the Pi 5 has none. The 32-bit package
-        // serves both kinds, so it picks at start (v4l2h264enc when present, else x264enc).
+        // Pi <= 4 and Zero 2 W have the hardware encoder; the Pi 5 has none. Their packages pick
+        // at start (v4l2h264enc when present and the picture fits its 1920 limit, else x264enc),
+        // so a failing hardware encoder falls back to x264 instead of retrying forever.
         let want_encoder = match name.as_str() {
-            "rpi-zero2w" | "rpi3" | "rpi4" => Some("v4l2h264enc"),
+            "rpi-zero2w" | "rpi3" | "rpi4" | "rpi-armhf" => Some("auto"),
             "rpi5" => Some("x264"),
-            "rpi-armhf" => Some("auto"),
             _ => None,
         };
         if let Some(want) = want_encoder {

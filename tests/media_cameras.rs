@@ -317,13 +317,14 @@ fn known_cameras_get_the_expected_capture() {
             4,
             "YUY2 640x480@30 → videorate, videoconvert → x264enc",
         ),
-        // 2304 is above what the Pi encoder takes: refused by check-config when it is explicit.
+        // 2304 is above what the Pi encoder takes: `auto` moves to x264 (an explicit v4l2h264enc
+        // is refused by check-config: tests/config_cases/pi_encoder_too_wide.toml).
         (
             "imx219-and-imx477.pi4-docs.txt",
             Some("imx219"),
             "rpi4",
             3,
-            "✗ check-config rejects width",
+            "I420 2304x1296@30 (sensor 1920x1080) → x264enc",
         ),
         // The ISP makes the size; the sensor mode is the one libcamera picks for it.
         (

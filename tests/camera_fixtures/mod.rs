@@ -253,9 +253,10 @@ impl Board {
     }
 }
 
-/// Every board profile. A profile whose encoder is `v4l2h264enc` is a Pi ≤ 4 (bcm2835-codec, the
-/// VC4 ISP); a libcamera profile without it is a Pi 5 (PiSP, no hardware H.264); the others are
-/// generic boards with software encoders and no Raspberry Pi ISP.
+/// Every board profile, once per Raspberry Pi hardware generation it runs on (`PI_HARDWARE`:
+/// `vc4` = Pi ≤ 4 with the bcm2835 encoder and the VC4 ISP, `pisp` = Pi 5 with no hardware H.264;
+/// a profile for both, such as the 32-bit one, gives two boards named `profile (vc4)` and
+/// `profile (pisp)`). Profiles without it are generic boards with software encoders and no ISP.
 pub fn boards() -> Vec<Board> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(root().join("target-configs/boards"))
         .expect("boards")
@@ -263,32 +264,53 @@ pub fn boards() -> Vec<Board> {
         .filter(|p| p.extension().is_some_and(|x| x == "board"))
         .collect();
     paths.sort();
-    paths
-        .iter()
-        .map(|p| {
-            let profile: BTreeMap<String, String> = std::fs::read_to_string(p)
-                .expect("profile")
-                .lines()
-                .filter(|l| !l.trim_start().starts_with('#'))
-                .filter_map(|l| l.split_once('='))
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
-                .collect();
-            let hw = profile.get("VIDEO_ENCODER").map(String::as_str) == Some("v4l2h264enc");
-            let pi = profile.get("DEB_VARIANT").map(String::as_str) == Some("libcamera");
-            let mut elements = vec!["x264enc", "openh264enc", "jpegenc"];
-            if hw {
+    let mut boards = Vec::new();
+    for p in &paths {
+        let profile: BTreeMap<String, String> = std::fs::read_to_string(p)
+            .expect("profile")
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
+            .collect();
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        let hardware: Vec<IspKind> = profile
+            .get("PI_HARDWARE")
+            .map(|h| {
+                h.split_whitespace()
+                    .map(|k| match k {
+                        "vc4" => IspKind::Vc4,
+                        "pisp" => IspKind::Pisp,
+                        other => panic!("{name}: unknown PI_HARDWARE {other}"),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let software = vec!["x264enc", "openh264enc", "jpegenc"];
+        if hardware.is_empty() {
+            boards.push(Board {
+                name,
+                profile,
+                elements: software,
+                isp: None,
+            });
+            continue;
+        }
+        for &isp in &hardware {
+            let mut elements = software.clone();
+            if isp == IspKind::Vc4 {
                 elements.extend(["v4l2h264enc", "v4l2jpegenc"]);
             }
-            Board {
-                name: p.file_stem().unwrap().to_string_lossy().into_owned(),
-                isp: match (pi, hw) {
-                    (true, true) => Some(IspKind::Vc4),
-                    (true, false) => Some(IspKind::Pisp),
-                    _ => None,
+            boards.push(Board {
+                name: match hardware.len() {
+                    1 => name.clone(),
+                    _ => format!("{name} ({})", if isp == IspKind::Vc4 { "vc4" } else { "pisp" }),
                 },
-                profile,
+                profile: profile.clone(),
                 elements,
-            }
-        })
-        .collect()
+                isp: Some(isp),
+            });
+        }
+    }
+    boards
 }
