@@ -304,7 +304,10 @@ pub fn boards() -> Vec<Board> {
             boards.push(Board {
                 name: match hardware.len() {
                     1 => name.clone(),
-                    _ => format!("{name} ({})", if isp == IspKind::Vc4 { "vc4" } else { "pisp" }),
+                    _ => format!(
+                        "{name} ({})",
+                        if isp == IspKind::Vc4 { "vc4" } else { "pisp" }
+                    ),
                 },
                 profile: profile.clone(),
                 elements,
