@@ -265,8 +265,10 @@ fn the_fixtures_are_real_listings_of_the_cameras_that_matter() {
         "an MJPEG-only webcam"
     );
     assert!(
-        cams.iter().any(|(_, c)| c.name.contains("C615")),
-        "a Logitech webcam"
+        cams.iter().any(|(_, c)| ["C270", "C920", "C922", "Brio"]
+            .iter()
+            .any(|m| c.name.contains(m))),
+        "a Logitech C270, C920, C922 or Brio"
     );
 }
 
@@ -301,6 +303,33 @@ fn known_cameras_get_the_expected_capture() {
             "rpi-zero2w",
             0,
             "MJPEG 1024x576@30 → jpegdec, videorate, videoscale, videoconvert → v4l2h264enc",
+        ),
+        // The C920's YUYV reaches 30 fps only up to 800x448 (1280x720 is 10 fps): the Pi 4's
+        // default 1280x720@30 is MJPEG, decoded, into the Pi encoder.
+        (
+            "logitech-c920.txt",
+            None,
+            "rpi4",
+            0,
+            "MJPEG 1280x720@30 → jpegdec, videoconvert → v4l2h264enc",
+        ),
+        // Zero 2 W's 960x540@25: of the 16:9 sizes at ≥ 25 fps (800x448 is within 1 % of 16:9,
+        // 864x480 is not), 1024x576 is the nearest by area; YUYV gives it at 15 fps, MJPEG at 30.
+        (
+            "logitech-c920.txt",
+            None,
+            "rpi-zero2w",
+            0,
+            "MJPEG 1024x576@30 → jpegdec, videorate, videoscale, videoconvert → v4l2h264enc",
+        ),
+        // At 1920x1080 the C920 lists H.264 at 30 fps before MJPEG at 30: the camera's H.264 is
+        // not something sioedge decodes, so MJPEG is pinned.
+        (
+            "logitech-c920.txt",
+            None,
+            "rpi5",
+            1,
+            "MJPEG 1920x1080@30 → jpegdec, videoconvert → x264enc",
         ),
         // YUY2 goes to the Pi encoder as it is; x264 needs it converted.
         (
@@ -372,6 +401,17 @@ fn cameras_seen_by_both_providers_appear_once_and_unusable_nodes_not_at_all() {
         file("arducam-1080p-0c45-6366-h264-node.pi5.txt")
             .cameras()
             .is_empty()
+    );
+    // H.264 beside YUYV and MJPEG on one node (the C920) leaves one camera, its H.264 modes
+    // listed but never pinned (see known_cameras_get_the_expected_capture).
+    let c920 = file("logitech-c920.txt").cameras();
+    assert_eq!(c920.len(), 1);
+    assert_eq!(
+        c920[0].source.as_ref().map(ToString::to_string).as_deref(),
+        Some("v4l2:/dev/camera")
+    );
+    assert!(
+        matches!(&c920[0].modes, Modes::Listed(m) if m.iter().any(|m| m.format == PixelFormat::Other("H264".into())))
     );
     // USB cameras only libcamera reports cannot be driven, and say why.
     let orphans = file("uvc-cameras-cam-list.x86.txt").cameras();
