@@ -44,6 +44,7 @@ fn every_board_profile_is_complete() {
         "rpi3",
         "rpi4",
         "rpi5",
+        "rpi-armhf",
         "generic-aarch64",
         "generic-armv7",
     ] {
@@ -69,9 +70,11 @@ fn every_board_profile_is_complete() {
             "{name}: TARGET {}",
             p["TARGET"]
         );
-        // Pi <= 4 and Zero 2 W have the hardware encoder; the Pi 5 has none.
+        // Pi <= 4 and Zero 2 W have the hardware encoder; the Pi 5 has none. Their packages pick
+        // at start (v4l2h264enc when present and the picture fits its 1920 limit, else x264enc),
+        // so a failing hardware encoder falls back to x264 instead of retrying forever.
         let want_encoder = match name.as_str() {
-            "rpi-zero2w" | "rpi3" | "rpi4" => Some("v4l2h264enc"),
+            "rpi-zero2w" | "rpi3" | "rpi4" | "rpi-armhf" => Some("auto"),
             "rpi5" => Some("x264"),
             _ => None,
         };
@@ -84,6 +87,24 @@ fn every_board_profile_is_complete() {
             name.starts_with("rpi"),
             "{name}: DEB_VARIANT"
         );
+    }
+}
+
+/// Raspberry Pi OS comes as arm64 and as armhf: each needs a Raspberry Pi package (one that pulls
+/// in libcamera), or a CSI camera on that OS silently becomes the test pattern.
+#[test]
+fn both_raspberry_pi_os_architectures_have_a_libcamera_package() {
+    let boards = boards();
+    for target in ["aarch64-unknown-linux-gnu", "armv7-unknown-linux-gnueabihf"] {
+        let pi: Vec<&str> = boards
+            .iter()
+            .filter(|(name, path)| {
+                let p = profile(path);
+                name.starts_with("rpi") && p["TARGET"] == target && p["DEB_VARIANT"] == "libcamera"
+            })
+            .map(|(name, _)| name.as_str())
+            .collect();
+        assert!(!pi.is_empty(), "no Raspberry Pi board profile for {target}");
     }
 }
 

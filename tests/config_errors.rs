@@ -39,6 +39,13 @@ const CASES: &[(&str, usize, usize, &str)] = &[
         "relay[1].url: duplicate relay wss://relay.example.com namespace /publish (also relay[0])",
     ),
     (
+        "pi_encoder_too_wide.toml",
+        8,
+        9,
+        "stream[0].video.width: 2304 pixels: the Raspberry Pi hardware encoder (encoder = \"v4l2h264enc\") \
+         takes 32..=1920 in width and height; lower the width, or set encoder = \"auto\" (x264 above 1920)",
+    ),
+    (
         "fps_zero.toml",
         12,
         7,

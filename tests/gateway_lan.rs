@@ -308,6 +308,12 @@ async fn latency_and_memory_with_10_viewers_and_status_endpoints() {
     let tracks = &status["streams"][0]["tracks"];
     assert_eq!(tracks[0]["track"], "video");
     assert_eq!(tracks[0]["state"], "live");
+    // What the gateway captures, as it chose it (in the status only, never announced).
+    assert_eq!(
+        tracks[0]["capture"], "test pattern 320x240@30 → x264enc",
+        "{status}"
+    );
+    assert_eq!(tracks[1]["capture"], "test tone", "{status}");
     assert_eq!(tracks[1]["track"], "audio");
     assert!(tracks[0]["bitrateBps"].as_u64().unwrap_or(0) > 0);
     assert!(metrics.contains("sioedge_viewers 10"), "{metrics}");

@@ -110,6 +110,7 @@ async fn late_joiner_on_another_node_gets_the_gop_then_live_frames_in_order() {
             sample_rate: None,
             channels: None,
             avcc: None,
+            capture: None,
         }],
     })
     .expect("announce");

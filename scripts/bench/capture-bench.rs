@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let enc = Encoder::choose(&video, &devices::has_element)?;
         println!(
             "{}",
-            video_launch(&video, &devices::resolve_video(&video)?, enc)
+            video_launch(&video, &devices::resolve_video(&video, enc)?, enc)
         );
         println!("{}", audio_launch(&audio, &AudioInput::Test));
         return Ok(());

@@ -35,13 +35,15 @@ board_render_config() {
   printf '%s\n' "$text"
 }
 
-# target_setup TRIPLE: sets DEB_ARCH, GNU_TRIPLET, SYSROOT and exports the cross-build
-# environment (linker, pkg-config into the sysroot, link flags) for cargo --target TRIPLE.
+# target_setup TRIPLE: sets DEB_ARCH, GNU_TRIPLET, SYSROOT, QEMU, QEMU_CPU_MODEL and exports the
+# cross-build environment (linker, pkg-config into the sysroot, link flags) for cargo --target TRIPLE.
+# QEMU_CPU_MODEL is the oldest Raspberry Pi core the target's packages cover, for qemu-user's -cpu:
+# Cortex-A53 (Pi 3, Zero 2 W) for arm64, Cortex-A7 (Pi 2 v1.1) for armhf.
 target_setup() {
   TRIPLE=$1
   case "$TRIPLE" in
-    aarch64-unknown-linux-gnu) DEB_ARCH=arm64 GNU_TRIPLET=aarch64-linux-gnu CROSS_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross" QEMU=qemu-aarch64-static ;;
-    armv7-unknown-linux-gnueabihf) DEB_ARCH=armhf GNU_TRIPLET=arm-linux-gnueabihf CROSS_PKGS="gcc-arm-linux-gnueabihf libc6-dev-armhf-cross" QEMU=qemu-arm-static ;;
+    aarch64-unknown-linux-gnu) DEB_ARCH=arm64 GNU_TRIPLET=aarch64-linux-gnu CROSS_PKGS="gcc-aarch64-linux-gnu libc6-dev-arm64-cross" QEMU=qemu-aarch64-static QEMU_CPU_MODEL=cortex-a53 ;;
+    armv7-unknown-linux-gnueabihf) DEB_ARCH=armhf GNU_TRIPLET=arm-linux-gnueabihf CROSS_PKGS="gcc-arm-linux-gnueabihf libc6-dev-armhf-cross" QEMU=qemu-arm-static QEMU_CPU_MODEL=cortex-a7 ;;
     *) echo "unsupported target '$TRIPLE' (aarch64-unknown-linux-gnu or armv7-unknown-linux-gnueabihf)" >&2; return 2 ;;
   esac
   if ! command -v "$GNU_TRIPLET-gcc" >/dev/null; then

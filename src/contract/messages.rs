@@ -70,6 +70,7 @@ pub(crate) fn cam_announce(stream: &str) -> Announce {
                 sample_rate: None,
                 channels: None,
                 avcc: None,
+                capture: None,
             },
             opus_track(),
         ],
@@ -89,5 +90,6 @@ pub(crate) fn opus_track() -> TrackInfo {
         sample_rate: Some(48000),
         channels: Some(1),
         avcc: None,
+        capture: None,
     }
 }

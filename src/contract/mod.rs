@@ -7,7 +7,7 @@
 //! - [`Announce`], [`Status`], [`TrackState`], [`MediaMeta`]: the JSON messages on the wire.
 //! - [`ContractEvent`] and the event names: one message ready to be encoded by a transport.
 //!
-//! The wire shape: `announce` `{stream, tracks:[{track, codec, codecString, width, height, fps |
+//! The wire shape (docs/event-contract.md): `announce` `{stream, tracks:[{track, codec, codecString, width, height, fps |
 //! sampleRate, channels}]}`, `status` `{stream, track, state, reason}`, `media` `{stream, track,
 //! seq, pts, key, t}` plus the frame as one binary attachment; viewers send `streams`, `watch`,
 //! `unwatch`.

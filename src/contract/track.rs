@@ -41,6 +41,10 @@ pub struct TrackInfo {
     /// so JSON viewers do not need it.
     #[serde(skip)]
     pub avcc: Option<Bytes>,
+    /// What the gateway captures for this track, e.g. `v4l2:/dev/video0 MJPEG 1280x720@30 →
+    /// jpegdec → … → v4l2h264enc`: shown in its `/api/status`, never sent to viewers or relays.
+    #[serde(skip)]
+    pub capture: Option<String>,
 }
 
 impl TrackInfo {
@@ -66,6 +70,7 @@ mod tests {
             sample_rate: None,
             channels: None,
             avcc: Some(Bytes::from_static(b"\x01")),
+            capture: Some("test pattern".into()),
         };
         let v = serde_json::to_value(&info).unwrap();
         assert_eq!(
@@ -74,6 +79,13 @@ mod tests {
                 "width":1280,"height":720,"fps":30})
         );
         let back: TrackInfo = serde_json::from_value(v).unwrap();
-        assert_eq!(back, TrackInfo { avcc: None, ..info });
+        assert_eq!(
+            back,
+            TrackInfo {
+                avcc: None,
+                capture: None,
+                ..info
+            }
+        );
     }
 }

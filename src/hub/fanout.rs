@@ -649,6 +649,7 @@ impl<P: Send + Sync + 'static> Hub<P> {
                             bitrate_bps: t.bitrate_bps,
                             cache_bytes: t.cache.bytes(),
                             seq: t.next_seq.checked_sub(1),
+                            capture: t.info.capture.clone(),
                         })
                         .collect(),
                 })

@@ -32,6 +32,9 @@ pub struct TrackSnapshot {
     pub cache_bytes: usize,
     /// Last seq given out.
     pub seq: Option<u64>,
+    /// What the gateway captures (source, mode, encoder); absent on relays.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture: Option<String>,
 }
 
 /// One stream in a [`HubSnapshot`].

@@ -11,9 +11,11 @@
 //!   0..5 s and 0 when the pipeline has no clock yet.
 
 use super::devices;
+use super::encoders::Fallback;
 use super::error::MediaError;
 use super::h264::ParameterSets;
-use super::pipeline::{self, Encoder};
+use super::modes::Want;
+use super::pipeline::{self, AudioInput, Encoder, VideoInput};
 use super::spec::{AudioSpec, SpecError, VideoSpec};
 use crate::contract::{Codec, MediaEvent, MediaFrame, TrackInfo, TrackKind};
 use crate::sync::lock;
@@ -69,6 +71,9 @@ pub struct TrackStats {
     pub restarts: u64,
     /// Frames whose buffer had several memory blocks (mapping merged them: one copy).
     pub merged: u64,
+    /// What the current run captures: source, mode, conversions and encoder (see
+    /// [`TrackInfo::capture`]).
+    pub capture: Option<String>,
 }
 
 #[derive(Clone)]
@@ -85,18 +90,115 @@ impl TrackSpec {
         }
     }
 
-    /// Resolves devices and encoders now (they can appear between restarts) and builds the launch line.
-    fn launch(&self) -> Result<String, String> {
+    /// Resolves devices and encoders now (they can appear between restarts) and builds the launch
+    /// line; video uses the encoder `fallback` picks.
+    fn launch(&self, fallback: &Fallback) -> Result<Launch, String> {
         match self {
             TrackSpec::Video(v) => {
-                let enc = Encoder::choose(v, &devices::has_element)?;
-                let input = devices::resolve_video(v).map_err(|e| e.to_string())?;
-                Ok(pipeline::video_launch(v, &input, enc))
+                let candidates = Encoder::candidates(v, &devices::has_element)?;
+                let enc = fallback
+                    .pick(&candidates)
+                    .ok_or_else(|| "no video encoder".to_string())?;
+                let input = devices::resolve_video(v, enc).map_err(|e| e.to_string())?;
+                let mut capture = format!("{} → {}", describe_video(v, &input), enc.element());
+                if let Some(note) = fallback.note() {
+                    capture.push_str(&format!(" ({note})"));
+                }
+                Ok(Launch {
+                    text: pipeline::video_launch(v, &input, enc),
+                    capture,
+                    encoder: Some((enc, candidates)),
+                })
             }
             TrackSpec::Audio(a) => {
                 let input = devices::resolve_audio(a).map_err(|e| e.to_string())?;
-                Ok(pipeline::audio_launch(a, &input))
+                Ok(Launch {
+                    text: pipeline::audio_launch(a, &input),
+                    capture: describe_audio(&input),
+                    encoder: None,
+                })
             }
+        }
+    }
+}
+
+/// One run's pipeline, what it captures, and (video) its encoder among the candidates.
+struct Launch {
+    text: String,
+    capture: String,
+    encoder: Option<(Encoder, Vec<Encoder>)>,
+}
+
+/// `v4l2:/dev/video0 MJPEG 1280x720@30 → jpegdec → videoconvert → NV12/I420 1280x720@30`.
+fn describe_video(spec: &VideoSpec, input: &VideoInput) -> String {
+    let want = Want {
+        width: spec.width,
+        height: spec.height,
+        fps: spec.fps,
+    };
+    match input {
+        VideoInput::Test { .. } => {
+            format!("test pattern {}x{}@{}", want.width, want.height, want.fps)
+        }
+        VideoInput::Custom(_) => "pipeline".into(),
+        VideoInput::V4l2 { device, plan } => format!("v4l2:{device} {}", plan.describe(want)),
+        VideoInput::Libcamera {
+            camera,
+            settings,
+            plan,
+        } => {
+            let mut s = format!(
+                "libcamera:{} {}",
+                camera.as_deref().unwrap_or("(first)"),
+                plan.describe(want)
+            );
+            for setting in settings {
+                s.push_str(&format!(" [{setting}]"));
+            }
+            s
+        }
+    }
+}
+
+fn describe_audio(input: &AudioInput) -> String {
+    match input {
+        AudioInput::Test => "test tone".into(),
+        AudioInput::Alsa(d) => format!("alsa:{d}"),
+        AudioInput::Pulse(None) => "pulse".into(),
+        AudioInput::Pulse(Some(d)) => format!("pulse:{d}"),
+        AudioInput::Custom(_) => "pipeline".into(),
+    }
+}
+
+/// Counts a finished video run for the encoder fallback: an error the encoder (the element named
+/// `enc`) posted before the track came up counts against it, anything else clears its count.
+/// Returns the line to log when this moves to the next encoder.
+fn encoder_verdict(
+    fallback: &mut Fallback,
+    encoder: Option<&(Encoder, Vec<Encoder>)>,
+    ended: &Ended,
+    was_up: bool,
+) -> Option<String> {
+    let (enc, candidates) = encoder?;
+    if ended.element.as_deref() == Some("enc") && !was_up {
+        fallback.failed(*enc, &ended.reason, candidates)
+    } else {
+        fallback.not_the_encoder();
+        None
+    }
+}
+
+/// How a run ended: why, and the element that posted the error (`enc` is the encoder).
+struct Ended {
+    reason: String,
+    element: Option<String>,
+}
+
+impl From<String> for Ended {
+    fn from(reason: String) -> Self {
+        Ended {
+            reason,
+            element: None,
         }
     }
 }
@@ -160,6 +262,8 @@ struct Track {
     restarts: AtomicU64,
     merged: AtomicU64,
     run: Mutex<RunState>,
+    /// What the current run captures (for `TrackUp` and stats).
+    capture: Mutex<Option<String>>,
 }
 
 fn unix_us() -> u64 {
@@ -190,6 +294,14 @@ impl Track {
 
     fn state(&self) -> std::sync::MutexGuard<'_, RunState> {
         lock(&self.run)
+    }
+
+    fn capture(&self) -> Option<String> {
+        lock(&self.capture).clone()
+    }
+
+    fn set_capture(&self, capture: Option<String>) {
+        *lock(&self.capture) = capture;
     }
 
     fn drop_frame(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -293,6 +405,7 @@ impl Track {
             sample_rate: int("rate").filter(|_| !video),
             channels: int("channels").filter(|_| !video),
             avcc,
+            capture: self.capture(),
         })
     }
 
@@ -328,14 +441,17 @@ impl Track {
     fn supervise(self: Arc<Self>, spec: TrackSpec) {
         let mut backoff = BACKOFF_START;
         let mut down_sent = false;
+        let mut fallback = Fallback::default();
         while !self.stop.load(Relaxed) {
             self.state().new_run();
-            let (reason, healthy) = match spec.launch() {
+            let (ended, healthy, encoder) = match spec.launch(&fallback) {
                 Ok(launch) => {
-                    tracing::info!(stream = %self.stream, track = %self.track, %launch, "starting pipeline");
-                    self.run_once(&launch)
+                    tracing::info!(stream = %self.stream, track = %self.track, capture = %launch.capture, launch = %launch.text, "starting pipeline");
+                    self.set_capture(Some(launch.capture));
+                    let (ended, healthy) = self.run_once(&launch.text);
+                    (ended, healthy, launch.encoder)
                 }
-                Err(e) => (e, false),
+                Err(e) => (Ended::from(e), false, None),
             };
             let was_up = self.up.swap(false, Relaxed);
             if self.stop.load(Relaxed) {
@@ -344,6 +460,11 @@ impl Track {
             if healthy {
                 backoff = BACKOFF_START;
             }
+            if let Some(msg) = encoder_verdict(&mut fallback, encoder.as_ref(), &ended, was_up) {
+                tracing::warn!(stream = %self.stream, track = %self.track, "{msg}");
+                backoff = BACKOFF_START;
+            }
+            let reason = ended.reason;
             tracing::warn!(stream = %self.stream, track = %self.track, %reason, retry_in = ?backoff, "track down");
             if was_up || !down_sent {
                 down_sent = true;
@@ -359,30 +480,30 @@ impl Track {
         }
     }
 
-    /// Runs one pipeline until it fails or stop is requested: (reason, stayed up long enough to
-    /// count as healthy).
-    fn run_once(self: &Arc<Self>, launch: &str) -> (String, bool) {
+    /// Runs one pipeline until it fails or stop is requested: how it ended, and whether it stayed
+    /// up long enough to count as healthy.
+    fn run_once(self: &Arc<Self>, launch: &str) -> (Ended, bool) {
         let pipeline = match gst::parse::launch(launch) {
             Ok(p) => p,
-            Err(e) => return (format!("cannot build pipeline: {e}"), false),
+            Err(e) => return (Ended::from(format!("cannot build pipeline: {e}")), false),
         };
-        let reason = self.watch(&pipeline);
+        let ended = self.watch(&pipeline);
         let healthy = self.up.load(Relaxed)
             && self.since_epoch_us() - self.up_since_us.load(Relaxed)
                 >= HEALTHY_AFTER.as_micros() as u64;
         if pipeline.set_state(gst::State::Null).is_err() {
             tracing::warn!(stream = %self.stream, track = %self.track, "pipeline refused to stop");
         }
-        (reason, healthy)
+        (ended, healthy)
     }
 
-    fn watch(self: &Arc<Self>, pipeline: &gst::Element) -> String {
+    fn watch(self: &Arc<Self>, pipeline: &gst::Element) -> Ended {
         let sink = pipeline
             .downcast_ref::<gst::Bin>()
             .and_then(|b| b.by_name("sink"))
             .and_then(|s| s.downcast::<gst_app::AppSink>().ok());
         let (Some(sink), Some(bus)) = (sink, pipeline.bus()) else {
-            return "pipeline has no appsink named \"sink\"".into();
+            return Ended::from("pipeline has no appsink named \"sink\"".to_string());
         };
         let me = Arc::clone(self);
         sink.set_callbacks(
@@ -396,18 +517,20 @@ impl Track {
                 bus.timed_pop_filtered(gst::ClockTime::from_seconds(1), &[gst::MessageType::Error]);
             return match msg.as_ref().map(|m| m.view()) {
                 Some(gst::MessageView::Error(e)) => describe_error(e),
-                _ => "pipeline failed to start".into(),
+                _ => Ended::from("pipeline failed to start".to_string()),
             };
         }
         loop {
             if self.stop.load(Relaxed) {
-                return "stopped".into();
+                return Ended::from("stopped".to_string());
             }
             if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(POLL.as_millis() as u64))
             {
                 match msg.view() {
                     gst::MessageView::Error(e) => return describe_error(e),
-                    gst::MessageView::Eos(_) => return "end of stream".into(),
+                    gst::MessageView::Eos(_) => {
+                        return Ended::from("end of stream".to_string());
+                    }
                     gst::MessageView::Warning(w) => {
                         let src = w.src().map(|s| s.name().to_string()).unwrap_or_default();
                         tracing::warn!(stream = %self.stream, track = %self.track, element = %src, warning = %w.error(), "pipeline warning");
@@ -420,28 +543,27 @@ impl Track {
                     .since_epoch_us()
                     .saturating_sub(self.last_frame_us.load(Relaxed));
                 if quiet > STALL_TIMEOUT.as_micros() as u64 {
-                    return format!("no frame for {} s", quiet / 1_000_000);
+                    return Ended::from(format!("no frame for {} s", quiet / 1_000_000));
                 }
             } else if started.elapsed() > STARTUP_TIMEOUT {
-                return format!(
+                return Ended::from(format!(
                     "no frame within {} s of starting",
                     STARTUP_TIMEOUT.as_secs()
-                );
+                ));
             }
         }
     }
 }
 
 /// `element: message (debug details)`: what a user needs to see why a camera failed.
-fn describe_error(e: &gst::message::Error) -> String {
-    let src = e
-        .src()
-        .map(|s| s.name().to_string())
-        .unwrap_or_else(|| "pipeline".into());
-    match e.debug() {
+fn describe_error(e: &gst::message::Error) -> Ended {
+    let element = e.src().map(|s| s.name().to_string());
+    let src = element.as_deref().unwrap_or("pipeline");
+    let reason = match e.debug() {
         Some(d) => format!("{src}: {} ({d})", e.error()),
         None => format!("{src}: {}", e.error()),
-    }
+    };
+    Ended { reason, element }
 }
 
 struct Handle {
@@ -521,6 +643,7 @@ impl Capture {
                 restarts: AtomicU64::new(0),
                 merged: AtomicU64::new(0),
                 run: Mutex::new(RunState::default()),
+                capture: Mutex::new(None),
             });
             let t = Arc::clone(&track);
             let thread = std::thread::Builder::new()
@@ -559,6 +682,7 @@ impl Capture {
                     dropped: t.dropped.load(Relaxed),
                     restarts: t.restarts.load(Relaxed),
                     merged: t.merged.load(Relaxed),
+                    capture: t.capture(),
                 }
             })
             .collect()
@@ -587,6 +711,63 @@ impl Drop for Capture {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The error a pipeline posts, described as the supervisor sees it.
+    fn first_error(launch: &str) -> Ended {
+        gst::init().unwrap();
+        let pipeline = gst::parse::launch(launch).unwrap();
+        let bus = pipeline.bus().unwrap();
+        let _ = pipeline.set_state(gst::State::Playing);
+        let msg = bus
+            .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Error])
+            .expect("an error");
+        let _ = pipeline.set_state(gst::State::Null);
+        match msg.view() {
+            gst::MessageView::Error(e) => describe_error(e),
+            _ => unreachable!("filtered"),
+        }
+    }
+
+    #[test]
+    fn the_encoders_errors_move_auto_to_the_next_encoder() {
+        let candidates = (Encoder::V4l2h264, vec![Encoder::V4l2h264, Encoder::X264]);
+        // an element named `enc` failing, as the encoder does in every launch line
+        let enc_failed =
+            first_error("videotestsrc num-buffers=3 ! identity name=enc error-after=1 ! fakesink");
+        assert_eq!(enc_failed.element.as_deref(), Some("enc"));
+        assert!(
+            enc_failed.reason.starts_with("enc: "),
+            "{}",
+            enc_failed.reason
+        );
+        let source_failed = first_error("v4l2src device=/dev/sioedge-no-such-camera ! fakesink");
+        assert_ne!(source_failed.element.as_deref(), Some("enc"));
+
+        let mut fallback = Fallback::default();
+        let mut verdict = |ended: &Ended, was_up| {
+            encoder_verdict(&mut fallback, Some(&candidates), ended, was_up)
+        };
+        assert_eq!(verdict(&enc_failed, false), None);
+        assert_eq!(verdict(&enc_failed, false), None);
+        // a camera error in between starts the count again
+        assert_eq!(verdict(&source_failed, false), None);
+        // so does an encoder failure after the track was up
+        assert_eq!(verdict(&enc_failed, true), None);
+        assert_eq!(verdict(&enc_failed, false), None);
+        assert_eq!(verdict(&enc_failed, false), None);
+        let msg = verdict(&enc_failed, false).expect("fallback");
+        assert!(
+            msg.starts_with("v4l2h264enc failed 3 times (enc: ")
+                && msg.ends_with("using x264enc instead"),
+            "{msg}"
+        );
+        assert_eq!(fallback.pick(&candidates.1), Some(Encoder::X264));
+        // audio tracks have no encoder to fall back from
+        assert_eq!(
+            encoder_verdict(&mut Fallback::default(), None, &enc_failed, false),
+            None
+        );
+    }
 
     #[test]
     fn pts_is_monotonic_and_restarts_continue_after_the_last_frame() {

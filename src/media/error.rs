@@ -3,7 +3,7 @@
 use super::spec::SpecError;
 
 /// Why capture could not start or a probe failed (pipeline failures at run time are not errors:
-/// they become [`MediaEvent::TrackDown`] and retries).
+/// they become [`MediaEvent::TrackDown`](crate::contract::MediaEvent::TrackDown) and retries).
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
     /// GStreamer itself could not be initialised.
@@ -25,7 +25,15 @@ pub enum MediaError {
     /// A buffer could not be mapped readable.
     #[error("cannot map a GStreamer buffer readable")]
     Map,
-    /// Device probing or reporting failed.
+    /// Device probing or reporting failed, or the configured camera is not there.
     #[error("device probe: {0}")]
     Probe(String),
+    /// The camera has no mode for the configured picture (the reason lists its best modes).
+    #[error("{camera}: {reason}")]
+    Mode {
+        /// Camera name and source.
+        camera: String,
+        /// Why, with the modes it does have.
+        reason: super::modes::NoPlan,
+    },
 }

@@ -49,13 +49,25 @@ mod capture;
 #[cfg(feature = "media")]
 pub mod devices;
 #[cfg(feature = "media")]
+pub mod discovery;
+#[cfg(feature = "media")]
+pub mod encoders;
+#[cfg(feature = "media")]
 mod error;
 #[cfg(feature = "media")]
+pub mod libcamera;
+#[cfg(feature = "media")]
+pub mod modes;
+#[cfg(feature = "media")]
 pub mod pipeline;
+#[cfg(feature = "media")]
+pub mod rpicam;
 
 pub use spec::{
-    AudioCodec, AudioSource, AudioSpec, OpusApplication, SpecError, VideoCodec, VideoEncoder,
-    VideoSource, VideoSpec,
+    AUDIO_FRAME_MS, AudioCodec, AudioSource, AudioSpec, BCM2835_CODEC_MAX, BCM2835_CODEC_MIN,
+    KEYFRAME_INTERVAL_S, OPUS_BITRATE_KBPS, OPUS_SAMPLE_RATES, OpusApplication, PCM_SAMPLE_RATES,
+    SpecError, VIDEO_BITRATE_KBPS, VIDEO_FPS, VIDEO_HEIGHT_MAX, VIDEO_SIZE_MIN, VIDEO_WIDTH_MAX,
+    VideoCodec, VideoEncoder, VideoSource, VideoSpec, or_list,
 };
 
 #[cfg(feature = "media")]

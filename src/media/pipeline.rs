@@ -4,6 +4,7 @@
 //! with `gst-launch-1.0`, and what the logs print when a track starts. Device discovery for `auto`
 //! happens before this step ([`super::devices`]); here every source is concrete.
 
+use super::modes::{PixelFormat, Plan, Step};
 use super::spec::{AudioCodec, AudioSpec, OpusApplication, VideoCodec, VideoEncoder, VideoSpec};
 use crate::contract::Codec;
 
@@ -16,21 +17,41 @@ fn appsink(max_buffers: u32) -> String {
 }
 
 /// A video source with every choice made.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum VideoInput {
     /// `videotestsrc` with overlays (when the `clockoverlay` element exists).
     Test {
         /// Draw the wall clock and the running time onto the picture.
         overlay: bool,
     },
-    /// `libcamerasrc`, optionally a given camera (`camera-name`).
-    Libcamera(Option<String>),
-    /// `v4l2src device=…` delivering raw frames.
-    V4l2Raw(String),
-    /// `v4l2src device=…` delivering MJPEG, decoded with `jpegdec`.
-    V4l2Jpeg(String),
+    /// `libcamerasrc`: a CSI camera behind the Raspberry Pi ISP.
+    Libcamera {
+        /// `camera-name` (the first camera when `None`).
+        camera: Option<String>,
+        /// Property settings, e.g. `af-mode=continuous`.
+        settings: Vec<&'static str>,
+        /// What to ask of it.
+        plan: Plan,
+    },
+    /// `v4l2src device=…`: a USB or other V4L2 camera.
+    V4l2 {
+        /// Device node or `/dev/v4l/by-…` link.
+        device: String,
+        /// What to ask of it.
+        plan: Plan,
+    },
     /// The user's `pipeline` fragment.
     Custom(String),
+}
+
+impl VideoInput {
+    /// The capture plan, for devices.
+    pub fn plan(&self) -> Option<&Plan> {
+        match self {
+            VideoInput::Libcamera { plan, .. } | VideoInput::V4l2 { plan, .. } => Some(plan),
+            VideoInput::Test { .. } | VideoInput::Custom(_) => None,
+        }
+    }
 }
 
 /// An audio source with every choice made.
@@ -46,7 +67,8 @@ pub enum AudioInput {
     Custom(String),
 }
 
-/// A concrete video encoder element.
+/// A concrete video encoder element (what each takes and the order `auto` tries them in:
+/// [`super::encoders`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoder {
     /// Raspberry Pi ≤ 4 hardware H.264.
@@ -73,41 +95,10 @@ impl Encoder {
         }
     }
 
-    /// Resolves the spec's choice against the elements this machine has (`has(element_name)`).
+    /// The encoder a spec starts with on this machine (`has(element_name)`): the first of
+    /// [`Encoder::candidates`].
     pub fn choose(spec: &VideoSpec, has: &dyn Fn(&str) -> bool) -> Result<Encoder, String> {
-        use Encoder::*;
-        let candidates: &[Encoder] = match (spec.codec, spec.encoder) {
-            (_, VideoEncoder::Mjpeg) => &[Jpeg],
-            (_, VideoEncoder::V4l2jpegenc) => &[V4l2Jpeg],
-            (VideoCodec::Mjpeg, _) => &[V4l2Jpeg, Jpeg],
-            (VideoCodec::H264, VideoEncoder::Auto) => &[V4l2h264, X264, Openh264],
-            (VideoCodec::H264, VideoEncoder::V4l2h264enc) => &[V4l2h264],
-            (VideoCodec::H264, VideoEncoder::X264) => &[X264],
-            (VideoCodec::H264, VideoEncoder::Openh264) => &[Openh264],
-        };
-        candidates
-            .iter()
-            .copied()
-            .find(|e| has(e.element()))
-            .ok_or_else(|| match candidates {
-                [one] => format!(
-                    "encoder element {} is not available on this machine",
-                    one.element()
-                ),
-                [_, Jpeg] => "no JPEG encoder: install gstreamer1.0-plugins-good (jpegenc)".into(),
-                _ => "no H.264 encoder: install gstreamer1.0-plugins-ugly (x264enc) or \
-                      gstreamer1.0-plugins-bad (openh264enc)"
-                    .into(),
-            })
-    }
-
-    /// Raw format the encoder takes without conversion. x264 must get I420: left to negotiate it
-    /// picks 4:4:4 10-bit, which browsers cannot decode. The Pi's encoder wants NV12.
-    fn raw_format(self) -> &'static str {
-        match self {
-            Encoder::V4l2h264 => "NV12",
-            _ => "I420",
-        }
+        Encoder::candidates(spec, has).map(|c| c[0])
     }
 }
 
@@ -127,67 +118,130 @@ fn v4l2_level(spec: &VideoSpec) -> &'static str {
     }
 }
 
-/// The full video pipeline description.
-pub fn video_launch(spec: &VideoSpec, input: &VideoInput, enc: Encoder) -> String {
-    let (w, h, fps, fmt) = (spec.width, spec.height, spec.fps, enc.raw_format());
-    let src = match input {
+/// Caps of raw video.
+fn raw_caps(formats: &[&str], w: u32, h: u32, fps: u32) -> String {
+    let format = match formats {
+        [one] => (*one).to_string(),
+        many => format!("(string){{{}}}", many.join(",")),
+    };
+    format!("video/x-raw,format={format},width={w},height={h},framerate={fps}/1")
+}
+
+/// The source element (for the test pattern with overlays: the pattern, its caps and the overlays).
+fn source(spec: &VideoSpec, input: &VideoInput, enc: Encoder) -> String {
+    match input {
         VideoInput::Test { overlay } => {
-            let mut s = format!(
-                "videotestsrc is-live=true pattern=smpte horizontal-speed=2 ! \
-                 video/x-raw,format={fmt},width={w},height={h},framerate={fps}/1"
-            );
+            let mut s = "videotestsrc is-live=true pattern=smpte horizontal-speed=2".to_string();
             if *overlay {
-                s.push_str(
-                    " ! clockoverlay time-format=\"%H:%M:%S\" halignment=left valignment=top \
-                     font-desc=\"Sans 20\" ! timeoverlay halignment=right valignment=top font-desc=\"Sans 20\"",
-                );
+                let caps = raw_caps(&enc.input().formats[..1], spec.width, spec.height, spec.fps);
+                s.push_str(&format!(
+                    " ! {caps} ! clockoverlay time-format=\"%H:%M:%S\" halignment=left \
+                     valignment=top font-desc=\"Sans 20\" ! timeoverlay halignment=right \
+                     valignment=top font-desc=\"Sans 20\""
+                ));
             }
             s
         }
-        VideoInput::Libcamera(camera) => {
-            let name = camera
-                .as_deref()
-                .map(|c| format!(" camera-name={}", quote(c)))
-                .unwrap_or_default();
-            format!(
-                "libcamerasrc{name} ! video/x-raw,format={fmt},width={w},height={h},framerate={fps}/1"
-            )
+        VideoInput::Libcamera {
+            camera, settings, ..
+        } => {
+            let mut s = "libcamerasrc".to_string();
+            if let Some(c) = camera {
+                s.push_str(&format!(" camera-name={}", quote(c)));
+            }
+            for setting in settings {
+                s.push(' ');
+                s.push_str(setting);
+            }
+            s
         }
-        VideoInput::V4l2Raw(dev) => format!(
-            "v4l2src device={} ! video/x-raw,width={w},height={h},framerate={fps}/1",
-            quote(dev)
-        ),
-        VideoInput::V4l2Jpeg(dev) => format!(
-            "v4l2src device={} ! image/jpeg,width={w},height={h},framerate={fps}/1 ! jpegdec",
-            quote(dev)
-        ),
+        VideoInput::V4l2 { device, .. } => format!("v4l2src device={}", quote(device)),
         VideoInput::Custom(p) => p.clone(),
+    }
+}
+
+/// From the source's pads to the encoder's input: the caps the source is pinned to, the plan's
+/// conversions, and the configured size, rate and a format the encoder takes (square pixels:
+/// `videoscale` adds black borders rather than stretch).
+pub fn convert(spec: &VideoSpec, plan: &Plan) -> String {
+    let out = format!(
+        "{},pixel-aspect-ratio=1/1",
+        raw_caps(&plan.formats, spec.width, spec.height, spec.fps)
+    );
+    if plan.steps.is_empty() {
+        // Pinned to exactly what the encoder gets (and two caps filters in a row do not parse).
+        return out;
+    }
+    let p = &plan.pin;
+    let mut s = match &p.format {
+        PixelFormat::Mjpeg => format!(
+            "image/jpeg,width={},height={},framerate={}/{}",
+            p.width, p.height, p.rate.num, p.rate.den
+        ),
+        PixelFormat::Raw(f) | PixelFormat::Other(f) => format!(
+            "video/x-raw,format={f},width={},height={},framerate={}/{}",
+            p.width, p.height, p.rate.num, p.rate.den
+        ),
     };
+    for step in &plan.steps {
+        s.push_str(" ! ");
+        match step {
+            Step::DecodeJpeg => s.push_str("jpegdec"),
+            Step::Rate => s.push_str("videorate"),
+            Step::Crop { left, right } => {
+                s.push_str(&format!("videocrop left={left} right={right}"));
+            }
+            Step::Scale => s.push_str("videoscale"),
+            Step::Convert => s.push_str("videoconvert"),
+        }
+    }
+    format!("{s} ! {out}")
+}
+
+/// The encoder (named `enc`, so its errors can be told from the source's) and what follows it,
+/// up to the appsink.
+pub fn encode(spec: &VideoSpec, enc: Encoder) -> String {
     let k = spec.keyframe_distance();
     let b = spec.bitrate_kbps;
     // SPS/PPS before every IDR (late joiners, WebCodecs Annex B), one access unit per buffer.
     let h264_out =
         "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au";
-    let encode = match enc {
+    match enc {
         Encoder::X264 => format!(
-            "x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max={k} bitrate={b} ! \
-             video/x-h264,profile=constrained-baseline ! {h264_out}"
+            "x264enc name=enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max={k} \
+             bitrate={b} ! video/x-h264,profile=constrained-baseline ! {h264_out}"
         ),
         Encoder::Openh264 => format!(
-            "openh264enc bitrate={} gop-size={k} complexity=low usage-type=camera \
+            "openh264enc name=enc bitrate={} gop-size={k} complexity=low usage-type=camera \
              scene-change-detection=false ! video/x-h264,profile=constrained-baseline ! {h264_out}",
             b * 1000
         ),
         Encoder::V4l2h264 => format!(
-            "v4l2h264enc extra-controls=\"controls,repeat_sequence_header=1,video_bitrate={},h264_i_frame_period={k}\" ! \
+            "v4l2h264enc name=enc extra-controls=\"controls,repeat_sequence_header=1,video_bitrate={},h264_i_frame_period={k}\" ! \
              video/x-h264,level=(string){},profile=(string)constrained-baseline ! {h264_out}",
             b * 1000,
             v4l2_level(spec)
         ),
-        Encoder::Jpeg | Encoder::V4l2Jpeg => enc.element().to_string(),
+        Encoder::Jpeg | Encoder::V4l2Jpeg => format!("{} name=enc", enc.element()),
+    }
+}
+
+/// The full video pipeline description.
+pub fn video_launch(spec: &VideoSpec, input: &VideoInput, enc: Encoder) -> String {
+    let formats = enc.input().formats;
+    let to_encoder = match input {
+        VideoInput::Libcamera { plan, .. } | VideoInput::V4l2 { plan, .. } => convert(spec, plan),
+        VideoInput::Test { .. } => raw_caps(&formats[..1], spec.width, spec.height, spec.fps),
+        // A fragment's raw output, whatever it is, converted and scaled.
+        VideoInput::Custom(_) => format!(
+            "videoconvert ! videoscale ! video/x-raw,format={},width={},height={}",
+            formats[0], spec.width, spec.height
+        ),
     };
     format!(
-        "{src} ! videoconvert ! videoscale ! video/x-raw,format={fmt},width={w},height={h} ! {encode} ! {}",
+        "{} ! {to_encoder} ! {} ! {}",
+        source(spec, input, enc),
+        encode(spec, enc),
         appsink(4)
     )
 }
@@ -250,53 +304,7 @@ pub fn init() -> Result<(), super::error::MediaError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn only(names: &'static [&'static str]) -> impl Fn(&str) -> bool {
-        move |e| names.contains(&e)
-    }
-
-    #[test]
-    fn auto_prefers_hardware_then_x264_then_openh264() {
-        let spec = VideoSpec::default();
-        let all = only(&["v4l2h264enc", "x264enc", "openh264enc"]);
-        assert_eq!(Encoder::choose(&spec, &all), Ok(Encoder::V4l2h264));
-        assert_eq!(
-            Encoder::choose(&spec, &only(&["x264enc", "openh264enc"])),
-            Ok(Encoder::X264)
-        );
-        assert_eq!(
-            Encoder::choose(&spec, &only(&["openh264enc"])),
-            Ok(Encoder::Openh264)
-        );
-        assert!(Encoder::choose(&spec, &only(&[])).is_err());
-        let explicit = VideoSpec {
-            encoder: VideoEncoder::X264,
-            ..Default::default()
-        };
-        assert_eq!(Encoder::choose(&explicit, &all), Ok(Encoder::X264));
-        assert!(
-            Encoder::choose(&explicit, &only(&["openh264enc"]))
-                .unwrap_err()
-                .contains("x264enc")
-        );
-        let mjpeg = VideoSpec {
-            codec: VideoCodec::Mjpeg,
-            ..Default::default()
-        };
-        assert_eq!(
-            Encoder::choose(&mjpeg, &only(&["jpegenc"])),
-            Ok(Encoder::Jpeg)
-        );
-        assert_eq!(
-            Encoder::choose(&mjpeg, &only(&["jpegenc", "v4l2jpegenc"])),
-            Ok(Encoder::V4l2Jpeg)
-        );
-        assert!(
-            Encoder::choose(&mjpeg, &only(&[]))
-                .unwrap_err()
-                .contains("jpegenc")
-        );
-    }
+    use crate::media::modes::{Pin, Rate};
 
     #[test]
     fn x264_gets_i420_and_constrained_baseline() {
@@ -324,12 +332,40 @@ mod tests {
         assert!(!l.contains("clockoverlay"));
     }
 
+    fn plan(format: PixelFormat, w: u32, h: u32, steps: Vec<Step>, to: &[&'static str]) -> Plan {
+        Plan {
+            pin: Pin {
+                format,
+                width: w,
+                height: h,
+                rate: Rate::whole(30),
+            },
+            sensor_mode: None,
+            steps,
+            formats: to.to_vec(),
+        }
+    }
+
     #[test]
-    fn pi_encoder_gets_nv12_pinned_level_and_repeated_headers() {
+    fn pi_encoder_gets_the_isp_format_a_pinned_level_and_repeated_headers() {
         let spec = VideoSpec::default();
-        let l = video_launch(&spec, &VideoInput::Libcamera(None), Encoder::V4l2h264);
+        let input = VideoInput::Libcamera {
+            camera: None,
+            settings: vec!["af-mode=continuous"],
+            plan: plan(
+                PixelFormat::Raw("NV12".into()),
+                1280,
+                720,
+                vec![],
+                &["NV12"],
+            ),
+        };
+        let l = video_launch(&spec, &input, Encoder::V4l2h264);
         assert!(
-            l.starts_with("libcamerasrc ! video/x-raw,format=NV12,width=1280,height=720"),
+            l.starts_with(
+                "libcamerasrc af-mode=continuous ! video/x-raw,format=NV12,width=1280,height=720,\
+                 framerate=30/1,pixel-aspect-ratio=1/1 ! v4l2h264enc name=enc"
+            ),
             "{l}"
         );
         assert!(
@@ -342,23 +378,48 @@ mod tests {
             fps: 60,
             ..Default::default()
         };
-        assert!(
-            video_launch(&big, &VideoInput::Libcamera(None), Encoder::V4l2h264)
-                .contains("level=(string)4.2,")
-        );
+        assert!(video_launch(&big, &input, Encoder::V4l2h264).contains("level=(string)4.2,"));
     }
 
     #[test]
-    fn v4l2_devices_are_quoted_and_mjpeg_decoded() {
-        let spec = VideoSpec::default();
-        let l = video_launch(
-            &spec,
-            &VideoInput::V4l2Jpeg("/dev/video 0".into()),
-            Encoder::X264,
+    fn v4l2_devices_are_quoted_and_mjpeg_decoded_and_converted() {
+        let spec = VideoSpec {
+            width: 960,
+            height: 540,
+            fps: 25,
+            ..Default::default()
+        };
+        let input = VideoInput::V4l2 {
+            device: "/dev/v4l/by-id/usb-cam 0".into(),
+            plan: plan(
+                PixelFormat::Mjpeg,
+                1280,
+                720,
+                vec![Step::DecodeJpeg, Step::Rate, Step::Scale, Step::Convert],
+                &["I420", "NV12"],
+            ),
+        };
+        let l = video_launch(&spec, &input, Encoder::X264);
+        assert!(
+            l.starts_with(
+                "v4l2src device=\"/dev/v4l/by-id/usb-cam 0\" ! image/jpeg,width=1280,height=720,\
+                 framerate=30/1 ! jpegdec ! videorate ! videoscale ! videoconvert ! \
+                 video/x-raw,format=(string){I420,NV12},width=960,height=540,framerate=25/1,\
+                 pixel-aspect-ratio=1/1 ! x264enc name=enc"
+            ),
+            "{l}"
         );
-        assert!(l.starts_with(
-            "v4l2src device=\"/dev/video 0\" ! image/jpeg,width=1280,height=720,framerate=30/1 ! jpegdec"
-        ), "{l}");
+        let crop = plan(
+            PixelFormat::Raw("I420".into()),
+            1024,
+            540,
+            vec![Step::Crop {
+                left: 32,
+                right: 32,
+            }],
+            &["I420"],
+        );
+        assert!(convert(&spec, &crop).contains(" ! videocrop left=32 right=32 ! "));
     }
 
     #[test]
@@ -387,14 +448,23 @@ mod tests {
     }
 
     #[test]
-    fn named_libcamera_and_pulse_sources() {
-        let v = video_launch(
-            &VideoSpec::default(),
-            &VideoInput::Libcamera(Some("/base/soc/i2c0mux/imx708@1a".into())),
-            Encoder::X264,
-        );
+    fn named_libcamera_and_pulse_sources_and_the_test_pattern() {
+        let input = VideoInput::Libcamera {
+            camera: Some("/base/soc/i2c0mux/i2c@1/imx708@1a".into()),
+            settings: vec![],
+            plan: plan(
+                PixelFormat::Raw("I420".into()),
+                1280,
+                720,
+                vec![],
+                &["I420"],
+            ),
+        };
+        let v = video_launch(&VideoSpec::default(), &input, Encoder::X264);
         assert!(
-            v.starts_with("libcamerasrc camera-name=\"/base/soc/i2c0mux/imx708@1a\" ! video/x-raw,format=I420,"),
+            v.starts_with(
+                "libcamerasrc camera-name=\"/base/soc/i2c0mux/i2c@1/imx708@1a\" ! video/x-raw,format=I420,"
+            ),
             "{v}"
         );
         let a = audio_launch(
@@ -412,7 +482,9 @@ mod tests {
             Encoder::V4l2Jpeg,
         );
         assert!(
-            j.contains("format=I420,width=1280,height=720 ! v4l2jpegenc ! appsink"),
+            j.contains(
+                "format=I420,width=1280,height=720,framerate=30/1 ! v4l2jpegenc name=enc ! appsink"
+            ),
             "{j}"
         );
     }

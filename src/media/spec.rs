@@ -8,6 +8,37 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::ops::RangeInclusive;
+
+// Limits, in one place: validation, error messages, the example config's comments (checked by
+// `the_example_config_documents_these_limits`) and the mode choice all read these.
+
+/// Smallest frame width and height (pixels).
+pub const VIDEO_SIZE_MIN: u32 = 16;
+/// Largest frame width (pixels).
+pub const VIDEO_WIDTH_MAX: u32 = 7680;
+/// Largest frame height (pixels).
+pub const VIDEO_HEIGHT_MAX: u32 = 4320;
+/// Frames per second a track may ask for.
+pub const VIDEO_FPS: RangeInclusive<u32> = 1..=120;
+/// H.264 target bitrates (kbit/s).
+pub const VIDEO_BITRATE_KBPS: RangeInclusive<u32> = 16..=100_000;
+/// Seconds between keyframes.
+pub const KEYFRAME_INTERVAL_S: RangeInclusive<f64> = 0.1..=60.0;
+/// The Raspberry Pi ≤ 4 hardware codec takes frames of at most this width *and* height: the
+/// bcm2835-codec driver's `MAX_W_CODEC`/`MAX_H_CODEC` (raspberrypi/linux,
+/// drivers/staging/vc04_services/bcm2835-codec/bcm2835-v4l2-codec.c).
+pub const BCM2835_CODEC_MAX: u32 = 1920;
+/// ... and at least this (`MIN_W`/`MIN_H` of the same driver).
+pub const BCM2835_CODEC_MIN: u32 = 32;
+/// Sample rates Opus encodes.
+pub const OPUS_SAMPLE_RATES: [u32; 5] = [8000, 12000, 16000, 24000, 48000];
+/// Opus bitrates (kbit/s).
+pub const OPUS_BITRATE_KBPS: RangeInclusive<u32> = 6..=510;
+/// PCM sample rates.
+pub const PCM_SAMPLE_RATES: RangeInclusive<u32> = 8000..=96_000;
+/// Audio frame durations (ms), Opus and PCM alike.
+pub const AUDIO_FRAME_MS: [u32; 2] = [10, 20];
 
 /// Where video frames come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,10 +63,12 @@ pub enum AudioSource {
     Auto,
     /// A tick every second (`audiotestsrc wave=ticks`), handy to check A/V sync against the video clock.
     Test,
-    /// An ALSA capture device (`alsa:hw:1,0`, `alsa:plughw:CARD=Device,DEV=0`; plain `alsa` is
-    /// `alsa:default`): Pi OS Lite has no PipeWire.
+    /// An ALSA capture device, best by card name (`alsa:plughw:CARD=Device,DEV=0`; `alsa:hw:1,0`
+    /// works too; plain `alsa` is `alsa:default`): Pi OS Lite has no PipeWire, and the packaged
+    /// service no desktop session.
     Alsa(String),
-    /// A PulseAudio/PipeWire source (desktop Pi OS): `pulse` for the default, `pulse:<name>`.
+    /// A PulseAudio/PipeWire source (desktop Pi OS): `pulse` for the default, `pulse:<name>`. Needs
+    /// the sound server of a logged-in user session: not available to the system service.
     Pulse(Option<String>),
 }
 
@@ -112,6 +145,9 @@ pub struct VideoSpec {
     pub bitrate_kbps: u32,
     /// Seconds between H.264 keyframes (0.1..=60). Late joiners wait at most this long for a picture.
     pub keyframe_interval: f64,
+    /// Continuous autofocus on CSI cameras that have it (Camera Module 3); `false` leaves the lens
+    /// where libcamera puts it. Cameras without autofocus ignore it.
+    pub autofocus: bool,
     /// Escape hatch: a `gst-launch-1.0` fragment that produces raw video (e.g.
     /// `"v4l2src device=/dev/video2 ! video/x-raw,format=YUY2"`). sioedge appends the conversion to
     /// `width`×`height`, the encoder and its sink. Replaces `source`.
@@ -130,6 +166,7 @@ impl Default for VideoSpec {
             codec: VideoCodec::H264,
             bitrate_kbps: 2000,
             keyframe_interval: 1.0,
+            autofocus: true,
             pipeline: None,
         }
     }
@@ -225,24 +262,35 @@ impl VideoSpec {
     /// Checks ranges and combinations; the first problem found is returned.
     pub fn validate(&self) -> Result<(), SpecError> {
         check_id(&self.id)?;
-        for (field, v, max) in [("width", self.width, 7680), ("height", self.height, 4320)] {
-            check((16..=max).contains(&v) && v % 2 == 0, field, || {
-                format!("{v} is not an even number of pixels in 16..={max}")
-            })?;
+        for (field, v, max) in [
+            ("width", self.width, VIDEO_WIDTH_MAX),
+            ("height", self.height, VIDEO_HEIGHT_MAX),
+        ] {
+            check(
+                (VIDEO_SIZE_MIN..=max).contains(&v) && v % 2 == 0,
+                field,
+                || format!("{v} is not an even number of pixels in {VIDEO_SIZE_MIN}..={max}"),
+            )?;
         }
-        check((1..=120).contains(&self.fps), "fps", || {
-            format!("{} is outside 1..=120", self.fps)
+        check(VIDEO_FPS.contains(&self.fps), "fps", || {
+            format!("{} is outside {VIDEO_FPS:?}", self.fps)
         })?;
         check(
-            (16..=100_000).contains(&self.bitrate_kbps),
+            VIDEO_BITRATE_KBPS.contains(&self.bitrate_kbps),
             "bitrate_kbps",
-            || format!("{} is outside 16..=100000", self.bitrate_kbps),
+            || format!("{} is outside {VIDEO_BITRATE_KBPS:?}", self.bitrate_kbps),
         )?;
         let ki = self.keyframe_interval;
         check(
-            ki.is_finite() && (0.1..=60.0).contains(&ki),
+            ki.is_finite() && KEYFRAME_INTERVAL_S.contains(&ki),
             "keyframe_interval",
-            || format!("{ki} s is outside 0.1..=60"),
+            || {
+                format!(
+                    "{ki} s is outside {}..={}",
+                    KEYFRAME_INTERVAL_S.start(),
+                    KEYFRAME_INTERVAL_S.end()
+                )
+            },
         )?;
         let jpeg_encoder = matches!(
             self.encoder,
@@ -269,6 +317,21 @@ impl VideoSpec {
                 )
             },
         )?;
+        if self.encoder == VideoEncoder::V4l2h264enc {
+            for (field, v) in [("width", self.width), ("height", self.height)] {
+                check(
+                    (BCM2835_CODEC_MIN..=BCM2835_CODEC_MAX).contains(&v),
+                    field,
+                    || {
+                        format!(
+                            "{v} pixels: the Raspberry Pi hardware encoder (encoder = \"v4l2h264enc\") \
+                             takes {BCM2835_CODEC_MIN}..={BCM2835_CODEC_MAX} in width and height; lower \
+                             the {field}, or set encoder = \"auto\" (x264 above {BCM2835_CODEC_MAX})"
+                        )
+                    },
+                )?;
+            }
+        }
         check_pipeline(&self.pipeline)
     }
 
@@ -285,36 +348,49 @@ impl AudioSpec {
         match self.codec {
             AudioCodec::Opus => {
                 check(
-                    [8000, 12000, 16000, 24000, 48000].contains(&self.sample_rate),
+                    OPUS_SAMPLE_RATES.contains(&self.sample_rate),
                     "sample_rate",
                     || {
                         format!(
-                            "Opus supports 8000, 12000, 16000, 24000 or 48000, not {}",
+                            "Opus supports {}, not {}",
+                            or_list(&OPUS_SAMPLE_RATES),
                             self.sample_rate
                         )
                     },
                 )?;
                 check(
-                    (6..=510).contains(&self.bitrate_kbps),
+                    OPUS_BITRATE_KBPS.contains(&self.bitrate_kbps),
                     "bitrate_kbps",
-                    || format!("{} is outside 6..=510", self.bitrate_kbps),
+                    || format!("{} is outside {OPUS_BITRATE_KBPS:?}", self.bitrate_kbps),
                 )?;
             }
             AudioCodec::Pcm => {
                 check(
-                    (8000..=96_000).contains(&self.sample_rate),
+                    PCM_SAMPLE_RATES.contains(&self.sample_rate),
                     "sample_rate",
-                    || format!("{} is outside 8000..=96000", self.sample_rate),
+                    || format!("{} is outside {PCM_SAMPLE_RATES:?}", self.sample_rate),
                 )?;
             }
         }
-        check(matches!(self.frame_ms, 10 | 20), "frame_ms", || {
-            format!("{} is not 10 or 20", self.frame_ms)
+        check(AUDIO_FRAME_MS.contains(&self.frame_ms), "frame_ms", || {
+            format!("{} is not {}", self.frame_ms, or_list(&AUDIO_FRAME_MS))
         })?;
         check((1..=2).contains(&self.channels), "channels", || {
             format!("{} is not 1 or 2", self.channels)
         })?;
         check_pipeline(&self.pipeline)
+    }
+}
+
+/// `8000, 12000 or 48000`: how messages and the example config list allowed values.
+pub fn or_list(values: &[u32]) -> String {
+    match values {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => {
+            let init: Vec<String> = init.iter().map(u32::to_string).collect();
+            format!("{} or {last}", init.join(", "))
+        }
     }
 }
 
@@ -637,6 +713,64 @@ mod tests {
         let a: AudioSpec = toml::from_str("source = \"alsa\"").unwrap();
         assert_eq!(a.source, AudioSource::Alsa("default".into()));
         assert_eq!(String::from(AudioSource::Pulse(None)), "pulse");
+    }
+
+    #[test]
+    fn the_example_config_documents_these_limits() {
+        let example = include_str!("../../target-configs/sioedge.example.toml");
+        let range = |r: &RangeInclusive<u32>| format!("{}..{}", r.start(), r.end());
+        for phrase in [
+            format!(
+                "width {VIDEO_SIZE_MIN}..{VIDEO_WIDTH_MAX}, height {VIDEO_SIZE_MIN}..{VIDEO_HEIGHT_MAX}"
+            ),
+            format!("frames per second ({})", range(&VIDEO_FPS)),
+            format!(
+                "H.264 target bitrate in kbit/s ({})",
+                range(&VIDEO_BITRATE_KBPS)
+            ),
+            format!(
+                "Seconds between keyframes ({}..{})",
+                KEYFRAME_INTERVAL_S.start(),
+                KEYFRAME_INTERVAL_S.end()
+            ),
+            format!("({BCM2835_CODEC_MIN}..{BCM2835_CODEC_MAX} pixels wide and high)"),
+            format!(
+                "Opus: {}. PCM: {}.",
+                or_list(&OPUS_SAMPLE_RATES),
+                range(&PCM_SAMPLE_RATES)
+            ),
+            format!("Opus bitrate in kbit/s ({})", range(&OPUS_BITRATE_KBPS)),
+            format!("Opus and PCM: {} ", or_list(&AUDIO_FRAME_MS)),
+        ] {
+            assert!(
+                example.contains(&phrase),
+                "sioedge.example.toml does not document what validation accepts: {phrase:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_pi_encoder_is_refused_above_its_size_limit() {
+        let pi = |width, height| VideoSpec {
+            encoder: VideoEncoder::V4l2h264enc,
+            width,
+            height,
+            ..Default::default()
+        };
+        pi(1920, 1080).validate().unwrap();
+        pi(1080, 1920).validate().unwrap();
+        let e = pi(2304, 1296).validate().unwrap_err();
+        assert_eq!(e.field, "width");
+        assert!(e.problem.contains("32..=1920"), "{e}");
+        assert_eq!(pi(1920, 2160).validate().unwrap_err().field, "height");
+        // `auto` is not refused: it uses x264 there
+        VideoSpec {
+            width: 2304,
+            height: 1296,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
     }
 
     #[test]

@@ -254,6 +254,7 @@ mod tests {
                         bitrate_bps: 8000,
                         cache_bytes: 100,
                         seq: Some(9),
+                        capture: None,
                     }],
                 }],
                 receivers: 4,

@@ -36,7 +36,7 @@ pub fn asset(path: &str) -> Option<(&'static str, &'static [u8])> {
         .map(|(_, ctype, body)| (*ctype, *body))
 }
 
-/// Total size in bytes of the embedded page (HTML + JS + CSS), reported by the tests and the README.
+/// Total size in bytes of the embedded page (HTML + JS + CSS), reported by the tests and docs/viewer.md.
 pub fn page_weight() -> usize {
     ASSETS.iter().map(|(_, _, body)| body.len()).sum()
 }
