@@ -139,7 +139,7 @@ async fn client_tls_wrong_ca_is_rejected_with_a_clear_error() {
     ))
     .unwrap_err();
     assert!(
-        matches!(&err, ClientError::Tls(m) if m.contains("/nonexistent/ca.pem")),
+        matches!(&err, ClientError::TlsSetup(e) if e.to_string().contains("/nonexistent/ca.pem")),
         "{err}"
     );
 }

@@ -20,7 +20,7 @@ use relay_support::Redis;
 struct Recorder(Mutex<Vec<(String, serde_json::Value)>>);
 
 impl Sink<()> for Recorder {
-    fn push(&self, packet: &SharedEvent<()>, _: Class, _: usize) -> Push {
+    fn offer(&self, packet: &SharedEvent<()>, _: Class, _: usize) -> Push {
         let json = serde_json::from_str(&packet.event.json).expect("json");
         self.0
             .lock()

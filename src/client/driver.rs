@@ -2,13 +2,13 @@
 //! sans-IO sessions ([`ClientSession`], the Socket.IO [`Decoder`]) and the timers; reader and
 //! writer tasks only move packets.
 
-use super::error::ClientError;
+use super::error::{ClientError, ConnectStep, LinkFailure, ProtocolError, Waited};
 use super::events::{AckResponder, ClientEvent};
 use super::link::{ConnState, Link};
 use super::options::{AuthProvider, Backoff, ClientOptions};
 use super::transport::{self, Dialer, HttpConn, WsReceiver, WsSender, WsStream};
 use crate::engineio::Packet as EioPacket;
-use crate::engineio::client::{Channel, ClientSession, CloseReason, Event as EioEvent};
+use crate::engineio::client::{Channel, ClientSession, ClientSessionEvent};
 use crate::engineio::payload::PayloadBuilder;
 use crate::socketio::{
     ClientNamespaces, Decoder, DecoderLimits, NamespaceError, NamespaceEvent, Packet as SioPacket,
@@ -75,7 +75,7 @@ pub(super) async fn run(
     let mut backoff = Backoff::new(opts.reconnection.clone());
     let mut ever_connected = false;
     loop {
-        let mut conn = Conn {
+        let mut conn = Attempt {
             opts: &opts,
             auth: auth.as_ref(),
             dialer: &dialer,
@@ -146,7 +146,7 @@ fn send_event(shared: &Link, events: &mpsc::Sender<ClientEvent>, ev: ClientEvent
 }
 
 /// One connection attempt and, when it succeeds, its whole life.
-struct Conn<'a> {
+struct Attempt<'a> {
     opts: &'a ClientOptions,
     auth: Option<&'a AuthProvider>,
     dialer: &'a Dialer,
@@ -191,7 +191,7 @@ struct Live {
     namespaces: ClientNamespaces,
 }
 
-impl Conn<'_> {
+impl Attempt<'_> {
     async fn run(&mut self, close_rx: &mut mpsc::Receiver<()>) -> Outcome {
         let (in_tx, mut in_rx) = mpsc::channel(INCOMING_CAPACITY);
         let mut live = match self.open(in_tx).await {
@@ -241,9 +241,7 @@ impl Conn<'_> {
             // The handshake must be complete now: the sid is needed by the polling tasks.
             self.pump(&mut live).await?;
             if !live.session.is_open() {
-                return Err(ClientError::Protocol(
-                    "the first polling response held no handshake".into(),
-                ));
+                return Err(ClientError::Protocol(ProtocolError::NoHandshake));
             }
             let (ctl_tx, ctl_rx) = mpsc::channel(CTL_CAPACITY);
             let reader = poll_reader(
@@ -317,7 +315,7 @@ impl Conn<'_> {
                 _ = close_rx.recv() => return self.goodbye(live).await,
                 inc = in_rx.recv() => match inc {
                     Some(inc) => self.on_incoming(live, inc)?,
-                    None => return Err(ClientError::Transport("all transport tasks ended".into())),
+                    None => return Err(ClientError::Transport(LinkFailure::TasksEnded)),
                 },
                 res = dial_result(&mut live.upgrade), if dialing => self.on_dialed(live, res).await,
                 _ = sleep_until(deadline) => {
@@ -375,17 +373,17 @@ impl Conn<'_> {
             stopped, pausing, ..
         } = &mut live.upgrade
         else {
-            return Err(ClientError::Transport("long-polling stopped".into()));
+            return Err(ClientError::Transport(LinkFailure::PollingStopped));
         };
         if !*pausing {
-            return Err(ClientError::Transport("long-polling stopped".into()));
+            return Err(ClientError::Transport(LinkFailure::PollingStopped));
         }
         *stopped += 1;
         if *stopped < 2 {
             return Ok(());
         }
         if !live.session.finish_upgrade() {
-            return Err(ClientError::Protocol("upgrade could not complete".into()));
+            return Err(ClientError::Protocol(ProtocolError::UpgradeIncomplete));
         }
         Ok(())
     }
@@ -443,7 +441,7 @@ impl Conn<'_> {
         let write = transport::ws_send(tx, &p);
         let res = tokio::time::timeout(self.opts.connect_timeout, write)
             .await
-            .map_err(|_| ClientError::Timeout("writing the upgrade probe".into()))
+            .map_err(|_| ClientError::Timeout(Waited::UpgradeProbe))
             .and_then(|r| r);
         if let Err(e) = res {
             if matches!(live.upgrade, Upgrade::Probing { pausing: true, .. }) {
@@ -474,11 +472,9 @@ impl Conn<'_> {
         let paused = matches!(live.upgrade, Upgrade::Probing { pausing: true, .. });
         match &live.ctl {
             Some(ctl) if !paused => ctl.try_send(Ctl::Send(packets)).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => ClientError::Transport(
-                    "the link is stalled (protocol packets backed up)".into(),
-                ),
+                mpsc::error::TrySendError::Full(_) => ClientError::Transport(LinkFailure::Stalled),
                 mpsc::error::TrySendError::Closed(_) => {
-                    ClientError::Transport("the transport writer ended".into())
+                    ClientError::Transport(LinkFailure::WriterEnded)
                 }
             }),
             _ => {
@@ -488,9 +484,9 @@ impl Conn<'_> {
         }
     }
 
-    fn on_eio_event(&mut self, live: &mut Live, ev: EioEvent) -> Result<(), ClientError> {
+    fn on_eio_event(&mut self, live: &mut Live, ev: ClientSessionEvent) -> Result<(), ClientError> {
         match ev {
-            EioEvent::Opened(h) => {
+            ClientSessionEvent::Opened(h) => {
                 live.sid = h.sid.clone();
                 self.shared
                     .max_payload
@@ -530,25 +526,25 @@ impl Conn<'_> {
                     }));
                 }
             }
-            EioEvent::Message(text) => {
+            ClientSessionEvent::Message(text) => {
                 let p = live
                     .decoder
                     .feed_text(text)
-                    .map_err(|e| ClientError::Protocol(format!("Socket.IO packet: {e}")))?;
+                    .map_err(|e| ClientError::Protocol(e.into()))?;
                 if let Some(p) = p {
                     self.on_sio(live, p)?;
                 }
             }
-            EioEvent::Binary(data) => {
+            ClientSessionEvent::Binary(data) => {
                 let p = live
                     .decoder
                     .feed_binary(data)
-                    .map_err(|e| ClientError::Protocol(format!("Socket.IO attachment: {e}")))?;
+                    .map_err(|e| ClientError::Protocol(e.into()))?;
                 if let Some(p) = p {
                     self.on_sio(live, p)?;
                 }
             }
-            EioEvent::UpgradeReady => {
+            ClientSessionEvent::UpgradeReady => {
                 if let Upgrade::Probing { pausing, .. } = &mut live.upgrade {
                     *pausing = true;
                     live.poll_stop.store(true, Ordering::Relaxed);
@@ -558,26 +554,14 @@ impl Conn<'_> {
                     }
                 }
             }
-            EioEvent::UpgradeFailed => {
+            ClientSessionEvent::UpgradeFailed => {
                 if matches!(live.upgrade, Upgrade::Probing { pausing: true, .. }) {
-                    return Err(ClientError::Timeout(
-                        "the upgrade to WebSocket stalled after polling was paused".into(),
-                    ));
+                    return Err(ClientError::Timeout(Waited::UpgradeStalled));
                 }
                 tracing::info!("WebSocket upgrade probe failed; staying on long-polling");
                 live.upgrade = Upgrade::None;
             }
-            EioEvent::Closed(reason) => {
-                return Err(match reason {
-                    CloseReason::HandshakeTimeout(_) | CloseReason::PingTimeout(_) => {
-                        ClientError::Timeout(reason.to_string())
-                    }
-                    CloseReason::ServerClose | CloseReason::ClientClose => {
-                        ClientError::Transport(reason.to_string())
-                    }
-                    CloseReason::Protocol(why) => ClientError::Protocol(why),
-                });
-            }
+            ClientSessionEvent::Closed(reason) => return Err(reason.into()),
         }
         Ok(())
     }
@@ -658,8 +642,12 @@ impl Conn<'_> {
                 send_event(self.shared, self.events, event);
                 ClientError::Refused { namespace, message }
             }
-            e @ NamespaceError::Disconnected(_) => ClientError::Transport(e.to_string()),
-            e @ NamespaceError::ConnectTimeout(_) => ClientError::Timeout(e.to_string()),
+            NamespaceError::Disconnected(ns) => {
+                ClientError::Transport(LinkFailure::NamespaceDisconnected(ns))
+            }
+            NamespaceError::ConnectTimeout(missing) => {
+                ClientError::Timeout(Waited::Namespaces(missing))
+            }
         }
     }
 
@@ -689,7 +677,11 @@ async fn dial_result(up: &mut Upgrade) -> Result<WsStream, ClientError> {
     match up {
         Upgrade::Dialing(h) => match h.await {
             Ok(r) => r,
-            Err(e) => Err(ClientError::Connect(format!("upgrade task: {e}"))),
+            Err(e) => Err(ClientError::Connect {
+                step: ConnectStep::WebSocket,
+                peer: "the upgrade task".into(),
+                source: e.into(),
+            }),
         },
         _ => std::future::pending().await,
     }
@@ -706,10 +698,9 @@ async fn ws_reader(link: u64, mut rx: WsReceiver, out: mpsc::Sender<Incoming>) {
     loop {
         let msg = match transport::ws_recv(&mut rx).await {
             Ok(Some(p)) => Incoming::Packet(link, p),
-            Ok(None) => Incoming::Failed(
-                link,
-                ClientError::Transport("the relay closed the WebSocket".into()),
-            ),
+            Ok(None) => {
+                Incoming::Failed(link, ClientError::Transport(LinkFailure::WebSocketClosed))
+            }
             Err(e) => Incoming::Failed(link, e),
         };
         let last = matches!(msg, Incoming::Failed(..));

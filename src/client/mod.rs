@@ -30,7 +30,7 @@ pub mod options;
 pub mod tls;
 mod transport;
 
-pub use error::ClientError;
+pub use error::{BoxError, ClientError, ConnectStep, LinkFailure, ProtocolError, Waited};
 pub use events::{AckResponder, ClientEvent};
 pub use handle::{ClientHandle, MediaPush};
 pub use link::{ClientStats, ConnState};
@@ -63,7 +63,7 @@ impl Client {
     ) -> Result<(ClientHandle, mpsc::Receiver<ClientEvent>), ClientError> {
         let endpoint = options.validate()?;
         let tls = if endpoint.tls {
-            Some(tls::client_config(&options.tls).map_err(|e| ClientError::Tls(e.to_string()))?)
+            Some(tls::client_config(&options.tls)?)
         } else {
             None
         };

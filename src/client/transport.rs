@@ -2,7 +2,7 @@
 //! Everything protocol-related is decided by [`crate::engineio::client::ClientSession`]; this
 //! module only moves Engine.IO packets.
 
-use super::error::ClientError;
+use super::error::{BoxError, ClientError, ConnectStep, LinkFailure, ProtocolError, Waited};
 use super::options::Endpoint;
 use crate::config::Transport;
 use crate::engineio::Packet;
@@ -45,23 +45,37 @@ impl Dialer {
         let connect = async {
             let tcp = TcpStream::connect((e.host.as_str(), e.port))
                 .await
-                .map_err(|err| ClientError::Connect(format!("TCP {}: {err}", e.authority())))?;
+                .map_err(|err| self.failed(ConnectStep::Tcp, err))?;
             tcp.set_nodelay(true)
-                .map_err(|err| ClientError::Connect(format!("TCP_NODELAY: {err}")))?;
+                .map_err(|err| self.failed(ConnectStep::TcpNoDelay, err))?;
             let Some(config) = &self.tls else {
                 return Ok(Box::new(tcp) as Box<dyn Io>);
             };
-            let name = ServerName::try_from(e.host.clone())
-                .map_err(|err| ClientError::Tls(format!("{}: {err}", e.host)))?;
+            let name = ServerName::try_from(e.host.clone()).map_err(|err| ClientError::Tls {
+                peer: e.host.clone(),
+                source: err.into(),
+            })?;
             let tls = tokio_rustls::TlsConnector::from(config.clone())
                 .connect(name, tcp)
                 .await
-                .map_err(|err| ClientError::Tls(format!("{}: {err}", e.authority())))?;
+                .map_err(|err| ClientError::Tls {
+                    peer: e.authority(),
+                    source: err.into(),
+                })?;
             Ok(Box::new(tls) as Box<dyn Io>)
         };
         tokio::time::timeout(self.timeout, connect)
             .await
-            .map_err(|_| ClientError::Timeout(format!("connecting to {}", e.authority())))?
+            .map_err(|_| ClientError::Timeout(Waited::Connecting(e.authority())))?
+    }
+
+    /// A failed connection step towards this relay.
+    pub fn failed(&self, step: ConnectStep, source: impl Into<BoxError>) -> ClientError {
+        ClientError::Connect {
+            step,
+            peer: self.endpoint.authority(),
+            source: source.into(),
+        }
     }
 
     /// Opens the WebSocket transport (`sid` for an upgrade).
@@ -72,7 +86,7 @@ impl Dialer {
             .endpoint
             .ws_url(sid)
             .into_client_request()
-            .map_err(|e| ClientError::Connect(format!("WebSocket request: {e}")))?;
+            .map_err(|e| self.failed(ConnectStep::WebSocket, e))?;
         for (k, v) in &self.headers {
             if let (Ok(k), Ok(v)) = (
                 http::HeaderName::try_from(k.as_str()),
@@ -89,12 +103,9 @@ impl Dialer {
         let (ws, _resp) = tokio::time::timeout(self.timeout, handshake)
             .await
             .map_err(|_| {
-                ClientError::Timeout(format!(
-                    "WebSocket handshake with {}",
-                    self.endpoint.authority()
-                ))
+                ClientError::Timeout(Waited::WebSocketHandshake(self.endpoint.authority()))
             })?
-            .map_err(|e| ClientError::Connect(format!("WebSocket handshake: {e}")))?;
+            .map_err(|e| self.failed(ConnectStep::WebSocket, e))?;
         Ok(ws)
     }
 
@@ -103,7 +114,7 @@ impl Dialer {
         let stream = self.stream().await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|e| ClientError::Connect(format!("HTTP: {e}")))?;
+            .map_err(|e| self.failed(ConnectStep::Http, e))?;
         let task = tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!("polling connection ended: {e}");
@@ -136,13 +147,13 @@ pub async fn ws_send(tx: &mut WsSender, packet: &Packet) -> Result<(), ClientErr
     let msg = match packet.to_ws() {
         WsFrame::Text(s) => Message::Text(
             async_tungstenite::tungstenite::Utf8Bytes::try_from(Bytes::from(s))
-                .map_err(|_| ClientError::Protocol("non-UTF-8 text frame".into()))?,
+                .map_err(|_| ClientError::Protocol(ProtocolError::NonUtf8Text))?,
         ),
         WsFrame::Binary(b) => Message::Binary(b),
     };
     tx.send(msg)
         .await
-        .map_err(|e| ClientError::Transport(format!("WebSocket write: {e}")))
+        .map_err(|e| ClientError::Transport(LinkFailure::WebSocketWrite(e.into())))
 }
 
 /// Reads the next Engine.IO packet; `Ok(None)` when the relay closed the WebSocket.
@@ -152,7 +163,9 @@ pub async fn ws_recv(rx: &mut WsReceiver) -> Result<Option<Packet>, ClientError>
     loop {
         let msg = match rx.next().await {
             None => return Ok(None),
-            Some(Err(e)) => return Err(ClientError::Transport(format!("WebSocket read: {e}"))),
+            Some(Err(e)) => {
+                return Err(ClientError::Transport(LinkFailure::WebSocketRead(e.into())));
+            }
             Some(Ok(m)) => m,
         };
         let packet = match msg {
@@ -163,7 +176,7 @@ pub async fn ws_recv(rx: &mut WsReceiver) -> Result<Option<Packet>, ClientError>
         };
         return packet
             .map(Some)
-            .map_err(|e| ClientError::Protocol(format!("from the relay: {e}")));
+            .map_err(|e| ClientError::Protocol(e.into()));
     }
 }
 
@@ -200,27 +213,31 @@ impl HttpConn {
         }
         let req = req
             .body(Full::new(body))
-            .map_err(|e| ClientError::Connect(format!("HTTP request: {e}")))?;
-        self.sender
-            .ready()
-            .await
-            .map_err(|e| ClientError::Transport(format!("polling connection: {e}")))?;
+            .map_err(|e| self.dialer.failed(ConnectStep::Http, e))?;
+        let failed = |source: BoxError| {
+            ClientError::Transport(LinkFailure::Polling {
+                method: method.clone(),
+                source,
+            })
+        };
+        self.sender.ready().await.map_err(|e| failed(e.into()))?;
         let resp = self
             .sender
             .send_request(req)
             .await
-            .map_err(|e| ClientError::Transport(format!("polling {method}: {e}")))?;
+            .map_err(|e| failed(e.into()))?;
         let status = resp.status();
         let body = Limited::new(resp.into_body(), MAX_INCOMING)
             .collect()
             .await
-            .map_err(|e| ClientError::Transport(format!("polling {method} body: {e}")))?
+            .map_err(failed)?
             .to_bytes();
         if !status.is_success() {
-            return Err(ClientError::Transport(format!(
-                "polling {method} answered {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(200)])
-            )));
+            return Err(ClientError::Transport(LinkFailure::PollingStatus {
+                method,
+                status,
+                body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+            }));
         }
         Ok(body)
     }
@@ -232,8 +249,7 @@ impl HttpConn {
             max_bytes: MAX_INCOMING,
             max_packets: 100_000,
         };
-        decode_payload(body, &limits)
-            .map_err(|e| ClientError::Protocol(format!("polling payload from the relay: {e}")))
+        decode_payload(body, &limits).map_err(|e| ClientError::Protocol(e.into()))
     }
 
     /// One POST of an encoded payload (the relay answers `ok` or `OK`).
@@ -253,10 +269,5 @@ pub async fn polling_handshake(dialer: &Dialer) -> Result<(HttpConn, Vec<Packet>
     };
     tokio::time::timeout(dialer.timeout, work)
         .await
-        .map_err(|_| {
-            ClientError::Timeout(format!(
-                "polling handshake with {}",
-                dialer.endpoint.authority()
-            ))
-        })?
+        .map_err(|_| ClientError::Timeout(Waited::PollingHandshake(dialer.endpoint.authority())))?
 }

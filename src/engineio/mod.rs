@@ -20,6 +20,6 @@ pub use handshake::{Handshake, generate_sid};
 pub use packet::{Packet, PacketError, WsFrame};
 pub use payload::{PayloadBuilder, PayloadError, PayloadLimits, decode_payload, encode_payload};
 pub use session::{
-    CloseReason, Event, RequestError, Session, SessionConfig, State, Transmit, TransportKind,
+    CloseReason, RequestError, Session, SessionConfig, SessionEvent, State, Transmit, TransportKind,
 };
 pub use str::{Str, Utf8Error};

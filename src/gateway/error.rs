@@ -1,7 +1,7 @@
 //! [`GatewayError`]: why `sioedge run` could not start.
 
 use crate::config::ConfigError;
-use crate::server::TlsError;
+use crate::server::ServerTlsError;
 use crate::service::{BindError, ServiceError};
 
 /// Why the gateway could not start.
@@ -26,7 +26,7 @@ pub enum GatewayError {
     Service(#[from] ServiceError),
     /// `[server.tls]`: the certificate or key cannot be used (the error names the file).
     #[error("[server.tls] {0}")]
-    Tls(#[from] TlsError),
+    Tls(#[from] ServerTlsError),
     /// Capture could not start.
     #[cfg(feature = "media")]
     #[error(transparent)]

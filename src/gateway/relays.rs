@@ -25,7 +25,7 @@ struct RelaySink {
 }
 
 impl Sink<Wire> for RelaySink {
-    fn push(&self, packet: &SharedEvent<Wire>, class: Class, _bytes: usize) -> Push {
+    fn offer(&self, packet: &SharedEvent<Wire>, class: Class, _bytes: usize) -> Push {
         let event = &packet.event;
         let first = serde_json::from_str(&event.json).unwrap_or(Value::Null);
         match &event.binary {

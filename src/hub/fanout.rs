@@ -25,13 +25,13 @@ pub struct EncodedEvent<P> {
 /// What receivers are handed: one allocation per event, whatever the number of receivers.
 pub type SharedEvent<P> = Arc<EncodedEvent<P>>;
 
-/// A receiver's bounded outgoing queue (a viewer's connection, a relay client). `push` must not
+/// A receiver's bounded outgoing queue (a viewer's connection, a relay client). `offer` must not
 /// block: it applies the [`OutQueue`](crate::queue::OutQueue) drop policy and reports the outcome.
 /// It runs under the hub's lock, so it must not call back into the hub (defer, e.g. on a task,
-/// whatever a push triggers — such as removing a receiver whose connection just overflowed).
+/// whatever an offer triggers — such as removing a receiver whose connection just overflowed).
 pub trait Sink<P>: Send + Sync + 'static {
     /// Offers one packet of `bytes` bytes with its drop `class`.
-    fn push(&self, packet: &SharedEvent<P>, class: Class, bytes: usize) -> Push;
+    fn offer(&self, packet: &SharedEvent<P>, class: Class, bytes: usize) -> Push;
 }
 
 /// Identifies a receiver attached to the hub.
@@ -443,7 +443,7 @@ impl<P: Send + Sync + 'static> Hub<P> {
         let video = slot.info.kind() == TrackKind::Video;
         slot.account(pts, bytes);
         if video {
-            slot.cache.push(packet.clone(), key, size);
+            slot.cache.record(packet.clone(), key, size);
         }
         let class = if video {
             Class::Video {
@@ -670,7 +670,7 @@ fn push_counted<P: Send + Sync + 'static>(
     class: Class,
 ) -> Push {
     let media = !matches!(class, Class::Control | Class::Volatile);
-    let result = r.sink.push(packet, class, packet.event.size());
+    let result = r.sink.offer(packet, class, packet.event.size());
     match result {
         Push::Queued if media => r.counters.frames += 1,
         Push::Dropped if media => r.counters.dropped += 1,
@@ -816,7 +816,7 @@ mod tests {
     }
 
     impl Sink<usize> for QueueSink {
-        fn push(&self, packet: &SharedEvent<usize>, class: Class, bytes: usize) -> Push {
+        fn offer(&self, packet: &SharedEvent<usize>, class: Class, bytes: usize) -> Push {
             self.0.lock().unwrap().push(packet.clone(), class, bytes)
         }
     }

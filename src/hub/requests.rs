@@ -90,7 +90,7 @@ mod tests {
     struct Names(Mutex<Vec<&'static str>>);
 
     impl Sink<()> for Names {
-        fn push(&self, p: &SharedEvent<()>, _: Class, _: usize) -> Push {
+        fn offer(&self, p: &SharedEvent<()>, _: Class, _: usize) -> Push {
             self.0.lock().unwrap().push(p.event.name);
             Push::Queued
         }

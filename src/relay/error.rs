@@ -2,7 +2,7 @@
 
 use super::redis_bus::BusError;
 use crate::config::ConfigError;
-use crate::server::TlsError;
+use crate::server::ServerTlsError;
 use crate::service::{BindError, ServiceError};
 
 /// Why the relay could not start.
@@ -22,5 +22,5 @@ pub enum RelayError {
     Service(#[from] ServiceError),
     /// `[relay_server.tls]`: the certificate or key cannot be used (the error names the file).
     #[error("[relay_server.tls] {0}")]
-    Tls(#[from] TlsError),
+    Tls(#[from] ServerTlsError),
 }

@@ -59,7 +59,7 @@ pub use router::{AssetHook, Cors, RouteHook};
 pub use socket::{
     AckError, AckSender, DisconnectHandler, DisconnectReason, EmitError, EventHandler, Socket,
 };
-pub use tls::{TlsConfig, TlsError, self_signed_names};
+pub use tls::{ServerTlsError, TlsConfig, self_signed_names};
 
 use crate::socketio::DecoderLimits;
 use std::collections::HashMap;

@@ -90,7 +90,9 @@ impl SioConn {
         match action {
             None => {}
             Some(ServerAction::Join { nsp, auth }) => self.join(conn, nsp, auth),
-            Some(ServerAction::Reply(p)) => drop(conn.push(Arc::new(encode(&p)), Class::Control)),
+            Some(ServerAction::Reply(p)) => {
+                conn.enqueue(Arc::new(encode(&p)), Class::Control);
+            }
             Some(ServerAction::Leave(socket)) => {
                 socket.leave_namespace(Some(DisconnectReason::ClientNamespaceDisconnect))
             }
@@ -129,13 +131,13 @@ impl SioConn {
         match verdict {
             Ok(()) => {
                 let ok = lock(&self.joined).accept(nsp.as_str(), sid.as_str());
-                conn.push(Arc::new(encode(&ok)), Class::Control);
+                conn.enqueue(Arc::new(encode(&ok)), Class::Control);
                 socket.confirm();
             }
             Err(data) => {
                 socket.reject();
                 let refused = lock(&self.joined).reject(nsp.as_str(), data);
-                conn.push(Arc::new(encode(&refused)), Class::Control);
+                conn.enqueue(Arc::new(encode(&refused)), Class::Control);
             }
         }
     }

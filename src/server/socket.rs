@@ -245,7 +245,7 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        match self.inner.conn.push(packet, class) {
+        match self.inner.conn.enqueue(packet, class) {
             Push::Queued => Ok(()),
             Push::Dropped if self.inner.conn.is_closed() => Err(EmitError::Disconnected),
             Push::Dropped => Err(EmitError::Dropped),
@@ -324,7 +324,7 @@ impl Socket {
             return;
         }
         let packet = encode(&Packet::disconnect(self.inner.ns.name()));
-        let _ = self.inner.conn.push(Arc::new(packet), Class::Control);
+        let _ = self.inner.conn.enqueue(Arc::new(packet), Class::Control);
         self.leave_namespace(Some(DisconnectReason::ServerNamespaceDisconnect));
         if self.inner.sio.upgrade().is_none_or(|s| s.namespaces() == 0) {
             self.inner.conn.close(CloseReason::ForcedClose);
@@ -336,7 +336,7 @@ impl Socket {
         self.inner.connected.store(true, Ordering::Release);
         let mut early = lock(&self.inner.early);
         for (packet, class) in early.take().unwrap_or_default() {
-            let _ = self.inner.conn.push(packet, class);
+            let _ = self.inner.conn.enqueue(packet, class);
         }
         self.inner.confirmed.store(true, Ordering::Release);
     }

@@ -6,7 +6,7 @@ use super::encoded::EncodedPacket;
 use super::engine::{self, CloseReason, Conn, Engine, WsLink, WsStep};
 use super::responses::{engine_error, refused};
 use super::sink::{Cursor, MAX_SLICES, SharedTcpSink, TcpSink};
-use super::ws::{self, Decoder, Message};
+use super::ws::{self, FrameDecoder, Message};
 use crate::engineio::{Str, WsFrame};
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
@@ -136,7 +136,7 @@ async fn run_ws<R, W>(
 /// [`CORK_LIMIT`] bytes) it writes out what the messages read so far queued ([`engine::uncork`]).
 async fn next_message<R: AsyncRead + Unpin>(
     rd: &mut R,
-    decoder: &mut Decoder,
+    decoder: &mut FrameDecoder,
     buf: &mut BytesMut,
     since_uncork: &mut usize,
 ) -> Result<Option<Message>, ReadError> {
@@ -194,7 +194,7 @@ async fn read_messages<R: AsyncRead + Unpin>(
     link: &Arc<WsLink>,
     max_payload: usize,
 ) {
-    let mut decoder = Decoder::new(max_payload);
+    let mut decoder = FrameDecoder::new(max_payload);
     let mut buf = BytesMut::with_capacity(READ_CHUNK.max(read_ahead.len()));
     buf.extend_from_slice(&read_ahead);
     // It is a view of hyper's whole read buffer: do not keep that alive for the connection.

@@ -71,18 +71,18 @@ impl WsError {
     }
 }
 
-/// Incremental decoder of client frames: feed bytes into a `BytesMut`, call [`Decoder::decode`]
+/// Incremental decoder of client frames: feed bytes into a `BytesMut`, call [`FrameDecoder::decode`]
 /// until it returns `Ok(None)`. Unfragmented messages are unmasked in place and split off the
 /// read buffer without copying.
-pub struct Decoder {
+pub struct FrameDecoder {
     max_message: usize,
     fragments: Option<(u8, BytesMut)>,
 }
 
-impl Decoder {
+impl FrameDecoder {
     /// A decoder accepting messages of at most `max_message` bytes.
     pub fn new(max_message: usize) -> Self {
-        Decoder {
+        FrameDecoder {
             max_message,
             fragments: None,
         }
@@ -301,7 +301,7 @@ mod tests {
             let payload: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
             let mut buf = BytesMut::from(&client_frame(true, OP_TEXT, &payload, [1, 2, 3, 4])[..]);
             buf.extend_from_slice(&client_frame(true, OP_BINARY, &payload, [9, 8, 7, 6]));
-            let mut d = Decoder::new(100_000);
+            let mut d = FrameDecoder::new(100_000);
             assert_eq!(
                 d.decode(&mut buf),
                 Ok(Some(Message::Text(payload.clone().into())))
@@ -318,7 +318,7 @@ mod tests {
     #[test]
     fn partial_input_waits_for_more_bytes() {
         let raw = client_frame(true, OP_TEXT, b"hello world", [5, 6, 7, 8]);
-        let mut d = Decoder::new(100);
+        let mut d = FrameDecoder::new(100);
         let mut buf = BytesMut::new();
         for (i, b) in raw.iter().enumerate() {
             buf.put_u8(*b);
@@ -338,7 +338,7 @@ mod tests {
         buf.extend_from_slice(&client_frame(true, OP_PING, b"p", [2, 2, 2, 2]));
         buf.extend_from_slice(&client_frame(false, OP_CONTINUATION, b"lo ", [3, 3, 3, 3]));
         buf.extend_from_slice(&client_frame(true, OP_CONTINUATION, b"you", [4, 4, 4, 4]));
-        let mut d = Decoder::new(100);
+        let mut d = FrameDecoder::new(100);
         assert_eq!(
             d.decode(&mut buf),
             Ok(Some(Message::Ping(Bytes::from_static(b"p"))))
@@ -380,7 +380,7 @@ mod tests {
             ),
         ];
         for (raw, code) in cases {
-            let mut d = Decoder::new(10);
+            let mut d = FrameDecoder::new(10);
             let err = d
                 .decode(&mut BytesMut::from(&raw[..]))
                 .expect_err("must reject");
@@ -393,13 +393,16 @@ mod tests {
         // Only the header of a huge frame: rejected before the payload is buffered.
         let mut buf = BytesMut::from(&[0x82u8, 0x80 | 127, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4][..]);
         assert_eq!(
-            Decoder::new(1000).decode(&mut buf),
+            FrameDecoder::new(1000).decode(&mut buf),
             Err(WsError::TooBig(1000))
         );
         let mut buf = BytesMut::new();
         buf.extend_from_slice(&client_frame(false, OP_BINARY, &[1; 6], [0; 4]));
         buf.extend_from_slice(&client_frame(true, OP_CONTINUATION, &[1; 6], [0; 4]));
-        assert_eq!(Decoder::new(10).decode(&mut buf), Err(WsError::TooBig(10)));
+        assert_eq!(
+            FrameDecoder::new(10).decode(&mut buf),
+            Err(WsError::TooBig(10))
+        );
     }
 
     #[test]
@@ -416,7 +419,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
-            let mut d = Decoder::new(64);
+            let mut d = FrameDecoder::new(64);
             let mut buf = BytesMut::from(&data[..]);
             while let Ok(Some(_)) = d.decode(&mut buf) {}
         }
@@ -424,7 +427,7 @@ mod tests {
         #[test]
         fn round_trips_through_masking(payload in proptest::collection::vec(proptest::num::u8::ANY, 0..2000), mask in proptest::array::uniform4(proptest::num::u8::ANY)) {
             let mut buf = BytesMut::from(&client_frame(true, OP_BINARY, &payload, mask)[..]);
-            proptest::prop_assert_eq!(Decoder::new(4096).decode(&mut buf), Ok(Some(Message::Binary(payload.into()))));
+            proptest::prop_assert_eq!(FrameDecoder::new(4096).decode(&mut buf), Ok(Some(Message::Binary(payload.into()))));
         }
     }
 }

@@ -3,11 +3,11 @@
 //! anything runs, so an unusable file is reported as a config problem that names the field.
 
 use crate::config::{Config, ConfigError, ServerTls};
-use crate::server::{TlsConfig, TlsError};
+use crate::server::{ServerTlsError, TlsConfig};
 
 /// Loads a server's `tls` section (generating the self-signed pair on first start when asked)
 /// and logs the certificate's fingerprint, which a user can compare with the browser's warning.
-pub fn load_tls(tls: Option<&ServerTls>) -> Result<Option<TlsConfig>, TlsError> {
+pub fn load_tls(tls: Option<&ServerTls>) -> Result<Option<TlsConfig>, ServerTlsError> {
     let Some(tls) = tls else { return Ok(None) };
     let (cert, key) = tls.files();
     let loaded = if tls.self_signed {
@@ -48,7 +48,7 @@ pub fn check_tls_files(config: &Config) -> Result<(), ConfigError> {
                 return None;
             }
             let e = TlsConfig::load(cert, key).err()?;
-            if let TlsError::Read { source, .. } = &e
+            if let ServerTlsError::Read { source, .. } = &e
                 && source.kind() == std::io::ErrorKind::PermissionDenied
             {
                 return None;

@@ -44,7 +44,7 @@ fn encode(ns: &Namespace, event: &ContractEvent) -> Wire {
 struct SocketSink(Socket);
 
 impl Sink<Wire> for SocketSink {
-    fn push(&self, packet: &SharedEvent<Wire>, class: Class, _bytes: usize) -> Push {
+    fn offer(&self, packet: &SharedEvent<Wire>, class: Class, _bytes: usize) -> Push {
         match self.0.emit_shared(packet.wire.clone(), class) {
             Ok(()) => Push::Queued,
             Err(EmitError::Overflow) => Push::Overflow,
@@ -133,7 +133,7 @@ pub fn serve(ns: &Namespace, hub: Arc<ViewerHub>, access: Access) {
         });
         let h = hub.clone();
         socket.on_disconnect(move |_, _| {
-            // This can run inside a hub call: a push that overflows this viewer's queue closes
+            // This can run inside a hub call: an offer that overflows this viewer's queue closes
             // the connection right there. Leave the hub from outside its lock.
             let h = h.clone();
             match tokio::runtime::Handle::try_current() {
