@@ -2,6 +2,7 @@
 //! answers the handshake, a relay that stops pinging, and a relay too slow to read.
 
 mod client_common;
+mod process_support;
 
 use bytes::Bytes;
 use client_common::*;

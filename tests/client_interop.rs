@@ -2,6 +2,7 @@
 //! python-socketio on Tornado and Node socket.io v4, with each transports setting.
 
 mod client_common;
+mod process_support;
 
 use client_common::*;
 use serde_json::json;

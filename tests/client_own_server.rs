@@ -3,6 +3,7 @@
 //! rejected, binary events and acks both ways).
 
 mod client_common;
+mod process_support;
 
 use client_common::*;
 use serde_json::{Value, json};

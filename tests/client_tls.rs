@@ -3,6 +3,7 @@
 //! `insecure_skip_verify` opt-in connects.
 
 mod client_common;
+mod process_support;
 
 use bytes::Bytes;
 use client_common::*;

@@ -5,6 +5,7 @@
 
 mod client_common;
 mod gateway_support;
+mod process_support;
 mod server_support;
 
 use gateway_support::{Gateway, https_get, test_config};

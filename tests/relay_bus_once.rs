@@ -11,6 +11,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+mod process_support;
 #[path = "peers/relay/support.rs"]
 mod relay_support;
 use relay_support::{Redis, bus_node, record_seq, video_frame};

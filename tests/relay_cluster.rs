@@ -11,6 +11,7 @@ use sioedge::relay::redis_bus::BusConfig;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod process_support;
 #[path = "peers/relay/support.rs"]
 mod relay_support;
 use relay_support::Redis;

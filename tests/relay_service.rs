@@ -3,30 +3,17 @@
 //! whose token was added can publish without a restart.
 
 mod client_common;
+mod process_support;
 #[path = "peers/relay/support.rs"]
 mod relay_support;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use process_support::NotifySocket;
 use relay_support::{Relay, relay_config};
 use serde_json::json;
 use sioedge::client::{Client, ClientEvent};
-use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
-
-/// The next notification that is not a watchdog ping (the socket has a read timeout).
-fn next_but_pings(sock: &UnixDatagram) -> String {
-    let mut buf = [0u8; 1024];
-    loop {
-        let n = sock
-            .recv(&mut buf)
-            .expect("a notification within the timeout");
-        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
-        if msg != "WATCHDOG=1" {
-            return msg;
-        }
-    }
-}
 
 /// Whether the relay accepts `device` with `token` on its publisher namespace.
 async fn publisher_accepted(relay: &Relay, device: &str, token: &str) -> bool {
@@ -48,17 +35,12 @@ async fn publisher_accepted(relay: &Relay, device: &str, token: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifies_systemd_and_reloads_tokens_on_sighup() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sock_path = dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let notify = sock_path.to_str().expect("utf-8 path");
+    let sock = NotifySocket::new();
     let relay = Relay::start_with(
         &relay_config(&[("pi", "t1")], None),
-        &[("NOTIFY_SOCKET", notify), ("WATCHDOG_USEC", "1000000")],
+        &[("NOTIFY_SOCKET", sock.path()), ("WATCHDOG_USEC", "1000000")],
     );
-    let ready = next_but_pings(&sock);
+    let ready = sock.next_but_pings();
     assert!(ready.starts_with("READY=1\n"), "{ready:?}");
     assert!(
         ready.contains(&relay.url()),
@@ -68,10 +50,8 @@ async fn notifies_systemd_and_reloads_tokens_on_sighup() {
     // WATCHDOG_USEC=1 s: pings every 0.5 s from the main loop.
     let start = Instant::now();
     let mut pings = 0;
-    let mut buf = [0u8; 64];
     while start.elapsed() < Duration::from_millis(2200) {
-        let n = sock.recv(&mut buf).expect("a ping within 10 s");
-        assert_eq!(&buf[..n], b"WATCHDOG=1");
+        assert_eq!(sock.next().as_deref(), Some("WATCHDOG=1"));
         pings += 1;
     }
     assert!(
@@ -89,9 +69,9 @@ async fn notifies_systemd_and_reloads_tokens_on_sighup() {
     .expect("rewrite config");
     let pid = Pid::from_raw(relay.proc.0.id() as i32);
     kill(pid, Signal::SIGHUP).expect("SIGHUP");
-    let reloading = next_but_pings(&sock);
+    let reloading = sock.next_but_pings();
     assert!(reloading.starts_with("RELOADING=1\n"), "{reloading:?}");
-    let ready = next_but_pings(&sock);
+    let ready = sock.next_but_pings();
     assert!(
         ready.starts_with("READY=1\n") && ready.contains("2 devices"),
         "{ready:?}"
@@ -99,16 +79,11 @@ async fn notifies_systemd_and_reloads_tokens_on_sighup() {
     assert!(publisher_accepted(&relay, "cam2", "t2").await);
 
     kill(pid, Signal::SIGTERM).expect("SIGTERM");
-    let stopping = next_but_pings(&sock);
+    let stopping = sock.next_but_pings();
     assert!(stopping.starts_with("STOPPING=1\n"), "{stopping:?}");
     let mut relay = relay;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(s) = relay.proc.0.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no exit 5 s after SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = (relay.proc)
+        .exit_before(Instant::now() + Duration::from_secs(5))
+        .expect("exit within 5 s of SIGTERM");
     assert!(status.success(), "{status}");
 }

@@ -1,6 +1,7 @@
 //! The server's Rust API and HTTP hooks: slow-consumer policy, clean shutdown, static assets,
 //! extra routes and CORS.
 
+mod process_support;
 mod server_support;
 
 use bytes::Bytes;

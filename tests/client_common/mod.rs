@@ -13,11 +13,8 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// A free TCP port on 127.0.0.1 (bound and released; the relay binds it right after).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
-}
+#[allow(unused_imports)] // each test binary uses a subset
+pub use crate::process_support::{ChildGuard, free_port};
 
 pub fn peers_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
@@ -36,7 +33,7 @@ pub struct Relay {
     pub kind: Kind,
     pub port: u16,
     pub extra: Vec<String>,
-    child: Option<Child>,
+    child: Option<ChildGuard>,
     lines: std_mpsc::Receiver<Value>,
     pub seen: Vec<Value>,
 }
@@ -50,7 +47,7 @@ impl Relay {
             kind,
             port,
             extra,
-            child: Some(child),
+            child: Some(ChildGuard(child)),
             lines,
             seen: Vec::new(),
         };
@@ -61,10 +58,7 @@ impl Relay {
 
     /// Kills the process (SIGKILL) and waits for it.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.child = None;
     }
 
     /// Starts the same relay again on the same port.
@@ -73,7 +67,7 @@ impl Relay {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let (child, lines) = spawn(self.kind, self.port, &self.extra);
-            self.child = Some(child);
+            self.child = Some(ChildGuard(child));
             self.lines = lines;
             if self
                 .wait_for(Duration::from_secs(20), |v| v["ev"] == "ready")
@@ -92,7 +86,7 @@ impl Relay {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(Child::id).unwrap_or(0)
+        self.child.as_ref().map_or(0, |c| c.id())
     }
 
     /// Sends a signal to the process (e.g. "STOP", "CONT").
@@ -126,12 +120,6 @@ impl Relay {
             self.seen.push(v);
         }
         &self.seen
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

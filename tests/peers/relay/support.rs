@@ -8,26 +8,11 @@ use sioedge::relay::envelope::{Record, RecordKind};
 use sioedge::relay::redis_bus::{BusConfig, RedisBus};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A child process killed (and reaped) on drop.
-pub struct Kid(pub Child);
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A free TCP port on 127.0.0.1 (bound then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+#[allow(unused_imports)] // each test binary uses a subset
+pub use crate::process_support::{ChildGuard, free_port};
 
 /// A `[relay_server]` config on a free port with device tokens and an optional Redis adapter.
 pub fn relay_config(tokens: &[(&str, &str)], adapter: Option<u16>) -> String {
@@ -46,7 +31,7 @@ pub fn relay_config(tokens: &[(&str, &str)], adapter: Option<u16>) -> String {
 
 /// A running `sioedge relay`.
 pub struct Relay {
-    pub proc: Kid,
+    pub proc: ChildGuard,
     pub addr: SocketAddr,
     /// What it printed: `http://addr`, or `https://addr` with `[relay_server.tls]`.
     url: String,
@@ -75,7 +60,7 @@ impl Relay {
             .spawn()
             .expect("spawn sioedge relay");
         let stdout = child.stdout.take().expect("stdout");
-        let proc = Kid(child);
+        let proc = ChildGuard(child);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -113,7 +98,7 @@ impl Relay {
 
 /// A `redis-server` without persistence on a fixed port (so it can be restarted on it).
 pub struct Redis {
-    pub proc: Option<Kid>,
+    pub proc: Option<ChildGuard>,
     pub port: u16,
 }
 
@@ -151,7 +136,7 @@ impl Redis {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn redis-server");
-        self.proc = Some(Kid(child));
+        self.proc = Some(ChildGuard(child));
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             if self.ping() {
