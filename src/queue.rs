@@ -31,10 +31,18 @@ use std::sync::Arc;
 pub enum Class {
     /// Must be delivered; overflow disconnects the receiver.
     Control,
-    /// A video frame; `track` identifies the track across streams (e.g. `cam0/video`).
-    Video { track: Arc<str>, key: bool },
+    /// A video frame; dropped up to the next keyframe of its track when the receiver is behind.
+    Video {
+        /// The track, unique across streams (e.g. `cam0/video`).
+        track: Arc<str>,
+        /// A keyframe (a decoder can start here).
+        key: bool,
+    },
     /// An audio frame; dropped oldest-first within its track.
-    Audio { track: Arc<str> },
+    Audio {
+        /// The track, unique across streams (e.g. `cam0/audio`).
+        track: Arc<str>,
+    },
     /// Best effort: dropped when it does not fit.
     Volatile,
 }

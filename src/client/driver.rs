@@ -8,8 +8,8 @@ use super::link::{ConnState, Link};
 use super::options::{AuthProvider, Backoff, ClientOptions};
 use super::transport::{self, Dialer, HttpConn, WsReceiver, WsSender, WsStream};
 use crate::engineio::Packet as EioPacket;
+use crate::engineio::PayloadBuilder;
 use crate::engineio::client::{Channel, ClientSession, ClientSessionEvent};
-use crate::engineio::payload::PayloadBuilder;
 use crate::socketio::{
     ClientNamespaces, Decoder, DecoderLimits, NamespaceError, NamespaceEvent, Packet as SioPacket,
 };

@@ -15,7 +15,7 @@
 //!   (reported with the relay's message), a dropped socket, a handshake that never comes, a relay
 //!   that stops pinging.
 //! - Nothing ever blocks the caller: [`ClientHandle::send_media`] takes a short lock, pushes into
-//!   the [`OutQueue`] (which drops by policy when full) and returns. While the link is down media is
+//!   the [`OutQueue`](crate::queue::OutQueue) (which drops by policy when full) and returns. While the link is down media is
 //!   dropped, and on every disconnect queued media is discarded, so that a reconnect resumes at
 //!   the next keyframe with nothing stale replayed.
 //! - Frames larger than the relay's `maxPayload` are dropped and counted, never sent (the relay
@@ -26,8 +26,8 @@ mod error;
 mod events;
 mod handle;
 mod link;
-pub mod options;
-pub mod tls;
+mod options;
+mod tls;
 mod transport;
 
 pub use error::{BoxError, ClientError, ConnectStep, LinkFailure, ProtocolError, Waited};
@@ -35,6 +35,7 @@ pub use events::{AckResponder, ClientEvent};
 pub use handle::{ClientHandle, MediaPush};
 pub use link::{ClientStats, ConnState};
 pub use options::{AuthProvider, ClientOptions, Endpoint, NamespaceOptions, OptionsError};
+pub use tls::{ClientTlsError, client_config};
 
 use link::Link;
 use std::sync::Arc;

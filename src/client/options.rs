@@ -309,30 +309,30 @@ fn percent_encode(s: &str) -> String {
 
 /// Exponential backoff with jitter, python-socketio style, capped at `max_delay`.
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(super) struct Backoff {
     opts: Reconnection,
     failures: u32,
 }
 
 impl Backoff {
     /// A fresh backoff (the next delay is `delay` ± jitter).
-    pub fn new(opts: Reconnection) -> Backoff {
+    pub(super) fn new(opts: Reconnection) -> Backoff {
         Backoff { opts, failures: 0 }
     }
 
     /// Forgets past failures (after a successful connection).
-    pub fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.failures = 0;
     }
 
     /// Failed attempts since the last reset.
-    pub fn failures(&self) -> u32 {
+    pub(super) fn failures(&self) -> u32 {
         self.failures
     }
 
     /// Records a failure. Returns the delay before the next attempt, or `None` when reconnection
     /// is off or the attempts are used up. `random` is uniform in `[0, 1)`.
-    pub fn next_delay(&mut self, random: f64) -> Option<Duration> {
+    pub(super) fn next_delay(&mut self, random: f64) -> Option<Duration> {
         if !self.opts.enabled {
             return None;
         }

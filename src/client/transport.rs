@@ -6,7 +6,7 @@ use super::error::{BoxError, ClientError, ConnectStep, LinkFailure, ProtocolErro
 use super::options::Endpoint;
 use crate::config::Transport;
 use crate::engineio::Packet;
-use crate::engineio::payload::{PayloadLimits, decode_payload};
+use crate::engineio::{PayloadLimits, decode_payload};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
@@ -19,15 +19,15 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 /// A byte stream to the relay, plain or TLS.
-pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+pub(super) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// Largest message accepted from the relay on either transport.
-pub const MAX_INCOMING: usize = 16 << 20;
+pub(super) const MAX_INCOMING: usize = 16 << 20;
 
 /// What a transport needs to open connections.
 #[derive(Clone)]
-pub struct Dialer {
+pub(super) struct Dialer {
     /// Where.
     pub endpoint: Endpoint,
     /// TLS configuration when the endpoint uses TLS.
@@ -40,7 +40,7 @@ pub struct Dialer {
 
 impl Dialer {
     /// Opens a TCP (+ TLS) stream with `TCP_NODELAY`.
-    pub async fn stream(&self) -> Result<Box<dyn Io>, ClientError> {
+    pub(super) async fn stream(&self) -> Result<Box<dyn Io>, ClientError> {
         let e = &self.endpoint;
         let connect = async {
             let tcp = TcpStream::connect((e.host.as_str(), e.port))
@@ -70,7 +70,7 @@ impl Dialer {
     }
 
     /// A failed connection step towards this relay.
-    pub fn failed(&self, step: ConnectStep, source: impl Into<BoxError>) -> ClientError {
+    pub(super) fn failed(&self, step: ConnectStep, source: impl Into<BoxError>) -> ClientError {
         ClientError::Connect {
             step,
             peer: self.endpoint.authority(),
@@ -79,7 +79,7 @@ impl Dialer {
     }
 
     /// Opens the WebSocket transport (`sid` for an upgrade).
-    pub async fn websocket(&self, sid: Option<&str>) -> Result<WsStream, ClientError> {
+    pub(super) async fn websocket(&self, sid: Option<&str>) -> Result<WsStream, ClientError> {
         use async_tungstenite::tungstenite::client::IntoClientRequest as _;
         let stream = self.stream().await?;
         let mut req = self
@@ -110,7 +110,7 @@ impl Dialer {
     }
 
     /// Opens one HTTP/1.1 connection for polling requests.
-    pub async fn http(&self) -> Result<HttpConn, ClientError> {
+    pub(super) async fn http(&self) -> Result<HttpConn, ClientError> {
         let stream = self.stream().await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
@@ -129,19 +129,19 @@ impl Dialer {
 }
 
 /// The WebSocket stream type of the client.
-pub type WsStream =
+pub(super) type WsStream =
     async_tungstenite::WebSocketStream<async_tungstenite::tokio::TokioAdapter<Box<dyn Io>>>;
 
 /// The writing half of [`WsStream`].
-pub type WsSender =
+pub(super) type WsSender =
     async_tungstenite::WebSocketSender<async_tungstenite::tokio::TokioAdapter<Box<dyn Io>>>;
 
 /// The reading half of [`WsStream`].
-pub type WsReceiver =
+pub(super) type WsReceiver =
     async_tungstenite::WebSocketReceiver<async_tungstenite::tokio::TokioAdapter<Box<dyn Io>>>;
 
 /// Writes one Engine.IO packet as one WebSocket message.
-pub async fn ws_send(tx: &mut WsSender, packet: &Packet) -> Result<(), ClientError> {
+pub(super) async fn ws_send(tx: &mut WsSender, packet: &Packet) -> Result<(), ClientError> {
     use crate::engineio::WsFrame;
     use async_tungstenite::tungstenite::Message;
     let msg = match packet.to_ws() {
@@ -157,7 +157,7 @@ pub async fn ws_send(tx: &mut WsSender, packet: &Packet) -> Result<(), ClientErr
 }
 
 /// Reads the next Engine.IO packet; `Ok(None)` when the relay closed the WebSocket.
-pub async fn ws_recv(rx: &mut WsReceiver) -> Result<Option<Packet>, ClientError> {
+pub(super) async fn ws_recv(rx: &mut WsReceiver) -> Result<Option<Packet>, ClientError> {
     use async_tungstenite::tungstenite::Message;
     use futures_util::StreamExt as _;
     loop {
@@ -181,7 +181,7 @@ pub async fn ws_recv(rx: &mut WsReceiver) -> Result<Option<Packet>, ClientError>
 }
 
 /// One keep-alive HTTP/1.1 connection used for polling GETs or POSTs.
-pub struct HttpConn {
+pub(super) struct HttpConn {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     task: tokio::task::JoinHandle<()>,
     dialer: Dialer,
@@ -243,7 +243,7 @@ impl HttpConn {
     }
 
     /// One long-polling GET: the packets the relay had for us.
-    pub async fn get(&mut self, sid: Option<&str>) -> Result<Vec<Packet>, ClientError> {
+    pub(super) async fn get(&mut self, sid: Option<&str>) -> Result<Vec<Packet>, ClientError> {
         let body = self.request(http::Method::GET, sid, Bytes::new()).await?;
         let limits = PayloadLimits {
             max_bytes: MAX_INCOMING,
@@ -253,7 +253,7 @@ impl HttpConn {
     }
 
     /// One POST of an encoded payload (the relay answers `ok` or `OK`).
-    pub async fn post(&mut self, sid: &str, payload: Bytes) -> Result<(), ClientError> {
+    pub(super) async fn post(&mut self, sid: &str, payload: Bytes) -> Result<(), ClientError> {
         self.request(http::Method::POST, Some(sid), payload)
             .await
             .map(drop)
@@ -261,7 +261,9 @@ impl HttpConn {
 }
 
 /// The first polling GET: returns the connection (reused for the next GETs) and the handshake JSON.
-pub async fn polling_handshake(dialer: &Dialer) -> Result<(HttpConn, Vec<Packet>), ClientError> {
+pub(super) async fn polling_handshake(
+    dialer: &Dialer,
+) -> Result<(HttpConn, Vec<Packet>), ClientError> {
     let work = async {
         let mut conn = dialer.http().await?;
         let packets = conn.get(None).await?;

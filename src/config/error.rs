@@ -13,7 +13,9 @@ pub enum ConfigError {
     /// The file could not be read at all.
     #[error("{}: cannot read: {source}", path.display())]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The OS error.
         source: std::io::Error,
     },
     /// The file was read but is not a valid config; every problem found is listed.
@@ -56,6 +58,7 @@ pub struct Problem {
     pub column: usize,
     /// Field path such as `stream[1].video.fps`; empty for syntax errors outside any field.
     pub field: String,
+    /// What is wrong, e.g. `must be between 1 and 120 (got 0)`.
     pub message: String,
 }
 

@@ -6,7 +6,7 @@
 //! - durations ([`HumanDuration`]): `"25s"`, `"300ms"`, `"2m"`, or an integer number of
 //!   milliseconds;
 //! - sizes ([`ByteSize`]): `"1MiB"`, `"64KB"`, or an integer number of bytes;
-//! - track settings (`[stream.video]`, `[stream.audio]`) are media's [`VideoSpec`]/[`AudioSpec`]
+//! - track settings (`[stream.video]`, `[stream.audio]`) are media's [`VideoSpec`](crate::media::VideoSpec)/[`AudioSpec`](crate::media::AudioSpec)
 //!   and use plain numbers (`bitrate_kbps`, `keyframe_interval` in seconds, `frame_ms`);
 //! - relative file paths are relative to the config file's directory.
 //!

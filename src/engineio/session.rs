@@ -3,7 +3,7 @@
 //! A [`Session`] owns the transport state (polling, upgrading, WebSocket, closed), the
 //! heartbeat, the upgrade probe, the close reason and the control packets owed to the client.
 //! It owns no socket, no timer and no application queue: the server feeds it what arrived and
-//! when, and takes what it decided. `server/engine.rs` and `server/http.rs` are the real loop.
+//! when, and takes what it decided. `server/engine.rs`, `server/polling.rs` and `server/websocket.rs` are the real loop.
 //!
 //! # Driving loop
 //!

@@ -28,7 +28,7 @@ const SHUTDOWN_BUDGET: Duration = Duration::from_millis(1800);
 /// Runs the gateway until `shutdown` completes or SIGTERM/SIGINT arrives, then stops within about
 /// two seconds. Prints `viewer: <url>` on stdout once the server listens, then tells systemd
 /// `READY=1`; pings its watchdog from the main loop; reloads the config file on SIGHUP
-/// (see [`reload`]). When started as root with `user` set, drops to it right after binding.
+/// (see `reload.rs`). When started as root with `user` set, drops to it right after binding.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), GatewayError> {
     config.for_gateway()?;
     let mut service = Service::start()?;

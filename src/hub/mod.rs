@@ -6,7 +6,7 @@
 mod adapter;
 mod cache;
 mod fanout;
-pub mod requests;
+pub(crate) mod requests;
 mod snapshot;
 
 pub use adapter::{Adapter, InProcess};

@@ -39,7 +39,7 @@ fn watch_args(args: &[Value]) -> Result<WatchArgs, Value> {
 }
 
 /// Handles `streams`: returns the ack.
-pub fn on_streams<P: Send + Sync + 'static>(hub: &Hub<P>) -> Value {
+pub(crate) fn on_streams<P: Send + Sync + 'static>(hub: &Hub<P>) -> Value {
     Value::Array(
         hub.streams()
             .iter()
@@ -49,7 +49,11 @@ pub fn on_streams<P: Send + Sync + 'static>(hub: &Hub<P>) -> Value {
 }
 
 /// Handles `watch` from receiver `id`: returns the ack.
-pub fn on_watch<P: Send + Sync + 'static>(hub: &Hub<P>, id: ReceiverId, args: &[Value]) -> Value {
+pub(crate) fn on_watch<P: Send + Sync + 'static>(
+    hub: &Hub<P>,
+    id: ReceiverId,
+    args: &[Value],
+) -> Value {
     let args = match watch_args(args) {
         Ok(a) => a,
         Err(e) => return e,
@@ -61,7 +65,11 @@ pub fn on_watch<P: Send + Sync + 'static>(hub: &Hub<P>, id: ReceiverId, args: &[
 }
 
 /// Handles `unwatch` from receiver `id`: returns the ack.
-pub fn on_unwatch<P: Send + Sync + 'static>(hub: &Hub<P>, id: ReceiverId, args: &[Value]) -> Value {
+pub(crate) fn on_unwatch<P: Send + Sync + 'static>(
+    hub: &Hub<P>,
+    id: ReceiverId,
+    args: &[Value],
+) -> Value {
     let stream = match args.first() {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.as_str()),

@@ -1,15 +1,15 @@
 //! Relay mode (`sioedge relay`): authenticated publishers, many viewers, Redis scale-out.
 //!
 //! Wiring only, like the gateway: publishers come in on the publisher namespace
-//! ([`publishers`]), viewers are served the same contract and page as on a gateway
-//! ([`crate::service::viewers`]), the hub does the fan-out, and with `adapter = "redis://…"` the
+//! (`publishers.rs`), viewers are served the same contract and page as on a gateway
+//! (`service/viewers.rs`), the hub does the fan-out, and with `adapter = "redis://…"` the
 //! hub's [`cluster::RedisAdapter`] makes several relay processes one relay. Runs under systemd
 //! like the gateway ([`crate::service::Service`]). Needs no GStreamer.
 
 pub mod cluster;
 pub mod envelope;
 mod error;
-pub mod publishers;
+mod publishers;
 pub mod redis_bus;
 
 pub use error::RelayError;

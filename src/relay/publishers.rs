@@ -24,7 +24,7 @@ use std::time::Duration;
 const WITHDRAW_GRACE: Duration = Duration::from_secs(30);
 
 /// Who may publish, and who is publishing now.
-pub struct Publishers {
+pub(super) struct Publishers {
     tokens: RwLock<BTreeMap<String, String>>,
     policy: DuplicatePublisher,
     live: Mutex<HashMap<String, Live>>,
@@ -38,7 +38,7 @@ struct Live {
 
 impl Publishers {
     /// The registry for `tokens` (device id → token).
-    pub fn new(tokens: BTreeMap<String, String>, policy: DuplicatePublisher) -> Arc<Self> {
+    pub(super) fn new(tokens: BTreeMap<String, String>, policy: DuplicatePublisher) -> Arc<Self> {
         Arc::new(Publishers {
             tokens: RwLock::new(tokens),
             policy,
@@ -47,12 +47,12 @@ impl Publishers {
     }
 
     /// Replaces the accepted tokens (config reload); connected publishers stay connected.
-    pub fn set_tokens(&self, tokens: BTreeMap<String, String>) {
+    pub(super) fn set_tokens(&self, tokens: BTreeMap<String, String>) {
         *write(&self.tokens) = tokens;
     }
 
     /// Connected publishers.
-    pub fn count(&self) -> usize {
+    pub(super) fn count(&self) -> usize {
         self.lock().len()
     }
 
@@ -117,7 +117,7 @@ fn first_json(args: &[Arg]) -> Option<&Value> {
 }
 
 /// Serves the publisher contract on `ns`, feeding `hub`.
-pub fn serve(ns: &Namespace, hub: Arc<ViewerHub>, publishers: Arc<Publishers>) {
+pub(super) fn serve(ns: &Namespace, hub: Arc<ViewerHub>, publishers: Arc<Publishers>) {
     ns.on_connect(move |socket, auth| {
         let device = publishers.admit(socket, auth)?;
         tracing::info!(device, sid = socket.id(), "publisher connected");

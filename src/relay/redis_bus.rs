@@ -36,14 +36,19 @@ use tokio::sync::{mpsc, watch};
 /// Errors of the bus.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
+    /// The adapter URL cannot be used.
     #[error("invalid redis adapter url {url:?}: {source}")]
     Url {
+        /// The configured URL.
         url: String,
+        /// Why redis refused it.
         #[source]
         source: redis::RedisError,
     },
+    /// A command failed.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// No connection to Redis yet (it may come up later; the bus retries).
     #[error("redis is not reachable yet")]
     NotConnected,
 }
@@ -66,11 +71,17 @@ pub struct BusConfig {
 /// Counters for status pages and metrics.
 #[derive(Debug, Default)]
 pub struct BusStats {
+    /// Records Redis accepted.
     pub published: AtomicU64,
+    /// Records dropped on the way out (queue full, Redis down or refusing).
     pub publish_dropped: AtomicU64,
+    /// Records received from other nodes.
     pub received: AtomicU64,
+    /// Received records dropped because the hub did not take them fast enough.
     pub receive_dropped: AtomicU64,
+    /// Reconnections of the subscriber.
     pub reconnects: AtomicU64,
+    /// The subscriber is connected and subscribed.
     pub connected: AtomicBool,
 }
 

@@ -2,7 +2,7 @@
 //! [`Session`] (transport state, heartbeat, upgrade probe, close) next to the bounded
 //! application queue, plus the timer task that drives the session's deadlines.
 //!
-//! The transports (`http.rs`) only move bytes: every input (a poll, a POST body, a WebSocket
+//! The transports (`polling.rs`, `websocket.rs`) only move bytes: every input (a poll, a POST body, a WebSocket
 //! frame, a transport gone, a timeout, the application's close) goes through [`Conn`] into the
 //! session; a transport takes the session's control packets and the application queue when it
 //! can carry them. What a message *means* is up to the endpoint's [`EngineHandler`].

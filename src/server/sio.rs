@@ -26,7 +26,7 @@ fn lookup(namespaces: &RwLock<HashMap<String, Namespace>>, name: &str) -> Option
 
 impl SioServer {
     /// The namespace `name`, created on first use.
-    pub fn of(&self, name: &str) -> Namespace {
+    pub(super) fn of(&self, name: &str) -> Namespace {
         if let Some(ns) = lookup(&self.namespaces, name) {
             return ns;
         }

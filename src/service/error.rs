@@ -13,13 +13,17 @@ pub enum ServiceError {
     /// Sending a notification datagram failed.
     #[error("sd_notify to {socket}: {source}")]
     Notify {
+        /// `$NOTIFY_SOCKET`.
         socket: String,
+        /// The OS error.
         source: std::io::Error,
     },
     /// Installing a signal handler failed (needs a running tokio runtime).
     #[error("installing the {name} handler: {source}")]
     Signal {
+        /// `SIGHUP`, `SIGTERM` or `SIGINT`.
         name: &'static str,
+        /// The OS error.
         source: std::io::Error,
     },
     /// The configured user does not exist in the password database.
@@ -31,8 +35,11 @@ pub enum ServiceError {
     /// A system call of the privilege drop failed.
     #[error("dropping privileges to {user:?}: {call}: {source}")]
     Drop {
+        /// The configured user.
         user: String,
+        /// The system call, e.g. `setuid`.
         call: &'static str,
+        /// Its error.
         source: nix::Error,
     },
     /// After the drop, uid 0 could be regained: the drop did not happen.

@@ -6,9 +6,9 @@
 //!   ([`drop_privileges`]).
 //! - [`listen`], [`BindError`], [`viewer_url`]: the listening socket and the URL printed for it.
 //! - [`load_tls`], [`check_tls_files`]: a server's `tls` section at startup.
-//! - [`viewer_server`] and [`viewers`]: the server with the viewer page, and the viewer contract
+//! - [`viewer_server`] and `viewers`: the server with the viewer page, and the viewer contract
 //!   bound to its namespace over a hub.
-//! - [`status`]: `/api/status` and `/metrics`.
+//! - `status`: `/api/status` and `/metrics`.
 //!
 //! How a mode's main loop uses it:
 //!
@@ -36,10 +36,10 @@ mod listen;
 mod notify;
 mod privileges;
 mod signals;
-pub mod status;
+pub(crate) mod status;
 mod tls;
 mod viewer_server;
-pub mod viewers;
+pub(crate) mod viewers;
 
 pub use error::ServiceError;
 pub use lifecycle::Service;

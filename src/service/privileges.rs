@@ -10,7 +10,12 @@ pub enum PrivilegeDrop {
     /// Not running as root: nothing to drop (systemd's `User=` already did it, or a shell user).
     NotRoot,
     /// Now running as this uid/gid with the user's supplementary groups (e.g. `video`, `audio`).
-    Dropped { uid: u32, gid: u32 },
+    Dropped {
+        /// The user's uid.
+        uid: u32,
+        /// The user's primary gid.
+        gid: u32,
+    },
 }
 
 /// Switches from root to `user` (its groups from `/etc/group`, then gid, then uid) and checks

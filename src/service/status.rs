@@ -41,11 +41,11 @@ impl Observed {
 }
 
 /// Where the server's route hook finds [`Observed`] once it is set (nothing is answered before).
-pub type ObservedSlot = Arc<OnceLock<Observed>>;
+pub(crate) type ObservedSlot = Arc<OnceLock<Observed>>;
 
 /// Answers `GET /api/status` (JSON) and `GET /metrics` (Prometheus) from `report`; `None` for any
 /// other path, or while `report` has nothing yet.
-pub fn http_route(
+pub(crate) fn http_route(
     path: &str,
     report: impl FnOnce() -> Option<StatusReport>,
 ) -> Option<http::Response<Full<Bytes>>> {

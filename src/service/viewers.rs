@@ -16,13 +16,17 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 /// The wire form of hub events on our server: a Socket.IO packet encoded once.
-pub type Wire = Arc<EncodedPacket>;
+pub(crate) type Wire = Arc<EncodedPacket>;
 
 /// A hub serving viewers of our server.
-pub type ViewerHub = Hub<Wire>;
+pub(crate) type ViewerHub = Hub<Wire>;
 
 /// A hub whose events are encoded for namespace `ns` (where [`serve`] binds the contract).
-pub fn hub(ns: &Namespace, adapter: Arc<dyn Adapter>, limits: CacheLimits) -> Arc<ViewerHub> {
+pub(crate) fn hub(
+    ns: &Namespace,
+    adapter: Arc<dyn Adapter>,
+    limits: CacheLimits,
+) -> Arc<ViewerHub> {
     let ns = ns.clone();
     Arc::new(Hub::new(
         move |e: &ContractEvent| encode(&ns, e),
@@ -55,7 +59,7 @@ impl Sink<Wire> for SocketSink {
 
 /// Who may watch: the configured token or password, checked against the CONNECT auth payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// Anyone on the network.
     Open,
     /// CONNECT auth must carry `{token}` equal to this.
@@ -107,7 +111,7 @@ fn json_args(args: Vec<Arg>) -> Vec<Value> {
 
 /// Serves the viewer contract on `ns`: `streams`, `watch`, `unwatch` with acks; the hub then sends
 /// each viewer `announce`, `status` and `media`.
-pub fn serve(ns: &Namespace, hub: Arc<ViewerHub>, access: Access) {
+pub(crate) fn serve(ns: &Namespace, hub: Arc<ViewerHub>, access: Access) {
     ns.on_connect(move |socket, auth| {
         access.check(auth)?;
         let id = hub.add_receiver(Arc::new(SocketSink(socket.clone())), false);

@@ -4,13 +4,13 @@
 //! pending-ack table both use ([`AckTable`]). The server and the client drive these with their
 //! sockets and timers.
 
-pub mod acks;
-pub mod client;
-pub mod decoder;
-pub mod packet;
+mod acks;
+mod client;
+mod decoder;
+mod packet;
 #[cfg(test)]
 mod pair;
-pub mod server;
+mod server;
 
 pub use acks::{AckTable, MAX_PENDING_ACKS, TooManyAcks};
 pub use client::{ClientNamespaces, NamespaceError, NamespaceEvent, connect_error_message};

@@ -183,7 +183,7 @@ pub fn https_get(
     ca: Option<&std::path::Path>,
     path: &str,
 ) -> Result<String, String> {
-    let config = sioedge::client::tls::client_config(&sioedge::config::TlsOptions {
+    let config = sioedge::client::client_config(&sioedge::config::TlsOptions {
         ca_file: ca.map(std::path::Path::to_path_buf),
         insecure_skip_verify: ca.is_none(),
     })

@@ -4,7 +4,7 @@
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
-use sioedge::engineio::payload::{PayloadLimits, decode_payload, encode_payload, payload_len};
+use sioedge::engineio::{PayloadLimits, decode_payload, encode_payload, payload_len};
 
 fuzz_target!(|data: &[u8]| {
     let limits = PayloadLimits {
