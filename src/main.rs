@@ -1,6 +1,7 @@
 //! The `sioedge` command line: `run`, `relay`, `check-config`, `devices`.
 
 use clap::{Parser, Subcommand};
+use sioedge::config::{Config, ConfigError};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -47,7 +48,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file } => {
-            let cfg = valid_or_exit(sioedge::config::Config::from_file(&file));
+            let cfg = valid_or_exit(usable(Config::from_file(&file)));
             println!("{}: ok ({})", file.display(), cfg.summary());
             Ok(())
         }
@@ -61,20 +62,25 @@ fn main() -> anyhow::Result<()> {
             anyhow::bail!("built without the `media` feature: no capture (json: {json})")
         }
         Command::Run { config } => {
-            let cfg = valid_or_exit(sioedge::config::Config::load(config.as_deref()));
+            let cfg = valid_or_exit(usable(Config::load(config.as_deref())));
             until_stopped(sioedge::gateway::run(cfg, terminated()))
         }
         Command::Relay { config } => {
-            let cfg = valid_or_exit(sioedge::config::Config::from_file(&config));
+            let cfg = valid_or_exit(usable(Config::from_file(&config)));
             until_stopped(sioedge::relay::run(cfg, terminated()))
         }
     }
 }
 
+/// A valid config whose TLS files also load (what the start would find out).
+fn usable(cfg: Result<Config, ConfigError>) -> Result<Config, ConfigError> {
+    let cfg = cfg?;
+    sioedge::service::check_tls_files(&cfg)?;
+    Ok(cfg)
+}
+
 /// The config, or its error (file:line:col: field: message) on stderr and exit status 2.
-fn valid_or_exit(
-    cfg: Result<sioedge::config::Config, sioedge::config::ConfigError>,
-) -> sioedge::config::Config {
+fn valid_or_exit(cfg: Result<Config, ConfigError>) -> Config {
     cfg.unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(2)

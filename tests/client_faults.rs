@@ -2,12 +2,14 @@
 //! answers the handshake, a relay that stops pinging, and a relay too slow to read.
 
 mod client_common;
+mod process_support;
 
 use bytes::Bytes;
 use client_common::*;
 use serde_json::json;
-use sioedge::client::{Client, ClientEvent, ClientHandle, ClientOptions, ConnState, Transport};
-use sioedge::hub::queue::Class;
+use sioedge::client::{Client, ClientEvent, ClientHandle, ClientOptions, ConnState};
+use sioedge::config::Transport;
+use sioedge::queue::Class;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -55,12 +57,12 @@ async fn client_fault_relay_killed_and_restarted_ten_times() {
     let port = free_port();
     let mut relay = Relay::start(Kind::Aiohttp, port, &["--quiet-media"]);
     let mut o = ClientOptions::new(format!("http://127.0.0.1:{port}"));
-    o.reconnection.delay = 0.5;
-    o.reconnection.max_delay = 2.0;
-    o.connect_timeout = 2.0;
+    o.reconnection.delay = Duration::from_secs_f64(0.5).into();
+    o.reconnection.max_delay = Duration::from_secs_f64(2.0).into();
+    o.connect_timeout = Duration::from_secs_f64(2.0);
     o.queue.max_frames = 64;
-    o.queue.max_bytes = 1 << 20;
-    let max_delay = Duration::from_secs_f64(o.reconnection.max_delay);
+    o.queue.max_bytes = sioedge::config::ByteSize::new(1 << 20);
+    let max_delay = o.reconnection.max_delay.get();
     let (client, mut events) = Client::connect(o).unwrap();
     assert!(connected(&mut events, "/", Duration::from_secs(10)).await);
     let stop = Arc::new(AtomicBool::new(false));
@@ -152,9 +154,9 @@ async fn client_fault_relay_never_answers_the_handshake() {
         let (port, accepted) = black_hole().await;
         let mut o = ClientOptions::new(format!("http://127.0.0.1:{port}"));
         o.transports = transports.clone();
-        o.connect_timeout = 0.5;
-        o.reconnection.delay = 0.2;
-        o.reconnection.max_delay = 0.4;
+        o.connect_timeout = Duration::from_secs_f64(0.5);
+        o.reconnection.delay = Duration::from_secs_f64(0.2).into();
+        o.reconnection.max_delay = Duration::from_secs_f64(0.4).into();
         let (client, _events) = Client::connect(o).unwrap();
         tokio::time::sleep(Duration::from_secs(3)).await;
         let stats = client.stats();
@@ -181,9 +183,9 @@ async fn client_fault_relay_stops_pinging() {
     for transports in [vec![Transport::Websocket], vec![Transport::Polling]] {
         let mut o = ClientOptions::new(format!("http://127.0.0.1:{port}"));
         o.transports = transports.clone();
-        o.connect_timeout = 1.0;
-        o.reconnection.delay = 0.3;
-        o.reconnection.max_delay = 0.6;
+        o.connect_timeout = Duration::from_secs_f64(1.0);
+        o.reconnection.delay = Duration::from_secs_f64(0.3).into();
+        o.reconnection.max_delay = Duration::from_secs_f64(0.6).into();
         let (client, mut events) = Client::connect(o).unwrap();
         assert!(connected(&mut events, "/", Duration::from_secs(5)).await);
         // Healthy for 4 s: longer than the 2 s heartbeat window, so pings are being answered.
@@ -272,7 +274,7 @@ async fn client_fault_slow_relay_fills_queue_and_drops() {
     let port = slow_proxy(relay_port, 200 * 1024).await;
     let mut o = ClientOptions::new(format!("http://127.0.0.1:{port}"));
     o.queue.max_frames = 32;
-    o.queue.max_bytes = 512 * 1024;
+    o.queue.max_bytes = sioedge::config::ByteSize::new(512 * 1024);
     let (client, mut events) = Client::connect(o).unwrap();
     assert!(connected(&mut events, "/", Duration::from_secs(10)).await);
     let rss_start = rss_kib();

@@ -2,10 +2,12 @@
 //! python-socketio on Tornado and Node socket.io v4, with each transports setting.
 
 mod client_common;
+mod process_support;
 
 use client_common::*;
 use serde_json::json;
-use sioedge::client::{Client, ClientError, ClientEvent, Transport};
+use sioedge::client::{Client, ClientError, ClientEvent};
+use sioedge::config::Transport;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
@@ -75,8 +77,8 @@ async fn rejected(kind: Kind) {
     let mut relay = Relay::start(kind, port, &["--token", "s3cret"]);
     let mut o = options(port, &[Transport::Websocket], "wrong");
     o.extra_namespaces.clear();
-    o.reconnection.delay = 0.5;
-    o.reconnection.max_delay = 1.0;
+    o.reconnection.delay = Duration::from_secs_f64(0.5).into();
+    o.reconnection.max_delay = Duration::from_secs_f64(1.0).into();
     let (client, mut events) = Client::connect(o).unwrap();
     let ev = next_event(&mut events, T, |e| {
         matches!(e, ClientEvent::ConnectError { .. })
@@ -119,8 +121,8 @@ async fn client_auth_is_rebuilt_at_every_attempt() {
     let mut relay = Relay::start(Kind::Aiohttp, port, &["--token", "s3cret"]);
     let mut o = options(port, &[Transport::Websocket], "ignored");
     o.extra_namespaces.clear();
-    o.reconnection.delay = 0.2;
-    o.reconnection.max_delay = 0.4;
+    o.reconnection.delay = Duration::from_secs_f64(0.2).into();
+    o.reconnection.max_delay = Duration::from_secs_f64(0.4).into();
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = calls.clone();
     let provider: sioedge::client::AuthProvider = std::sync::Arc::new(move |ns: &str| {

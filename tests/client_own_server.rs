@@ -3,10 +3,12 @@
 //! rejected, binary events and acks both ways).
 
 mod client_common;
+mod process_support;
 
 use client_common::*;
 use serde_json::{Value, json};
-use sioedge::client::{Client, ClientEvent, Transport};
+use sioedge::client::{Client, ClientEvent};
+use sioedge::config::Transport;
 use sioedge::server::Server;
 use sioedge::socketio::Arg;
 use std::time::Duration;

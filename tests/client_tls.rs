@@ -3,11 +3,13 @@
 //! `insecure_skip_verify` opt-in connects.
 
 mod client_common;
+mod process_support;
 
 use bytes::Bytes;
 use client_common::*;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-use sioedge::client::{Client, ClientError, ClientEvent, ClientOptions, Transport};
+use sioedge::client::{Client, ClientError, ClientEvent, ClientOptions};
+use sioedge::config::Transport;
 use sioedge::socketio::Arg;
 use std::path::Path;
 use std::time::Duration;
@@ -64,8 +66,8 @@ fn opts(url: String, ca: Option<&str>, transports: &[Transport]) -> ClientOption
     let mut o = ClientOptions::new(url);
     o.tls.ca_file = ca.map(|p| Path::new(p).to_path_buf());
     o.transports = transports.to_vec();
-    o.reconnection.delay = 0.3;
-    o.reconnection.max_delay = 0.5;
+    o.reconnection.delay = Duration::from_secs_f64(0.3).into();
+    o.reconnection.max_delay = Duration::from_secs_f64(0.5).into();
     o
 }
 
@@ -138,7 +140,7 @@ async fn client_tls_wrong_ca_is_rejected_with_a_clear_error() {
     ))
     .unwrap_err();
     assert!(
-        matches!(&err, ClientError::Tls(m) if m.contains("/nonexistent/ca.pem")),
+        matches!(&err, ClientError::TlsSetup(e) if e.to_string().contains("/nonexistent/ca.pem")),
         "{err}"
     );
 }

@@ -226,6 +226,18 @@ const CASES: &[(&str, usize, usize, &str)] = &[
         "relay_server.tokens_file: invalid tokens file",
     ),
     (
+        "relay_server_bad_duration.toml",
+        3,
+        17,
+        "relay_server.ping_interval: invalid duration \"25x\"",
+    ),
+    (
+        "relay_server_unknown_key.toml",
+        3,
+        1,
+        "relay_server.listne: unknown field `listne`, expected one of `listen`",
+    ),
+    (
         "same_namespaces.toml",
         3,
         23,

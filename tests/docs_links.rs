@@ -215,6 +215,20 @@ fn is_placeholder(path: &str) -> bool {
         })
 }
 
+/// The source of example `name`: its `[[example]]` `path` in Cargo.toml, else Cargo's default.
+fn example_path(name: &str) -> String {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).expect("Cargo.toml");
+    let manifest: toml::Table = toml::from_str(&manifest).expect("Cargo.toml parses");
+    manifest
+        .get("example")
+        .and_then(|e| e.as_array())
+        .into_iter()
+        .flatten()
+        .find(|e| e.get("name").and_then(|n| n.as_str()) == Some(name))
+        .and_then(|e| e.get("path")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| format!("examples/{name}.rs"))
+}
+
 /// Repository paths and `--test`/`--example` targets quoted as code in `docs` that do not exist.
 fn missing_code_references(docs: &[Doc]) -> Vec<String> {
     let mut missing = Vec::new();
@@ -233,7 +247,7 @@ fn missing_code_references(docs: &[Doc]) -> Vec<String> {
             for pair in words.windows(2) {
                 let file = match pair[0] {
                     "--test" => format!("tests/{}.rs", pair[1]),
-                    "--example" => format!("examples/{}.rs", pair[1]),
+                    "--example" => example_path(pair[1]),
                     _ => continue,
                 };
                 if !root().join(&file).exists() {

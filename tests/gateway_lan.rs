@@ -3,6 +3,7 @@
 #![cfg(feature = "media")]
 
 mod gateway_support;
+mod process_support;
 
 use gateway_support::{Ev, Gateway, Media, Viewer, percentile};
 use serde_json::Value;
@@ -344,16 +345,9 @@ async fn sigterm_disconnects_viewers_and_exits_within_2s() {
         }
     }
     assert!(disconnected, "viewer told about the shutdown");
-    let status = loop {
-        if let Some(s) = gw.proc.0.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(
-            sent.elapsed() < Duration::from_secs(2),
-            "still running after 2 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = (gw.proc)
+        .exit_before(sent + Duration::from_secs(2))
+        .expect("exited within 2 s");
     eprintln!("shutdown took {:?}", sent.elapsed());
     assert!(status.success(), "exit status {status:?}");
 }

@@ -3,6 +3,7 @@
 #![cfg(feature = "media")]
 
 mod gateway_support;
+mod process_support;
 
 use gateway_support::{Gateway, Peer, Viewer, crc32, test_config};
 use serde_json::Value;
@@ -140,17 +141,10 @@ async fn the_relay_gets_announce_and_byte_exact_media_and_its_viewer_gets_them_i
     assert!(killed.success());
     let gone = relay.wait_for("publisher_gone", Duration::from_secs(2));
     assert_eq!(gone["reason"], "client disconnect", "{gone}");
-    loop {
-        if let Some(s) = gw.proc.0.try_wait().expect("wait") {
-            assert!(s.success(), "{s:?}");
-            break;
-        }
-        assert!(
-            sent.elapsed() < Duration::from_secs(2),
-            "gateway still running after 2 s"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let status = (gw.proc)
+        .exit_before(sent + Duration::from_secs(2))
+        .expect("gateway exited within 2 s");
+    assert!(status.success(), "{status:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,23 +3,17 @@
 //! invalid one is rejected with its `file:line` error and the old config keeps running).
 
 mod gateway_support;
+mod process_support;
 
 use gateway_support::{Gateway, Peer, Viewer, test_config};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use std::os::unix::net::UnixDatagram;
+use process_support::NotifySocket;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn signal(gw: &Gateway, sig: Signal) {
     kill(Pid::from_raw(gw.pid() as i32), sig).expect("signal the gateway");
-}
-
-/// The next notification datagram (the socket has a read timeout).
-fn next_notification(sock: &UnixDatagram) -> Option<String> {
-    let mut buf = [0u8; 1024];
-    let n = sock.recv(&mut buf).ok()?;
-    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
 /// Receives `media` of the watched stream for `d`; returns how many frames arrived.
@@ -34,12 +28,8 @@ async fn frames_for(viewer: &mut Viewer, d: Duration) -> usize {
 
 #[test]
 fn notifies_ready_watchdog_and_stopping() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let sock_path = dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let notify = sock_path.to_str().expect("utf-8 path");
+    let sock = NotifySocket::new();
+    let notify = sock.path();
     let mut gw = Gateway::start_with(
         &test_config("", ""),
         &[
@@ -50,7 +40,7 @@ fn notifies_ready_watchdog_and_stopping() {
         Stdio::inherit(),
     );
     // The viewer URL was printed (start_with waited for it); READY names it and the port answers.
-    let ready = next_notification(&sock).expect("READY=1 within 10 s");
+    let ready = sock.next().expect("READY=1 within 10 s");
     assert!(ready.starts_with("READY=1\n"), "{ready:?}");
     let url = format!("http://{}/", gw.addr);
     assert!(ready.contains(&url), "READY status names {url}: {ready:?}");
@@ -60,7 +50,7 @@ fn notifies_ready_watchdog_and_stopping() {
     let start = Instant::now();
     let mut pings = 0;
     while start.elapsed() < Duration::from_millis(2200) {
-        let msg = next_notification(&sock).expect("a notification within 10 s");
+        let msg = sock.next().expect("a notification within 10 s");
         assert_eq!(msg, "WATCHDOG=1");
         pings += 1;
     }
@@ -72,20 +62,15 @@ fn notifies_ready_watchdog_and_stopping() {
 
     signal(&gw, Signal::SIGTERM);
     let stopping = loop {
-        let msg = next_notification(&sock).expect("STOPPING=1 within 10 s of SIGTERM");
+        let msg = sock.next().expect("STOPPING=1 within 10 s of SIGTERM");
         if msg != "WATCHDOG=1" {
             break msg;
         }
     };
     assert!(stopping.starts_with("STOPPING=1\n"), "{stopping:?}");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        if let Some(s) = gw.proc.0.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no exit 5 s after SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = (gw.proc)
+        .exit_before(Instant::now() + Duration::from_secs(5))
+        .expect("exit within 5 s of SIGTERM");
     assert!(status.success(), "{status}");
 }
 

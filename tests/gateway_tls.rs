@@ -5,12 +5,14 @@
 
 mod client_common;
 mod gateway_support;
+mod process_support;
 mod server_support;
 
 use gateway_support::{Gateway, https_get, test_config};
 use serde_json::json;
 use server_support::run_with_timeout;
-use sioedge::client::{Client, ClientEvent, ClientOptions, Transport};
+use sioedge::client::{Client, ClientEvent, ClientOptions};
+use sioedge::config::Transport;
 use sioedge::socketio::Arg;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

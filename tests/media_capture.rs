@@ -4,10 +4,9 @@
 mod media_support;
 
 use media_support::{Run, assert_monotonic, count_in_window};
+use sioedge::contract::{Codec, MediaEvent};
 use sioedge::media::h264::{self, ParameterSets};
-use sioedge::media::{
-    AudioCodec, AudioSource, AudioSpec, Codec, MediaEvent, VideoEncoder, VideoSource, VideoSpec,
-};
+use sioedge::media::{AudioCodec, AudioSource, AudioSpec, VideoEncoder, VideoSource, VideoSpec};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn test_video(width: u32, height: u32, fps: u32, keyframe_interval: f64) -> VideoSpec {
@@ -40,7 +39,7 @@ fn check_video(spec: VideoSpec, secs: u64) {
 
     // TrackUp first, with the codec string read from the SPS and the negotiated geometry
     let first = run.seen.first().expect("events");
-    let MediaEvent::TrackUp(info) = &first.event else {
+    let MediaEvent::TrackUp { info, .. } = &first.event else {
         panic!("first event is not TrackUp: {:?}", first.event);
     };
     assert_eq!(info.codec, Codec::H264);
@@ -48,9 +47,13 @@ fn check_video(spec: VideoSpec, secs: u64) {
         (info.width, info.height),
         (Some(spec.width), Some(spec.height))
     );
-    assert_eq!(info.fps, Some(spec.fps as f64));
+    assert_eq!(info.fps, Some(spec.fps));
     let json = serde_json::to_value(info).unwrap();
-    assert_eq!(json["codecString"], info.codec_string.as_str());
+    let codec_string = info
+        .codec_string
+        .as_deref()
+        .expect("capture sets the codec string");
+    assert_eq!(json["codecString"], codec_string);
     assert_eq!(json["width"], spec.width);
     assert!(json.get("sampleRate").is_none());
 
@@ -91,18 +94,14 @@ fn check_video(spec: VideoSpec, secs: u64) {
         let data = &frames[i].1.data;
         let ps = ParameterSets::find(data).expect("keyframe without SPS/PPS");
         assert!(ps.info.is_constrained_baseline(), "profile {:?}", ps.info);
-        assert_eq!(ps.info.codec_string(), info.codec_string);
+        assert_eq!(ps.info.codec_string(), codec_string);
         assert!(h264::has_idr(data));
         assert_eq!(
             info.avcc.as_ref().unwrap()[1..4],
             [66, ps.info.constraint_flags, ps.info.level_idc]
         );
     }
-    assert!(
-        info.codec_string.starts_with("avc1.42"),
-        "{}",
-        info.codec_string
-    );
+    assert!(codec_string.starts_with("avc1.42"), "{codec_string}");
     // one access unit per frame: no frame but the keyframes has parameter sets or an IDR
     for (i, (_, f)) in frames.iter().enumerate() {
         assert_eq!(h264::has_idr(&f.data), keys.contains(&i), "frame {i}");
@@ -303,8 +302,8 @@ fn mjpeg_frames_are_jpeg_pictures() {
     assert_eq!(stats[0].merged, 0, "jpegenc buffers are shared, not copied");
     let ups = run.ups("cam", "video");
     assert_eq!(
-        (ups[0].1.codec, ups[0].1.codec_string.as_str()),
-        (Codec::Mjpeg, "mjpeg")
+        (ups[0].1.codec, ups[0].1.codec_string.as_deref()),
+        (Codec::Mjpeg, Some("mjpeg"))
     );
     assert!(ups[0].1.avcc.is_none());
     let frames = run.frames("cam", "video");

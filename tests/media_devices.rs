@@ -1,6 +1,7 @@
 //! `sioedge devices` on this machine (CI has no camera and no microphone).
 #![cfg(feature = "media")]
 
+mod process_support;
 mod server_support;
 
 use server_support::run_with_timeout;

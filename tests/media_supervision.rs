@@ -5,7 +5,8 @@
 mod media_support;
 
 use media_support::{Run, assert_monotonic};
-use sioedge::media::{AudioSource, AudioSpec, MediaEvent, VideoEncoder, VideoSpec};
+use sioedge::contract::MediaEvent;
+use sioedge::media::{AudioSource, AudioSpec, VideoEncoder, VideoSpec};
 use std::time::{Duration, Instant};
 
 fn audio() -> AudioSpec {
@@ -60,7 +61,7 @@ fn erroring_pipeline_restarts_with_doubling_backoff_and_audio_keeps_flowing() {
         .unwrap();
     let mut ups = 0;
     let third_up = run.wait_for(Duration::from_secs(25), |e| {
-        matches!(e, MediaEvent::TrackUp(i) if &*i.track == "video") && {
+        matches!(e, MediaEvent::TrackUp { info, .. } if info.track == "video") && {
             ups += 1;
             ups == 3
         }
@@ -104,7 +105,7 @@ fn erroring_pipeline_restarts_with_doubling_backoff_and_audio_keeps_flowing() {
     let mut in_run = None;
     for s in &run.seen {
         match &s.event {
-            MediaEvent::TrackUp(i) if &*i.track == "video" => in_run = Some(0),
+            MediaEvent::TrackUp { info, .. } if info.track == "video" => in_run = Some(0),
             MediaEvent::TrackDown { track, .. } if &**track == "video" => in_run = None,
             MediaEvent::Frame(f) if &*f.track == "video" => {
                 let n = in_run
@@ -162,7 +163,7 @@ fn missing_source_is_retried_until_it_appears_then_stays_up() {
     assert!(
         run.wait_for(
             Duration::from_secs(10),
-            |e| matches!(e, MediaEvent::TrackUp(i) if &*i.track == "video")
+            |e| matches!(e, MediaEvent::TrackUp { info, .. } if info.track == "video")
         ),
         "video did not recover"
     );

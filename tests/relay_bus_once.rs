@@ -5,11 +5,13 @@
 //! losing a frame.
 
 use bytes::Bytes;
-use sioedge::relay::redis_bus::{Record, RecordKind, RedisBus};
+use sioedge::relay::envelope::{Record, RecordKind};
+use sioedge::relay::redis_bus::RedisBus;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+mod process_support;
 #[path = "peers/relay/support.rs"]
 mod relay_support;
 use relay_support::{Redis, bus_node, record_seq, video_frame};

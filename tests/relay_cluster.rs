@@ -3,14 +3,15 @@
 //! follow in order, and a node's streams vanish when it dies.
 
 use bytes::Bytes;
-use sioedge::hub::queue::{Class, Push};
-use sioedge::hub::{Announce, CacheLimits, Hub, Shared, Sink, TrackInfo};
-use sioedge::media::{Codec, MediaFrame};
+use sioedge::contract::{Announce, Codec, MediaFrame, TrackInfo};
+use sioedge::hub::{CacheLimits, Hub, SharedEvent, Sink};
+use sioedge::queue::{Class, Push};
 use sioedge::relay::cluster::RedisAdapter;
 use sioedge::relay::redis_bus::BusConfig;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod process_support;
 #[path = "peers/relay/support.rs"]
 mod relay_support;
 use relay_support::Redis;
@@ -20,7 +21,7 @@ use relay_support::Redis;
 struct Recorder(Mutex<Vec<(String, serde_json::Value)>>);
 
 impl Sink<()> for Recorder {
-    fn push(&self, packet: &Shared<()>, _: Class, _: usize) -> Push {
+    fn offer(&self, packet: &SharedEvent<()>, _: Class, _: usize) -> Push {
         let json = serde_json::from_str(&packet.event.json).expect("json");
         self.0
             .lock()
@@ -109,6 +110,7 @@ async fn late_joiner_on_another_node_gets_the_gop_then_live_frames_in_order() {
             fps: Some(30),
             sample_rate: None,
             channels: None,
+            avcc: None,
             capture: None,
         }],
     })

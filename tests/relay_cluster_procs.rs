@@ -5,6 +5,7 @@
 //! the relays.
 
 mod gateway_support;
+mod process_support;
 #[path = "peers/relay/support.rs"]
 mod relay_support;
 

@@ -4,6 +4,7 @@
 //! must receive the frames byte-exact, in order, from a keyframe.
 
 mod gateway_support;
+mod process_support;
 #[path = "peers/relay/support.rs"]
 mod relay_support;
 

@@ -4,6 +4,7 @@
 #![cfg(feature = "media")]
 
 mod gateway_support;
+mod process_support;
 #[path = "peers/relay/support.rs"]
 mod relay_support;
 

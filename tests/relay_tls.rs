@@ -4,6 +4,7 @@
 //! receive the frames; without it they are refused by their own certificate check.
 
 mod gateway_support;
+mod process_support;
 #[path = "peers/relay/support.rs"]
 mod relay_support;
 

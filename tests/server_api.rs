@@ -1,12 +1,13 @@
 //! The server's Rust API and HTTP hooks: slow-consumer policy, clean shutdown, static assets,
 //! extra routes and CORS.
 
+mod process_support;
 mod server_support;
 
 use bytes::Bytes;
 use server_support::raw::{Frame, RawWs, http};
 use server_support::serve;
-use sioedge::hub::queue::Class;
+use sioedge::queue::Class;
 use sioedge::server::{Cors, EmitError, Server, Socket};
 use sioedge::socketio::Arg;
 use std::net::SocketAddr;

@@ -1,6 +1,7 @@
 //! Bad input: each hostile request gets the protocol's error answer or the close of that one
 //! connection, and two witness connections (one WebSocket, one polling) keep working.
 
+mod process_support;
 mod server_support;
 
 use server_support::raw::{Frame, RawWs, http};

@@ -1,6 +1,7 @@
 //! Runs our ports of the official Engine.IO v4 and Socket.IO v5 protocol test suites (node,
-//! tests/peers/server/*.test.mjs) against `examples/conformance-server.rs`.
+//! tests/peers/server/*.test.mjs) against `tests/peers/server/conformance-server.rs`.
 
+mod process_support;
 mod server_support;
 
 use server_support::{peers_dir, run_with_timeout, start_conformance_server};

@@ -9,6 +9,7 @@
 //! reasons, and a client that stops answering pings dropped on time. The server side records
 //! every disconnect reason and this test checks them.
 
+mod process_support;
 mod server_support;
 
 use serde_json::{Value, json};

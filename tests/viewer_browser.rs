@@ -11,11 +11,11 @@
 //! latency, and several Chromiums on a 2-core machine would measure each other.
 
 mod browser_support;
+mod process_support;
 
-use browser_support::{Browser, Proc, assert_decoded_rates, peers};
+use browser_support::{Browser, Proc, assert_decoded_rates, free_port, peers};
 use serde_json::{Value, json};
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
@@ -169,11 +169,6 @@ fn wait_http(port: u16, timeout: Duration, proc: &mut Proc) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
 }
 
 fn num(v: &Value, k: &str) -> f64 {

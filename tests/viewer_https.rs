@@ -10,6 +10,7 @@
 
 mod browser_support;
 mod gateway_support;
+mod process_support;
 
 use base64::Engine;
 use browser_support::{Browser, assert_decoded_rates};

@@ -2,15 +2,18 @@
 //! sans-IO sessions ([`ClientSession`], the Socket.IO [`Decoder`]) and the timers; reader and
 //! writer tasks only move packets.
 
-use super::options::{Backoff, ClientOptions};
+use super::error::{ClientError, ConnectStep, LinkFailure, ProtocolError, Waited};
+use super::events::{AckResponder, ClientEvent};
+use super::link::{ConnState, Link};
+use super::options::{AuthProvider, Backoff, ClientOptions};
 use super::transport::{self, Dialer, HttpConn, WsReceiver, WsSender, WsStream};
-use super::{AckResponder, AuthProvider, ClientError, ClientEvent, ConnState, Shared};
 use crate::engineio::Packet as EioPacket;
-use crate::engineio::client::{Channel, ClientSession, CloseReason, Event as EioEvent};
-use crate::engineio::payload::PayloadBuilder;
-use crate::socketio::{Decoder, DecoderLimits, Packet as SioPacket, PacketKind};
-use serde_json::Value;
-use std::collections::HashSet;
+use crate::engineio::PayloadBuilder;
+use crate::engineio::client::{Channel, ClientSession, ClientSessionEvent};
+use crate::socketio::{
+    ClientNamespaces, Decoder, DecoderLimits, NamespaceError, NamespaceEvent, Packet as SioPacket,
+};
+use crate::sync::lock;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -65,14 +68,14 @@ pub(super) async fn run(
     opts: ClientOptions,
     auth: Option<AuthProvider>,
     dialer: Dialer,
-    shared: Arc<Shared>,
+    shared: Arc<Link>,
     events: mpsc::Sender<ClientEvent>,
     mut close_rx: mpsc::Receiver<()>,
 ) {
     let mut backoff = Backoff::new(opts.reconnection.clone());
     let mut ever_connected = false;
     loop {
-        let mut conn = Conn {
+        let mut conn = Attempt {
             opts: &opts,
             auth: auth.as_ref(),
             dialer: &dialer,
@@ -133,7 +136,7 @@ pub(super) async fn run(
     }
 }
 
-fn send_event(shared: &Shared, events: &mpsc::Sender<ClientEvent>, ev: ClientEvent) {
+fn send_event(shared: &Link, events: &mpsc::Sender<ClientEvent>, ev: ClientEvent) {
     if events.try_send(ev).is_err() {
         shared
             .counters
@@ -143,11 +146,11 @@ fn send_event(shared: &Shared, events: &mpsc::Sender<ClientEvent>, ev: ClientEve
 }
 
 /// One connection attempt and, when it succeeds, its whole life.
-struct Conn<'a> {
+struct Attempt<'a> {
     opts: &'a ClientOptions,
     auth: Option<&'a AuthProvider>,
     dialer: &'a Dialer,
-    shared: &'a Arc<Shared>,
+    shared: &'a Arc<Link>,
     events: &'a mpsc::Sender<ClientEvent>,
     ever_connected: &'a mut bool,
     /// Every namespace got its CONNECT answer on this connection.
@@ -184,11 +187,11 @@ struct Live {
     upgrade: Upgrade,
     /// Protocol packets held while polling is paused for the upgrade.
     held: Vec<EioPacket>,
-    pending_ns: HashSet<String>,
-    ns_deadline: Option<Instant>,
+    /// The Socket.IO namespaces of this connection (CONNECT answers, their deadline, goodbye).
+    namespaces: ClientNamespaces,
 }
 
-impl Conn<'_> {
+impl Attempt<'_> {
     async fn run(&mut self, close_rx: &mut mpsc::Receiver<()>) -> Outcome {
         let (in_tx, mut in_rx) = mpsc::channel(INCOMING_CAPACITY);
         let mut live = match self.open(in_tx).await {
@@ -212,7 +215,7 @@ impl Conn<'_> {
 
     /// Opens the first transport and starts its reader and writer.
     async fn open(&mut self, in_tx: mpsc::Sender<Incoming>) -> Result<Live, ClientError> {
-        let timeout = self.opts.connect_timeout();
+        let timeout = self.opts.connect_timeout;
         let mut live = Live {
             session: ClientSession::new(Instant::now().into_std(), timeout),
             decoder: Decoder::new(DecoderLimits::default()),
@@ -226,8 +229,7 @@ impl Conn<'_> {
             poll_stop: Arc::new(AtomicBool::new(false)),
             upgrade: Upgrade::None,
             held: Vec::new(),
-            pending_ns: HashSet::new(),
-            ns_deadline: None,
+            namespaces: ClientNamespaces::new(),
         };
         self.shared.polling.store(live.polling, Ordering::Relaxed);
         if live.polling {
@@ -239,9 +241,7 @@ impl Conn<'_> {
             // The handshake must be complete now: the sid is needed by the polling tasks.
             self.pump(&mut live).await?;
             if !live.session.is_open() {
-                return Err(ClientError::Protocol(
-                    "the first polling response held no handshake".into(),
-                ));
+                return Err(ClientError::Protocol(ProtocolError::NoHandshake));
             }
             let (ctl_tx, ctl_rx) = mpsc::channel(CTL_CAPACITY);
             let reader = poll_reader(
@@ -304,33 +304,27 @@ impl Conn<'_> {
     ) -> Result<(), ClientError> {
         loop {
             self.pump(live).await?;
-            let deadline = [
-                live.session.poll_timeout().map(Instant::from_std),
-                live.ns_deadline,
-            ]
-            .into_iter()
-            .flatten()
-            .min();
+            let deadline = [live.session.poll_timeout(), live.namespaces.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(Instant::from_std);
             let dialing = matches!(live.upgrade, Upgrade::Dialing(_));
             tokio::select! {
                 biased;
                 _ = close_rx.recv() => return self.goodbye(live).await,
                 inc = in_rx.recv() => match inc {
                     Some(inc) => self.on_incoming(live, inc)?,
-                    None => return Err(ClientError::Transport("all transport tasks ended".into())),
+                    None => return Err(ClientError::Transport(LinkFailure::TasksEnded)),
                 },
                 res = dial_result(&mut live.upgrade), if dialing => self.on_dialed(live, res).await,
                 _ = sleep_until(deadline) => {
-                    let now = Instant::now();
-                    live.session.handle_timeout(now.into_std());
-                    if live.ns_deadline.is_some_and(|d| now >= d) {
-                        let mut missing: Vec<_> = live.pending_ns.iter().cloned().collect();
-                        missing.sort();
-                        return Err(ClientError::Timeout(format!(
-                            "no CONNECT answer for namespace(s) {}",
-                            missing.join(", ")
-                        )));
-                    }
+                    let now = Instant::now().into_std();
+                    live.session.handle_timeout(now);
+                    live
+                        .namespaces
+                        .handle_timeout(now)
+                        .map_err(|e| self.namespace_error(e))?;
                 }
             }
         }
@@ -379,17 +373,17 @@ impl Conn<'_> {
             stopped, pausing, ..
         } = &mut live.upgrade
         else {
-            return Err(ClientError::Transport("long-polling stopped".into()));
+            return Err(ClientError::Transport(LinkFailure::PollingStopped));
         };
         if !*pausing {
-            return Err(ClientError::Transport("long-polling stopped".into()));
+            return Err(ClientError::Transport(LinkFailure::PollingStopped));
         }
         *stopped += 1;
         if *stopped < 2 {
             return Ok(());
         }
         if !live.session.finish_upgrade() {
-            return Err(ClientError::Protocol("upgrade could not complete".into()));
+            return Err(ClientError::Protocol(ProtocolError::UpgradeIncomplete));
         }
         Ok(())
     }
@@ -411,7 +405,7 @@ impl Conn<'_> {
                     stopped: 0,
                 };
                 live.session
-                    .start_upgrade(Instant::now().into_std(), self.opts.connect_timeout());
+                    .start_upgrade(Instant::now().into_std(), self.opts.connect_timeout);
             }
             Err(e) => tracing::info!("WebSocket upgrade failed ({e}); staying on long-polling"),
         }
@@ -445,9 +439,9 @@ impl Conn<'_> {
         };
         let link = *link;
         let write = transport::ws_send(tx, &p);
-        let res = tokio::time::timeout(self.opts.connect_timeout(), write)
+        let res = tokio::time::timeout(self.opts.connect_timeout, write)
             .await
-            .map_err(|_| ClientError::Timeout("writing the upgrade probe".into()))
+            .map_err(|_| ClientError::Timeout(Waited::UpgradeProbe))
             .and_then(|r| r);
         if let Err(e) = res {
             if matches!(live.upgrade, Upgrade::Probing { pausing: true, .. }) {
@@ -478,11 +472,9 @@ impl Conn<'_> {
         let paused = matches!(live.upgrade, Upgrade::Probing { pausing: true, .. });
         match &live.ctl {
             Some(ctl) if !paused => ctl.try_send(Ctl::Send(packets)).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => ClientError::Transport(
-                    "the link is stalled (protocol packets backed up)".into(),
-                ),
+                mpsc::error::TrySendError::Full(_) => ClientError::Transport(LinkFailure::Stalled),
                 mpsc::error::TrySendError::Closed(_) => {
-                    ClientError::Transport("the transport writer ended".into())
+                    ClientError::Transport(LinkFailure::WriterEnded)
                 }
             }),
             _ => {
@@ -492,9 +484,9 @@ impl Conn<'_> {
         }
     }
 
-    fn on_eio_event(&mut self, live: &mut Live, ev: EioEvent) -> Result<(), ClientError> {
+    fn on_eio_event(&mut self, live: &mut Live, ev: ClientSessionEvent) -> Result<(), ClientError> {
         match ev {
-            EioEvent::Opened(h) => {
+            ClientSessionEvent::Opened(h) => {
                 live.sid = h.sid.clone();
                 self.shared
                     .max_payload
@@ -507,17 +499,21 @@ impl Conn<'_> {
                     h.ping_timeout,
                     h.max_payload
                 );
-                let mut connects = Vec::new();
-                for (ns, auth) in self.opts.namespaces() {
-                    let auth = match self.auth {
-                        Some(provider) => provider(&ns),
-                        None => auth,
-                    };
-                    let p = SioPacket::connect(&ns, auth);
-                    connects.push(EioPacket::Message(p.encode().text));
-                    live.pending_ns.insert(ns);
-                }
-                live.ns_deadline = Some(Instant::now() + self.opts.connect_timeout());
+                let wanted = (self.opts.namespaces().into_iter())
+                    .map(|(ns, auth)| {
+                        let auth = match self.auth {
+                            Some(provider) => provider(&ns),
+                            None => auth,
+                        };
+                        (ns, auth)
+                    })
+                    .collect();
+                let now = Instant::now().into_std();
+                let connects = (live.namespaces)
+                    .connect(wanted, now, self.opts.connect_timeout)
+                    .iter()
+                    .map(|p| EioPacket::Message(p.encode().text))
+                    .collect();
                 self.send_ctl(live, connects)?;
                 if live.polling
                     && self.opts.allows_websocket()
@@ -530,25 +526,25 @@ impl Conn<'_> {
                     }));
                 }
             }
-            EioEvent::Message(text) => {
+            ClientSessionEvent::Message(text) => {
                 let p = live
                     .decoder
                     .feed_text(text)
-                    .map_err(|e| ClientError::Protocol(format!("Socket.IO packet: {e}")))?;
+                    .map_err(|e| ClientError::Protocol(e.into()))?;
                 if let Some(p) = p {
                     self.on_sio(live, p)?;
                 }
             }
-            EioEvent::Binary(data) => {
+            ClientSessionEvent::Binary(data) => {
                 let p = live
                     .decoder
                     .feed_binary(data)
-                    .map_err(|e| ClientError::Protocol(format!("Socket.IO attachment: {e}")))?;
+                    .map_err(|e| ClientError::Protocol(e.into()))?;
                 if let Some(p) = p {
                     self.on_sio(live, p)?;
                 }
             }
-            EioEvent::UpgradeReady => {
+            ClientSessionEvent::UpgradeReady => {
                 if let Upgrade::Probing { pausing, .. } = &mut live.upgrade {
                     *pausing = true;
                     live.poll_stop.store(true, Ordering::Relaxed);
@@ -558,42 +554,30 @@ impl Conn<'_> {
                     }
                 }
             }
-            EioEvent::UpgradeFailed => {
+            ClientSessionEvent::UpgradeFailed => {
                 if matches!(live.upgrade, Upgrade::Probing { pausing: true, .. }) {
-                    return Err(ClientError::Timeout(
-                        "the upgrade to WebSocket stalled after polling was paused".into(),
-                    ));
+                    return Err(ClientError::Timeout(Waited::UpgradeStalled));
                 }
                 tracing::info!("WebSocket upgrade probe failed; staying on long-polling");
                 live.upgrade = Upgrade::None;
             }
-            EioEvent::Closed(reason) => {
-                return Err(match reason {
-                    CloseReason::HandshakeTimeout(_) | CloseReason::PingTimeout(_) => {
-                        ClientError::Timeout(reason.to_string())
-                    }
-                    CloseReason::ServerClose | CloseReason::ClientClose => {
-                        ClientError::Transport(reason.to_string())
-                    }
-                    CloseReason::Protocol(why) => ClientError::Protocol(why),
-                });
-            }
+            ClientSessionEvent::Closed(reason) => return Err(reason.into()),
         }
         Ok(())
     }
 
     fn on_sio(&mut self, live: &mut Live, p: SioPacket) -> Result<(), ClientError> {
-        let ns = p.nsp.as_str().to_owned();
-        match p.kind {
-            PacketKind::Connect => {
-                if !live.pending_ns.remove(&ns) {
-                    return Ok(());
-                }
-                self.shared.lock().connected.insert(ns.clone());
-                tracing::info!("relay {}: namespace {ns} connected", self.opts.url);
+        let event = live
+            .namespaces
+            .handle_packet(p)
+            .map_err(|e| self.namespace_error(e))?;
+        match event {
+            None => {}
+            Some(NamespaceEvent::Connected { namespace, all }) => {
+                self.shared.lock().connected.insert(namespace.clone());
+                tracing::info!("relay {}: namespace {namespace} connected", self.opts.url);
                 // State and counters first: whoever sees the event must see them updated.
-                if live.pending_ns.is_empty() {
-                    live.ns_deadline = None;
+                if all {
                     self.connected = true;
                     let mut inner = self.shared.lock();
                     inner.state = ConnState::Connected;
@@ -610,69 +594,67 @@ impl Conn<'_> {
                 send_event(
                     self.shared,
                     self.events,
-                    ClientEvent::Connected { namespace: ns },
+                    ClientEvent::Connected { namespace },
                 );
             }
-            PacketKind::ConnectError => {
-                let data = p.data.unwrap_or(Value::Null);
-                let message = connect_error_message(&data);
-                send_event(
-                    self.shared,
-                    self.events,
-                    ClientEvent::ConnectError {
-                        namespace: ns.clone(),
-                        message: message.clone(),
-                        data,
-                    },
-                );
-                return Err(ClientError::Refused {
-                    namespace: ns,
-                    message,
-                });
-            }
-            PacketKind::Disconnect => {
-                return Err(ClientError::Transport(format!(
-                    "the relay disconnected namespace {ns}"
-                )));
-            }
-            PacketKind::Event | PacketKind::BinaryEvent => {
-                let name = p.event_name().unwrap_or_default().to_owned();
-                let args = p.args().unwrap_or_default();
-                let ack = p.id.map(|id| AckResponder {
-                    shared: self.shared.clone(),
-                    namespace: ns.clone(),
+            Some(NamespaceEvent::Event {
+                namespace,
+                name,
+                args,
+                ack,
+            }) => {
+                let ack = ack.map(|id| AckResponder {
+                    link: self.shared.clone(),
+                    namespace: namespace.clone(),
                     id,
                 });
-                send_event(
-                    self.shared,
-                    self.events,
-                    ClientEvent::Event {
-                        namespace: ns,
-                        name,
-                        args,
-                        ack,
-                    },
-                );
+                let event = ClientEvent::Event {
+                    namespace,
+                    name,
+                    args,
+                    ack,
+                };
+                send_event(self.shared, self.events, event);
             }
-            PacketKind::Ack | PacketKind::BinaryAck => {
-                if let Some(id) = p.id
-                    && let Some(tx) = self.shared.lock_acks().remove(&id)
-                {
-                    let _ = tx.send(p.args().unwrap_or_default());
+            Some(NamespaceEvent::Ack { id, args }) => {
+                if let Some(tx) = lock(&self.shared.acks).resolve(id) {
+                    let _ = tx.send(args);
                 }
             }
         }
         Ok(())
     }
 
+    /// A namespace failure ends the connection; a refusal is also reported as an event, with
+    /// the relay's message.
+    fn namespace_error(&self, e: NamespaceError) -> ClientError {
+        match e {
+            NamespaceError::Refused {
+                namespace,
+                message,
+                data,
+            } => {
+                let event = ClientEvent::ConnectError {
+                    namespace: namespace.clone(),
+                    message: message.clone(),
+                    data,
+                };
+                send_event(self.shared, self.events, event);
+                ClientError::Refused { namespace, message }
+            }
+            NamespaceError::Disconnected(ns) => {
+                ClientError::Transport(LinkFailure::NamespaceDisconnected(ns))
+            }
+            NamespaceError::ConnectTimeout(missing) => {
+                ClientError::Timeout(Waited::Namespaces(missing))
+            }
+        }
+    }
+
     /// Graceful close: DISCONNECT each namespace, CLOSE the session, let the writer flush.
     async fn goodbye(&mut self, live: &mut Live) -> Result<(), ClientError> {
-        let mut bye: Vec<EioPacket> = self
-            .shared
-            .lock()
-            .connected
-            .iter()
-            .map(|ns| EioPacket::Message(SioPacket::disconnect(ns).encode().text))
+        let mut bye: Vec<EioPacket> = (live.namespaces.goodbye().iter())
+            .map(|p| EioPacket::Message(p.encode().text))
             .collect();
         live.session.close();
         while let Some((_, p)) = live.session.poll_transmit() {
@@ -691,24 +673,15 @@ impl Conn<'_> {
     }
 }
 
-/// The relay's reason from a CONNECT_ERROR payload: `{"message": …}` or a plain string.
-pub(super) fn connect_error_message(data: &Value) -> String {
-    match data {
-        Value::String(s) => s.clone(),
-        Value::Object(m) => match m.get("message") {
-            Some(Value::String(s)) => s.clone(),
-            _ => data.to_string(),
-        },
-        Value::Null => "connection refused (no reason given)".into(),
-        other => other.to_string(),
-    }
-}
-
 async fn dial_result(up: &mut Upgrade) -> Result<WsStream, ClientError> {
     match up {
         Upgrade::Dialing(h) => match h.await {
             Ok(r) => r,
-            Err(e) => Err(ClientError::Connect(format!("upgrade task: {e}"))),
+            Err(e) => Err(ClientError::Connect {
+                step: ConnectStep::WebSocket,
+                peer: "the upgrade task".into(),
+                source: e.into(),
+            }),
         },
         _ => std::future::pending().await,
     }
@@ -725,10 +698,9 @@ async fn ws_reader(link: u64, mut rx: WsReceiver, out: mpsc::Sender<Incoming>) {
     loop {
         let msg = match transport::ws_recv(&mut rx).await {
             Ok(Some(p)) => Incoming::Packet(link, p),
-            Ok(None) => Incoming::Failed(
-                link,
-                ClientError::Transport("the relay closed the WebSocket".into()),
-            ),
+            Ok(None) => {
+                Incoming::Failed(link, ClientError::Transport(LinkFailure::WebSocketClosed))
+            }
             Err(e) => Incoming::Failed(link, e),
         };
         let last = matches!(msg, Incoming::Failed(..));
@@ -764,7 +736,7 @@ async fn poll_reader(
 }
 
 /// Waits until there is something to write; `None` means stop.
-async fn wait_work(shared: &Shared, ctl: &mut mpsc::Receiver<Ctl>) -> Option<Vec<EioPacket>> {
+async fn wait_work(shared: &Link, ctl: &mut mpsc::Receiver<Ctl>) -> Option<Vec<EioPacket>> {
     tokio::select! {
         biased;
         c = ctl.recv() => match c {
@@ -788,7 +760,7 @@ fn drain_ctl(ctl: &mut mpsc::Receiver<Ctl>, out: &mut Vec<EioPacket>) -> bool {
 }
 
 /// The Engine.IO packets of one queued Socket.IO packet: the text part, then each attachment.
-fn eio_packets(e: super::Encoded) -> impl Iterator<Item = EioPacket> {
+fn eio_packets(e: crate::socketio::Encoded) -> impl Iterator<Item = EioPacket> {
     std::iter::once(EioPacket::Message(e.text))
         .chain(e.attachments.into_iter().map(EioPacket::Binary))
 }
@@ -796,7 +768,7 @@ fn eio_packets(e: super::Encoded) -> impl Iterator<Item = EioPacket> {
 async fn ws_writer(
     link: u64,
     mut tx: WsSender,
-    shared: Arc<Shared>,
+    shared: Arc<Link>,
     mut ctl: mpsc::Receiver<Ctl>,
     out: mpsc::Sender<Incoming>,
 ) {
@@ -843,7 +815,7 @@ async fn poll_writer(
     link: u64,
     dialer: Dialer,
     sid: String,
-    shared: Arc<Shared>,
+    shared: Arc<Link>,
     mut ctl: mpsc::Receiver<Ctl>,
     out: mpsc::Sender<Incoming>,
 ) {
@@ -901,32 +873,4 @@ async fn poll_writer(
         Err(e) => Incoming::Failed(link, e),
     };
     let _ = out.send(msg).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connect_error_messages_from_real_relays() {
-        // python-socketio: ConnectionRefusedError("bad token") / Node: next(new Error("bad token"))
-        assert_eq!(
-            connect_error_message(&serde_json::json!({"message": "bad token"})),
-            "bad token"
-        );
-        // Older python-socketio: a plain string payload.
-        assert_eq!(
-            connect_error_message(&Value::String("Unable to connect".into())),
-            "Unable to connect"
-        );
-        assert_eq!(
-            connect_error_message(&serde_json::json!({"message": "x", "data": {"code": 1}})),
-            "x"
-        );
-        assert_eq!(
-            connect_error_message(&serde_json::json!({"code": 4})),
-            r#"{"code":4}"#
-        );
-        assert!(connect_error_message(&Value::Null).contains("refused"));
-    }
 }

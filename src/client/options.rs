@@ -1,170 +1,58 @@
-//! Client settings (embedded in the config file's `[[relay]]` tables) and the URLs built from them.
+//! The client's settings and the URLs built from them. The `[[relay]]` schema lives in the
+//! config ([`crate::config::RelayConfig`]); the gateway fills these options from it, and they
+//! take its value types ([`Transport`], [`TlsOptions`], [`Reconnection`], [`QueueLimits`]) so the
+//! two cannot drift apart.
 
-use serde::Deserialize;
+use crate::config::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_SOCKETIO_PATH, QueueLimits, Reconnection, TlsOptions,
+    Transport, default_transports,
+};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-/// How to reach one relay. Every field but `url` has a default; unknown keys are errors.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+/// How to reach one relay. [`ClientOptions::new`] gives every default but the URL.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClientOptions {
     /// The relay: `http://`, `https://`, `ws://` or `wss://` host and optional port, with optional
     /// query parameters (`?key=value`). Any path must be given as `socketio_path` instead.
     pub url: String,
     /// The server's Socket.IO endpoint path (python-socketio's `socketio_path`), `/socket.io/` by default.
-    #[serde(default = "default_path")]
     pub socketio_path: String,
     /// Extra query parameters sent on every Engine.IO request.
-    #[serde(default)]
     pub query: BTreeMap<String, String>,
     /// Extra HTTP headers sent on every request (e.g. `Authorization` for a proxy).
-    #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// The namespace to join, `/` by default.
-    #[serde(default = "default_namespace")]
     pub namespace: String,
-    /// The CONNECT payload (auth) for `namespace`, any JSON/TOML value, e.g. `{ token = "…" }`.
-    #[serde(default)]
+    /// The CONNECT payload (auth) for `namespace`, any JSON value, e.g. `{"token": "…"}`.
     pub auth: Option<serde_json::Value>,
     /// More namespaces to join on the same connection, each with its own auth.
-    #[serde(default)]
     pub extra_namespaces: Vec<NamespaceOptions>,
-    /// `["websocket"]` (default), `["polling", "websocket"]` (start with long-polling, upgrade
-    /// to WebSocket) or `["polling"]` (for proxies that block WebSocket).
-    #[serde(default = "default_transports")]
+    /// `[Websocket]` (default), `[Polling, Websocket]` (start with long-polling, upgrade to
+    /// WebSocket) or `[Polling]` (for proxies that block WebSocket).
     pub transports: Vec<Transport>,
-    /// Seconds allowed for TCP + TLS + the Engine.IO handshake + the namespace CONNECTs.
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout: f64,
+    /// Allowed for TCP + TLS + the Engine.IO handshake + the namespace CONNECTs (default 5 s).
+    pub connect_timeout: Duration,
     /// Certificate verification.
-    #[serde(default)]
     pub tls: TlsOptions,
     /// What to do when the connection fails or drops.
-    #[serde(default)]
-    pub reconnection: ReconnectOptions,
+    pub reconnection: Reconnection,
     /// Bounds of the outgoing queue.
-    #[serde(default)]
-    pub queue: QueueOptions,
+    pub queue: QueueLimits,
 }
 
+/// Builds the CONNECT payload of a namespace at every connection attempt (e.g. from a token
+/// file that may be rotated); replaces the static `auth` of the options.
+pub type AuthProvider = Arc<dyn Fn(&str) -> Option<serde_json::Value> + Send + Sync>;
+
 /// One more namespace on the connection.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NamespaceOptions {
     /// The namespace, e.g. `/admin`.
     pub name: String,
     /// Its CONNECT payload.
-    #[serde(default)]
     pub auth: Option<serde_json::Value>,
-}
-
-/// An Engine.IO transport.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    /// HTTP long-polling.
-    Polling,
-    /// WebSocket.
-    Websocket,
-}
-
-/// TLS settings for `https://` and `wss://` relays.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TlsOptions {
-    /// A PEM file of CA certificates trusted in addition to the system's (e.g. a private CA).
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// Accept any certificate. Only for self-signed test relays: anyone on the path can then read
-    /// and change the stream. Logged as a warning on every connect.
-    #[serde(default)]
-    pub insecure_skip_verify: bool,
-}
-
-/// Reconnection with exponential backoff, like python-socketio's client.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ReconnectOptions {
-    /// Reconnect after a failure or a drop (default true).
-    #[serde(default = "yes")]
-    pub enabled: bool,
-    /// Seconds before the first retry; doubles on each failed attempt (default 1).
-    #[serde(default = "default_delay")]
-    pub delay: f64,
-    /// Upper bound of the delay in seconds, jitter included (default 5).
-    #[serde(default = "default_max_delay")]
-    pub max_delay: f64,
-    /// Jitter: each delay is scaled by a random factor in `1 ± randomization` (default 0.5).
-    #[serde(default = "default_randomization")]
-    pub randomization: f64,
-    /// Failed attempts in a row before giving up; 0 means never give up (default 0).
-    #[serde(default)]
-    pub attempts: u32,
-}
-
-/// Bounds of the outgoing queue (frames waiting for the socket).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct QueueOptions {
-    /// Most queued packets (default 256).
-    #[serde(default = "default_max_frames")]
-    pub max_frames: usize,
-    /// Most queued bytes (default 8 MiB).
-    #[serde(default = "default_max_bytes")]
-    pub max_bytes: usize,
-}
-
-fn default_path() -> String {
-    "/socket.io/".into()
-}
-fn default_namespace() -> String {
-    "/".into()
-}
-fn default_transports() -> Vec<Transport> {
-    vec![Transport::Websocket]
-}
-fn default_connect_timeout() -> f64 {
-    5.0
-}
-fn yes() -> bool {
-    true
-}
-fn default_delay() -> f64 {
-    1.0
-}
-fn default_max_delay() -> f64 {
-    5.0
-}
-fn default_randomization() -> f64 {
-    0.5
-}
-fn default_max_frames() -> usize {
-    256
-}
-fn default_max_bytes() -> usize {
-    8 << 20
-}
-
-impl Default for ReconnectOptions {
-    fn default() -> Self {
-        ReconnectOptions {
-            enabled: true,
-            delay: default_delay(),
-            max_delay: default_max_delay(),
-            randomization: default_randomization(),
-            attempts: 0,
-        }
-    }
-}
-
-impl Default for QueueOptions {
-    fn default() -> Self {
-        QueueOptions {
-            max_frames: default_max_frames(),
-            max_bytes: default_max_bytes(),
-        }
-    }
 }
 
 impl ClientOptions {
@@ -172,17 +60,17 @@ impl ClientOptions {
     pub fn new(url: impl Into<String>) -> ClientOptions {
         ClientOptions {
             url: url.into(),
-            socketio_path: default_path(),
+            socketio_path: DEFAULT_SOCKETIO_PATH.into(),
             query: BTreeMap::new(),
             headers: BTreeMap::new(),
-            namespace: default_namespace(),
+            namespace: "/".into(),
             auth: None,
             extra_namespaces: Vec::new(),
             transports: default_transports(),
-            connect_timeout: default_connect_timeout(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT.get(),
             tls: TlsOptions::default(),
-            reconnection: ReconnectOptions::default(),
-            queue: QueueOptions::default(),
+            reconnection: Reconnection::default(),
+            queue: QueueLimits::default(),
         }
     }
 
@@ -203,19 +91,31 @@ impl ClientOptions {
         if self.transports.is_empty() {
             return Err(bad("transports", "must name at least one transport".into()));
         }
-        let secs = |field: &'static str, v: f64, min: f64| {
-            if v.is_finite() && v >= min && v <= 86_400.0 {
+        let within = |field: &'static str, v: Duration, min: Duration| {
+            if v >= min && v <= Duration::from_secs(86_400) {
                 Ok(())
             } else {
                 Err(bad(
                     field,
-                    format!("{v} is not a number of seconds ≥ {min}"),
+                    format!("{v:?} is not between {min:?} and a day"),
                 ))
             }
         };
-        secs("connect_timeout", self.connect_timeout, 0.01)?;
-        secs("reconnection.delay", self.reconnection.delay, 0.0)?;
-        secs("reconnection.max_delay", self.reconnection.max_delay, 0.0)?;
+        within(
+            "connect_timeout",
+            self.connect_timeout,
+            Duration::from_millis(10),
+        )?;
+        within(
+            "reconnection.delay",
+            self.reconnection.delay.get(),
+            Duration::ZERO,
+        )?;
+        within(
+            "reconnection.max_delay",
+            self.reconnection.max_delay.get(),
+            Duration::ZERO,
+        )?;
         if self.reconnection.max_delay < self.reconnection.delay {
             return Err(bad(
                 "reconnection.max_delay",
@@ -228,7 +128,7 @@ impl ClientOptions {
                 "must be between 0 and 1".into(),
             ));
         }
-        if self.queue.max_frames == 0 || self.queue.max_bytes == 0 {
+        if self.queue.max_frames == 0 || self.queue.max_bytes.get() == 0 {
             return Err(bad(
                 "queue",
                 "max_frames and max_bytes must be at least 1".into(),
@@ -254,11 +154,6 @@ impl ClientOptions {
             }
         }
         Endpoint::parse(self).map_err(|why| bad("url", why))
-    }
-
-    /// `connect_timeout` as a `Duration`.
-    pub fn connect_timeout(&self) -> Duration {
-        Duration::from_secs_f64(self.connect_timeout)
     }
 
     /// Whether the session starts with long-polling.
@@ -414,30 +309,30 @@ fn percent_encode(s: &str) -> String {
 
 /// Exponential backoff with jitter, python-socketio style, capped at `max_delay`.
 #[derive(Debug, Clone)]
-pub struct Backoff {
-    opts: ReconnectOptions,
+pub(super) struct Backoff {
+    opts: Reconnection,
     failures: u32,
 }
 
 impl Backoff {
     /// A fresh backoff (the next delay is `delay` ± jitter).
-    pub fn new(opts: ReconnectOptions) -> Backoff {
+    pub(super) fn new(opts: Reconnection) -> Backoff {
         Backoff { opts, failures: 0 }
     }
 
     /// Forgets past failures (after a successful connection).
-    pub fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.failures = 0;
     }
 
     /// Failed attempts since the last reset.
-    pub fn failures(&self) -> u32 {
+    pub(super) fn failures(&self) -> u32 {
         self.failures
     }
 
     /// Records a failure. Returns the delay before the next attempt, or `None` when reconnection
     /// is off or the attempts are used up. `random` is uniform in `[0, 1)`.
-    pub fn next_delay(&mut self, random: f64) -> Option<Duration> {
+    pub(super) fn next_delay(&mut self, random: f64) -> Option<Duration> {
         if !self.opts.enabled {
             return None;
         }
@@ -446,9 +341,13 @@ impl Backoff {
             return None;
         }
         let exp = self.failures.saturating_sub(1).min(30);
-        let base = (self.opts.delay * f64::from(1u32 << exp)).min(self.opts.max_delay);
+        let (delay, max) = (
+            self.opts.delay.get().as_secs_f64(),
+            self.opts.max_delay.get().as_secs_f64(),
+        );
+        let base = (delay * f64::from(1u32 << exp)).min(max);
         let jitter = 1.0 + self.opts.randomization * (2.0 * random - 1.0);
-        let secs = (base * jitter).clamp(0.0, self.opts.max_delay);
+        let secs = (base * jitter).clamp(0.0, max);
         Some(Duration::from_secs_f64(secs))
     }
 }
@@ -493,7 +392,7 @@ mod tests {
         o.transports.clear();
         assert_eq!(field(o), "transports");
         let mut o = ClientOptions::new("http://h");
-        o.reconnection.max_delay = 0.5;
+        o.reconnection.max_delay = Duration::from_millis(500).into();
         assert_eq!(field(o), "reconnection.max_delay");
         let mut o = ClientOptions::new("http://h");
         o.extra_namespaces.push(NamespaceOptions {
@@ -507,44 +406,10 @@ mod tests {
     }
 
     #[test]
-    fn deserializes_from_toml_and_rejects_unknown_keys() {
-        let o: ClientOptions = toml::from_str(
-            r#"
-            url = "https://relay:443"
-            namespace = "cam"
-            auth = { token = "t", device = "pi" }
-            transports = ["polling", "websocket"]
-            extra_namespaces = [{ name = "/admin" }]
-            tls = { ca_file = "/etc/ca.pem" }
-            reconnection = { delay = 0.5, attempts = 3 }
-            queue = { max_frames = 10 }
-            "#,
-        )
-        .unwrap();
-        assert_eq!(o.namespaces()[0].0, "/cam");
-        assert_eq!(
-            o.namespaces()[0].1,
-            Some(serde_json::json!({"token":"t","device":"pi"}))
-        );
-        assert_eq!(o.namespaces()[1].0, "/admin");
-        assert!(o.starts_with_polling() && o.allows_websocket());
-        assert_eq!(o.reconnection.max_delay, 5.0);
-        assert_eq!(o.queue.max_bytes, 8 << 20);
-        assert!(o.validate().is_ok());
-        let err = toml::from_str::<ClientOptions>("url = \"http://h\"\nretries = 3").unwrap_err();
-        assert!(err.to_string().contains("retries"), "{err}");
-        let err = toml::from_str::<ClientOptions>(
-            "url = \"http://h\"\ntransports = [\"carrier-pigeon\"]",
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("carrier-pigeon"), "{err}");
-    }
-
-    #[test]
     fn backoff_doubles_caps_and_gives_up() {
-        let mut b = Backoff::new(ReconnectOptions {
+        let mut b = Backoff::new(Reconnection {
             attempts: 5,
-            ..ReconnectOptions::default()
+            ..Reconnection::default()
         });
         let mid: Vec<f64> = (0..5)
             .map(|_| b.next_delay(0.5).unwrap().as_secs_f64())
@@ -557,9 +422,9 @@ mod tests {
         for _ in 0..4 {
             assert!(b.next_delay(0.999).unwrap() <= Duration::from_secs(5));
         }
-        let mut off = Backoff::new(ReconnectOptions {
+        let mut off = Backoff::new(Reconnection {
             enabled: false,
-            ..ReconnectOptions::default()
+            ..Reconnection::default()
         });
         assert_eq!(off.next_delay(0.5), None);
     }

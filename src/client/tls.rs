@@ -1,7 +1,7 @@
 //! The rustls client configuration (ring provider): system roots, the bundled Mozilla roots as a
 //! fallback, an optional private CA, or — explicitly and loudly — no verification at all.
 
-use super::options::TlsOptions;
+use crate::config::TlsOptions;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 /// Why the TLS settings cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
+pub enum ClientTlsError {
     /// The CA file could not be read or holds no certificate.
     #[error("tls.ca_file {path}: {why}")]
     CaFile {
@@ -24,7 +24,7 @@ pub enum TlsError {
 }
 
 /// Builds the client configuration for `opts`.
-pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, TlsError> {
+pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, ClientTlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?;
@@ -44,7 +44,7 @@ pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>, TlsError> {
     Ok(Arc::new(config))
 }
 
-fn root_store(opts: &TlsOptions) -> Result<RootCertStore, TlsError> {
+fn root_store(opts: &TlsOptions) -> Result<RootCertStore, ClientTlsError> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for e in &native.errors {
@@ -56,7 +56,7 @@ fn root_store(opts: &TlsOptions) -> Result<RootCertStore, TlsError> {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
     if let Some(path) = &opts.ca_file {
-        let err = |why: String| TlsError::CaFile {
+        let err = |why: String| ClientTlsError::CaFile {
             path: path.display().to_string(),
             why,
         };

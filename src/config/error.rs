@@ -13,7 +13,9 @@ pub enum ConfigError {
     /// The file could not be read at all.
     #[error("{}: cannot read: {source}", path.display())]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The OS error.
         source: std::io::Error,
     },
     /// The file was read but is not a valid config; every problem found is listed.
@@ -56,6 +58,7 @@ pub struct Problem {
     pub column: usize,
     /// Field path such as `stream[1].video.fps`; empty for syntax errors outside any field.
     pub field: String,
+    /// What is wrong, e.g. `must be between 1 and 120 (got 0)`.
     pub message: String,
 }
 
@@ -93,6 +96,21 @@ impl FieldPath {
         let mut p = self.clone();
         p.0.push(Seg::Index(i));
         p
+    }
+
+    /// Reads a path as [`FieldPath`]'s `Display` writes it (`relay[0].tls.ca_file`).
+    pub(crate) fn parse(text: &str) -> FieldPath {
+        let mut path = FieldPath::default();
+        for part in text.split('.').filter(|p| !p.is_empty()) {
+            let mut pieces = part.split('[');
+            if let Some(key) = pieces.next().filter(|k| !k.is_empty()) {
+                path = path.key(key);
+            }
+            for index in pieces.filter_map(|i| i.strip_suffix(']')?.parse().ok()) {
+                path = path.index(index);
+            }
+        }
+        path
     }
 }
 
@@ -231,5 +249,10 @@ mod tests {
         let offset = text.find("0\n").expect("present");
         let p = loc.at_span(Some(offset..offset + 1), "m".into());
         assert_eq!(p.field, "stream[0].video.fps");
+        assert_eq!(FieldPath::parse("stream[0].video.fps"), fps);
+        assert_eq!(
+            FieldPath::parse(&fps.to_string()).to_string(),
+            fps.to_string()
+        );
     }
 }

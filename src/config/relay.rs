@@ -1,11 +1,13 @@
-//! `[[relay]]`: where the gateway publishes its streams, and how the client behaves towards it.
+//! `[[relay]]`: where the gateway publishes its streams, and how its client behaves towards it.
+//! The one schema of these settings: the publisher client takes the same [`Transport`],
+//! [`TlsOptions`], [`Reconnection`] and [`QueueLimits`] values.
 
-use super::units;
-use crate::client::{ClientOptions, QueueOptions, ReconnectOptions, TlsOptions, Transport};
+use super::duration::HumanDuration;
+use super::server::DEFAULT_SOCKETIO_PATH;
+use super::size::ByteSize;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// One relay the gateway publishes every stream to.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -34,16 +36,15 @@ pub struct RelayConfig {
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Give up on a connection attempt (TCP + TLS + handshake + CONNECT) after this long.
-    #[serde(
-        default = "default_connect_timeout",
-        deserialize_with = "units::duration"
-    )]
-    pub connect_timeout: Duration,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: HumanDuration,
     /// Extra CA file, or no verification at all (test relays only).
     #[serde(default)]
     pub tls: TlsOptions,
+    /// Reconnection with backoff.
     #[serde(default)]
     pub reconnection: Reconnection,
+    /// Bounds of the outgoing queue.
     #[serde(default)]
     pub queue: QueueLimits,
 }
@@ -53,16 +54,20 @@ fn default_namespace() -> String {
 }
 
 fn default_path() -> String {
-    "/socket.io/".into()
+    DEFAULT_SOCKETIO_PATH.into()
 }
 
-fn default_transports() -> Vec<Transport> {
+/// `["websocket"]`.
+pub fn default_transports() -> Vec<Transport> {
     vec![Transport::Websocket]
 }
 
-fn default_connect_timeout() -> Duration {
-    Duration::from_secs(5)
+fn default_connect_timeout() -> HumanDuration {
+    DEFAULT_CONNECT_TIMEOUT
 }
+
+/// How long a connection attempt may take unless configured otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: HumanDuration = HumanDuration::from_secs(5);
 
 impl RelayConfig {
     /// The token to present: `token`, or the trimmed content of `token_file` read now (so a
@@ -84,50 +89,41 @@ impl RelayConfig {
         }
         Ok(auth)
     }
-
-    /// The publisher client's options for this relay, with the CONNECT auth of
-    /// [`RelayConfig::auth`].
-    pub fn client_options(&self, device: &str) -> std::io::Result<ClientOptions> {
-        let auth = self.auth(device)?;
-        let rc = &self.reconnection;
-        Ok(ClientOptions {
-            socketio_path: self.socketio_path.clone(),
-            query: self.query.clone(),
-            headers: self.headers.clone(),
-            namespace: self.namespace.clone(),
-            auth: Some(auth),
-            transports: self.transports.clone(),
-            connect_timeout: self.connect_timeout.as_secs_f64(),
-            tls: self.tls.clone(),
-            reconnection: ReconnectOptions {
-                enabled: rc.enabled,
-                delay: rc.delay.as_secs_f64(),
-                max_delay: rc.max_delay.as_secs_f64(),
-                randomization: rc.randomization,
-                attempts: rc.attempts,
-            },
-            queue: QueueOptions {
-                max_frames: self.queue.max_frames,
-                max_bytes: usize::try_from(self.queue.max_bytes).unwrap_or(usize::MAX),
-            },
-            ..ClientOptions::new(self.url.clone())
-        })
-    }
 }
 
-/// Reconnection with exponential backoff and jitter, like python-socketio's client (the file's
-/// humane durations; converted to the client's [`ReconnectOptions`]).
+/// An Engine.IO transport.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// HTTP long-polling.
+    Polling,
+    /// WebSocket.
+    Websocket,
+}
+
+/// TLS settings for `https://` and `wss://` relays.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsOptions {
+    /// A PEM file of CA certificates trusted in addition to the system's (e.g. a private CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate. Only for self-signed test relays: anyone on the path can then read
+    /// and change the stream. Logged as a warning on every connect.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+/// Reconnection with exponential backoff and jitter, like python-socketio's client.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Reconnection {
     /// Reconnect at all after a lost or failed connection.
     pub enabled: bool,
-    /// First delay.
-    #[serde(deserialize_with = "units::duration")]
-    pub delay: Duration,
-    /// Upper bound of the doubling delay.
-    #[serde(deserialize_with = "units::duration")]
-    pub max_delay: Duration,
+    /// First delay; doubles on each failed attempt.
+    pub delay: HumanDuration,
+    /// Upper bound of the doubling delay, jitter included.
+    pub max_delay: HumanDuration,
     /// Jitter factor in 0..=1: each delay is multiplied by a random factor in 1 ± randomization.
     pub randomization: f64,
     /// Give up after this many failed attempts in a row; 0 = never give up.
@@ -138,8 +134,8 @@ impl Default for Reconnection {
     fn default() -> Self {
         Reconnection {
             enabled: true,
-            delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(5),
+            delay: HumanDuration::from_secs(1),
+            max_delay: HumanDuration::from_secs(5),
             randomization: 0.5,
             attempts: 0,
         }
@@ -150,16 +146,17 @@ impl Default for Reconnection {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueLimits {
+    /// Most queued packets.
     pub max_frames: usize,
-    #[serde(deserialize_with = "units::bytes")]
-    pub max_bytes: u64,
+    /// Most queued bytes.
+    pub max_bytes: ByteSize,
 }
 
 impl Default for QueueLimits {
     fn default() -> Self {
         QueueLimits {
             max_frames: 256,
-            max_bytes: 8 * 1024 * 1024,
+            max_bytes: ByteSize::new(8 * 1024 * 1024),
         }
     }
 }

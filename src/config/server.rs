@@ -1,13 +1,19 @@
-//! `[server]` (the gateway's LAN server), `[relay_server]` (`sioedge relay`) and `[log]`.
+//! `[server]` (the gateway's LAN server), `[relay_server]` (`sioedge relay`: the same server
+//! settings plus the relay's own) and `[log]`.
 
-use super::units;
-use serde::Deserialize;
+use super::duration::HumanDuration;
+use super::size::ByteSize;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-/// The HTTP + Socket.IO server settings shared by the gateway's LAN server and the relay.
+/// The Socket.IO endpoint path of servers and relays unless configured otherwise.
+pub const DEFAULT_SOCKETIO_PATH: &str = "/socket.io/";
+
+/// The HTTP + Socket.IO server settings: `[server]`, and the same keys in `[relay_server]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
@@ -22,14 +28,12 @@ pub struct ServerConfig {
     /// Viewers must present this password (`{password}`); exclusive with `viewer_token`.
     pub viewer_password: Option<String>,
     /// Engine.IO ping interval.
-    #[serde(deserialize_with = "units::duration")]
-    pub ping_interval: Duration,
+    pub ping_interval: HumanDuration,
     /// Engine.IO ping timeout.
-    #[serde(deserialize_with = "units::duration")]
-    pub ping_timeout: Duration,
-    /// Largest accepted incoming message (Engine.IO `maxPayload`), in bytes.
-    #[serde(deserialize_with = "units::bytes")]
-    pub max_payload: u64,
+    pub ping_timeout: HumanDuration,
+    /// Largest accepted incoming message (Engine.IO `maxPayload`); on the relay, a publisher's
+    /// biggest frame must fit.
+    pub max_payload: ByteSize,
     /// Serve HTTPS (and WSS) directly with rustls.
     pub tls: Option<ServerTls>,
 }
@@ -38,13 +42,13 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            path: "/socket.io/".into(),
+            path: DEFAULT_SOCKETIO_PATH.into(),
             cors_origins: Vec::new(),
             viewer_token: None,
             viewer_password: None,
-            ping_interval: Duration::from_secs(25),
-            ping_timeout: Duration::from_secs(20),
-            max_payload: 1_000_000,
+            ping_interval: HumanDuration::from_secs(25),
+            ping_timeout: HumanDuration::from_secs(20),
+            max_payload: ByteSize::new(1_000_000),
             tls: None,
         }
     }
@@ -53,7 +57,9 @@ impl Default for ServerConfig {
 /// Optional viewer authentication, as the server should enforce it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ViewerAuth<'a> {
+    /// CONNECT auth must carry `{token}` equal to this.
     Token(&'a str),
+    /// CONNECT auth must carry `{password}` equal to this.
     Password(&'a str),
 }
 
@@ -135,14 +141,12 @@ pub enum DuplicatePublisher {
     Refuse,
 }
 
-/// `[relay_server]`: settings of `sioedge relay`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// `[relay_server]`: settings of `sioedge relay`: the [`ServerConfig`] keys (listen, path, CORS,
+/// viewer auth, ping, `max_payload`, TLS) with the relay's defaults, plus the relay's own.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RelayServerConfig {
-    /// `IP:port` to listen on.
-    pub listen: SocketAddr,
-    /// Socket.IO endpoint path.
-    pub path: String,
+    /// The HTTP + Socket.IO server, written at the top level of `[relay_server]`.
+    pub server: ServerConfig,
     /// Namespace publishers (gateways) connect to.
     pub publisher_namespace: String,
     /// Namespace viewers connect to.
@@ -151,66 +155,103 @@ pub struct RelayServerConfig {
     pub tokens: BTreeMap<String, String>,
     /// A TOML file of `device = "token"` lines (re-read on reload); exclusive with `tokens`.
     pub tokens_file: Option<PathBuf>,
+    /// What happens when a device connects twice.
     pub duplicate_publisher: DuplicatePublisher,
-    pub cors_origins: Vec<String>,
-    pub viewer_token: Option<String>,
-    pub viewer_password: Option<String>,
-    #[serde(deserialize_with = "units::duration")]
-    pub ping_interval: Duration,
-    #[serde(deserialize_with = "units::duration")]
-    pub ping_timeout: Duration,
-    /// Largest accepted incoming message in bytes (a publisher's biggest frame must fit).
-    #[serde(deserialize_with = "units::bytes")]
-    pub max_payload: u64,
-    pub tls: Option<ServerTls>,
     /// `redis://host:port/db`: share streams and the late-joiner cache across nodes.
     pub adapter: Option<String>,
     /// Prefix of every Redis key and channel, so several deployments can share one Redis.
     pub adapter_prefix: String,
     /// How long the late-joiner cache lives in Redis without refresh.
-    #[serde(deserialize_with = "units::duration")]
-    pub cache_ttl: Duration,
+    pub cache_ttl: HumanDuration,
 }
 
 impl Default for RelayServerConfig {
     fn default() -> Self {
-        let http = ServerConfig::default();
         RelayServerConfig {
-            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
-            path: http.path,
+            server: ServerConfig {
+                listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+                max_payload: ByteSize::new(4 * 1024 * 1024),
+                ..ServerConfig::default()
+            },
             publisher_namespace: "/publish".into(),
             viewer_namespace: "/".into(),
             tokens: BTreeMap::new(),
             tokens_file: None,
             duplicate_publisher: DuplicatePublisher::default(),
-            cors_origins: http.cors_origins,
-            viewer_token: None,
-            viewer_password: None,
-            ping_interval: http.ping_interval,
-            ping_timeout: http.ping_timeout,
-            max_payload: 4 * 1024 * 1024,
-            tls: None,
             adapter: None,
             adapter_prefix: "sioedge".into(),
-            cache_ttl: Duration::from_secs(60),
+            cache_ttl: HumanDuration::from_secs(60),
         }
     }
 }
 
-impl RelayServerConfig {
-    /// The HTTP/Socket.IO part of the relay's settings, in the form the server module takes.
-    pub fn http(&self) -> ServerConfig {
-        ServerConfig {
-            listen: self.listen,
-            path: self.path.clone(),
-            cors_origins: self.cors_origins.clone(),
-            viewer_token: self.viewer_token.clone(),
-            viewer_password: self.viewer_password.clone(),
-            ping_interval: self.ping_interval,
-            ping_timeout: self.ping_timeout,
-            max_payload: self.max_payload,
-            tls: self.tls.clone(),
+/// The keys of `[relay_server]`: the server's, then the relay's. Deserialized while the key is
+/// read, so an unknown key is reported at its own position, like every derived table.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum RelayServerKey {
+    Listen,
+    Path,
+    CorsOrigins,
+    ViewerToken,
+    ViewerPassword,
+    PingInterval,
+    PingTimeout,
+    MaxPayload,
+    Tls,
+    PublisherNamespace,
+    ViewerNamespace,
+    Tokens,
+    TokensFile,
+    DuplicatePublisher,
+    Adapter,
+    AdapterPrefix,
+    CacheTtl,
+}
+
+/// Reads `[relay_server]` key by key into [`RelayServerConfig::default`], so the server keys land
+/// in the one [`ServerConfig`] and every value error keeps its own position (serde's `flatten`
+/// would lose both the positions and `deny_unknown_fields`).
+impl<'de> Deserialize<'de> for RelayServerConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Table;
+        impl<'de> Visitor<'de> for Table {
+            type Value = RelayServerConfig;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("the [relay_server] table")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                use RelayServerKey as K;
+                let mut rs = RelayServerConfig::default();
+                let s = &mut rs.server;
+                // TOML itself refuses a key given twice.
+                while let Some(key) = map.next_key::<RelayServerKey>()? {
+                    match key {
+                        K::Listen => s.listen = map.next_value()?,
+                        K::Path => s.path = map.next_value()?,
+                        K::CorsOrigins => s.cors_origins = map.next_value()?,
+                        K::ViewerToken => s.viewer_token = map.next_value()?,
+                        K::ViewerPassword => s.viewer_password = map.next_value()?,
+                        K::PingInterval => s.ping_interval = map.next_value()?,
+                        K::PingTimeout => s.ping_timeout = map.next_value()?,
+                        K::MaxPayload => s.max_payload = map.next_value()?,
+                        K::Tls => s.tls = map.next_value()?,
+                        K::PublisherNamespace => rs.publisher_namespace = map.next_value()?,
+                        K::ViewerNamespace => rs.viewer_namespace = map.next_value()?,
+                        K::Tokens => rs.tokens = map.next_value()?,
+                        K::TokensFile => rs.tokens_file = map.next_value()?,
+                        K::DuplicatePublisher => rs.duplicate_publisher = map.next_value()?,
+                        K::Adapter => rs.adapter = map.next_value()?,
+                        K::AdapterPrefix => rs.adapter_prefix = map.next_value()?,
+                        K::CacheTtl => rs.cache_ttl = map.next_value()?,
+                    }
+                }
+                Ok(rs)
+            }
         }
+        d.deserialize_map(Table)
     }
 }
 

@@ -12,6 +12,8 @@ use serde::Deserialize;
 pub struct StreamConfig {
     /// Stream id as viewers and relays see it, e.g. `cam0`.
     pub id: String,
+    /// The video track (`[stream.video]`), if any.
     pub video: Option<VideoSpec>,
+    /// The audio track (`[stream.audio]`), if any.
     pub audio: Option<AudioSpec>,
 }

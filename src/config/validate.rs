@@ -1,17 +1,15 @@
 //! Semantic checks after deserialization: impossible values, duplicates, conflicting options and
 //! missing files. Every problem is collected (not just the first) and located by field path.
 
+use super::duration::HumanDuration;
 use super::error::{ConfigError, FieldPath, Locator, Problem};
-use super::relay::RelayConfig;
+use super::file::Config;
+use super::relay::{RelayConfig, Transport};
 use super::server::{RelayServerConfig, ServerConfig, ServerTls};
 use super::stream::StreamConfig;
-use super::units::fmt_duration;
-use super::{Config, load_tokens};
-use crate::client::Transport;
-use crate::server::TlsError;
+use super::tokens::load_tokens;
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
 
 /// Collects located problems while walking a config.
 pub(crate) struct Checker<'l> {
@@ -66,8 +64,8 @@ impl<'l> Checker<'l> {
         }
     }
 
-    fn positive(&mut self, at: &FieldPath, d: Duration) {
-        self.ensure(!d.is_zero(), at, || "must be greater than 0".into());
+    fn positive(&mut self, at: &FieldPath, d: HumanDuration) {
+        self.ensure(!d.get().is_zero(), at, || "must be greater than 0".into());
     }
 
     fn file_exists(&mut self, at: &FieldPath, file: Option<&Path>) {
@@ -165,7 +163,7 @@ fn server(c: &mut Checker<'_>, at: &FieldPath, s: &ServerConfig) {
     );
     c.positive(&at.key("ping_interval"), s.ping_interval);
     c.positive(&at.key("ping_timeout"), s.ping_timeout);
-    c.range(&at.key("max_payload"), s.max_payload, 1024, 256 << 20);
+    c.range(&at.key("max_payload"), s.max_payload.get(), 1024, 256 << 20);
     if let Some(tls) = &s.tls {
         server_tls(c, &at.key("tls"), tls);
     }
@@ -192,44 +190,24 @@ fn server_tls(c: &mut Checker<'_>, at: &FieldPath, tls: &ServerTls) {
     let (Some(cert), Some(key)) = (&tls.cert, &tls.key) else {
         return;
     };
-    if c.problems.len() > before {
+    if c.problems.len() > before || !(tls.self_signed && !cert.exists() && !key.exists()) {
+        // Whether existing files load is checked at startup (`service::check_tls_files`).
         return;
     }
-    if tls.self_signed && !cert.exists() && !key.exists() {
-        // Generated at start: the directory must be one (or creatable below one).
-        for (name, file) in [("cert", cert), ("key", key)] {
-            let existing = file.ancestors().skip(1).find(|d| d.exists());
-            c.ensure(existing.is_none_or(Path::is_dir), &at.key(name), || {
-                format!(
-                    "cannot create {}: {} is not a directory",
-                    file.display(),
-                    existing.map_or(String::new(), |d| d.display().to_string())
-                )
-            });
-        }
-        return;
-    }
-    // Both exist (or one was deleted): they must load as the server will load them. A file this
-    // user may not read is left to the start (the service may run as another user, and a gateway
-    // that dropped root still re-validates its config on SIGHUP).
-    let unreadable = |e: &TlsError| match e {
-        TlsError::Read { source, .. } => source.kind() == std::io::ErrorKind::PermissionDenied,
-        _ => false,
-    };
-    if let Err(e) = crate::server::TlsConfig::load(cert, key)
-        && !unreadable(&e)
-    {
-        let field = if e.path() == Some(cert.as_path()) {
-            "cert"
-        } else {
-            "key"
-        };
-        c.err(&at.key(field), e.to_string());
+    // Generated at start: the directory must be one (or creatable below one).
+    for (name, file) in [("cert", cert), ("key", key)] {
+        let existing = file.ancestors().skip(1).find(|d| d.exists());
+        c.ensure(existing.is_none_or(Path::is_dir), &at.key(name), || {
+            format!(
+                "cannot create {}: {} is not a directory",
+                file.display(),
+                existing.map_or(String::new(), |d| d.display().to_string())
+            )
+        });
     }
 }
 
 fn relay(c: &mut Checker<'_>, at: &FieldPath, r: &RelayConfig) {
-    let before = c.problems.len();
     match r.url.parse::<http::Uri>() {
         Ok(u) if !matches!(u.scheme_str(), Some("http" | "https" | "ws" | "wss")) => c.err(
             &at.key("url"),
@@ -252,6 +230,11 @@ fn relay(c: &mut Checker<'_>, at: &FieldPath, r: &RelayConfig) {
         Err(e) => c.err(&at.key("url"), format!("not a URL (\"{}\"): {e}", r.url)),
     }
     c.absolute_path(&at.key("namespace"), &r.namespace, "a namespace");
+    c.ensure(
+        !r.namespace.contains([',', '?']),
+        &at.key("namespace"),
+        || format!("{:?} contains ',' or '?'", r.namespace),
+    );
     c.absolute_path(&at.key("socketio_path"), &r.socketio_path, "the path");
     c.non_empty(&at.key("token"), r.token.as_deref());
     c.exclusive(
@@ -288,8 +271,7 @@ fn relay(c: &mut Checker<'_>, at: &FieldPath, r: &RelayConfig) {
     c.ensure(rc.max_delay >= rc.delay, &at_rc.key("max_delay"), || {
         format!(
             "must not be shorter than delay ({} < {})",
-            fmt_duration(rc.max_delay),
-            fmt_duration(rc.delay)
+            rc.max_delay, rc.delay
         )
     });
     c.range(&at_rc.key("randomization"), rc.randomization, 0.0, 1.0);
@@ -297,19 +279,12 @@ fn relay(c: &mut Checker<'_>, at: &FieldPath, r: &RelayConfig) {
     let at_q = at.key("queue");
     c.range(&at_q.key("max_frames"), r.queue.max_frames, 1, 1 << 20);
     // At least 64 KiB so a keyframe fits.
-    c.range(&at_q.key("max_bytes"), r.queue.max_bytes, 64 << 10, 1 << 30);
-
-    // Whatever else the client itself would refuse (only when the checks above passed, so a
-    // problem is not reported twice). Its field names are the file's.
-    if c.problems.len() == before
-        && let Ok(Err(e)) = r.client_options("device").map(|o| o.validate())
-    {
-        let mut field = at.clone();
-        for key in e.field.split('.') {
-            field = field.key(key);
-        }
-        c.err(&field, e.why);
-    }
+    c.range(
+        &at_q.key("max_bytes"),
+        r.queue.max_bytes.get(),
+        64 << 10,
+        1 << 30,
+    );
 }
 
 fn stream(c: &mut Checker<'_>, at: &FieldPath, s: &StreamConfig) {
@@ -332,7 +307,7 @@ fn stream(c: &mut Checker<'_>, at: &FieldPath, s: &StreamConfig) {
 }
 
 fn relay_server(c: &mut Checker<'_>, at: &FieldPath, rs: &RelayServerConfig) {
-    server(c, at, &rs.http());
+    server(c, at, &rs.server);
     c.absolute_path(
         &at.key("publisher_namespace"),
         &rs.publisher_namespace,

@@ -44,7 +44,7 @@ pub enum Channel {
 
 /// Why a session ended.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CloseReason {
+pub enum ClientCloseReason {
     /// No OPEN packet arrived within the connect timeout.
     #[error("no Engine.IO handshake within {0:?}")]
     HandshakeTimeout(Duration),
@@ -64,7 +64,7 @@ pub enum CloseReason {
 
 /// Something the I/O loop must act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub enum ClientSessionEvent {
     /// The handshake arrived (normalized; see the module docs).
     Opened(Handshake),
     /// A text message (usually a Socket.IO packet).
@@ -77,7 +77,7 @@ pub enum Event {
     /// The upgrade did not complete in time or the probe was answered wrongly; keep polling.
     UpgradeFailed,
     /// The session is over; nothing more will be transmitted.
-    Closed(CloseReason),
+    Closed(ClientCloseReason),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +106,7 @@ pub struct ClientSession {
     deadline: Instant,
     connect_timeout: Duration,
     transmit: VecDeque<(Channel, Packet)>,
-    events: VecDeque<Event>,
+    events: VecDeque<ClientSessionEvent>,
 }
 
 impl ClientSession {
@@ -165,11 +165,11 @@ impl ClientSession {
                     self.deadline = now + Self::heartbeat_window(&h);
                     self.state = State::Open;
                     self.handshake = Some(h.clone());
-                    self.events.push_back(Event::Opened(h));
+                    self.events.push_back(ClientSessionEvent::Opened(h));
                 }
-                Err(e) => self.close_with(CloseReason::Protocol(e)),
+                Err(e) => self.close_with(ClientCloseReason::Protocol(e)),
             },
-            (State::Opening, other) => self.close_with(CloseReason::Protocol(format!(
+            (State::Opening, other) => self.close_with(ClientCloseReason::Protocol(format!(
                 "expected the OPEN packet, got type {}",
                 other.type_char()
             ))),
@@ -178,11 +178,13 @@ impl ClientSession {
                 self.rearm(now);
                 match packet {
                     Packet::Ping => self.transmit.push_back((Channel::Current, Packet::Pong)),
-                    Packet::Message(text) => self.events.push_back(Event::Message(text)),
-                    Packet::Binary(data) => self.events.push_back(Event::Binary(data)),
-                    Packet::Close => self.close_with(CloseReason::ServerClose),
+                    Packet::Message(text) => {
+                        self.events.push_back(ClientSessionEvent::Message(text))
+                    }
+                    Packet::Binary(data) => self.events.push_back(ClientSessionEvent::Binary(data)),
+                    Packet::Close => self.close_with(ClientCloseReason::ServerClose),
                     Packet::Noop | Packet::Pong => {}
-                    other => self.close_with(CloseReason::Protocol(format!(
+                    other => self.close_with(ClientCloseReason::Protocol(format!(
                         "unexpected packet type {} from the server",
                         other.type_char()
                     ))),
@@ -196,7 +198,7 @@ impl ClientSession {
         match (self.upgrade, packet) {
             (Upgrade::Probing(deadline), Packet::PongProbe) => {
                 self.upgrade = Upgrade::Ready(deadline);
-                self.events.push_back(Event::UpgradeReady);
+                self.events.push_back(ClientSessionEvent::UpgradeReady);
             }
             // A ping may reach the new transport before the upgrade completes; answer it there.
             (Upgrade::Probing(_) | Upgrade::Ready(_), Packet::Ping) => {
@@ -236,27 +238,27 @@ impl ClientSession {
 
     fn fail_upgrade(&mut self) {
         self.upgrade = Upgrade::Idle;
-        self.events.push_back(Event::UpgradeFailed);
+        self.events.push_back(ClientSessionEvent::UpgradeFailed);
     }
 
     /// Closes the session from the client side: a CLOSE packet goes out on the current transport.
     pub fn close(&mut self) {
         if self.state != State::Closed {
             self.transmit.push_back((Channel::Current, Packet::Close));
-            self.close_with(CloseReason::ClientClose);
+            self.close_with(ClientCloseReason::ClientClose);
         }
     }
 
     /// Reports a transport failure or a malformed packet noticed by the I/O loop.
-    pub fn fail(&mut self, reason: CloseReason) {
+    pub fn fail(&mut self, reason: ClientCloseReason) {
         self.close_with(reason);
     }
 
-    fn close_with(&mut self, reason: CloseReason) {
+    fn close_with(&mut self, reason: ClientCloseReason) {
         if self.state != State::Closed {
             self.state = State::Closed;
             self.upgrade = Upgrade::Idle;
-            self.events.push_back(Event::Closed(reason));
+            self.events.push_back(ClientSessionEvent::Closed(reason));
         }
     }
 
@@ -272,8 +274,8 @@ impl ClientSession {
         }
         if now >= self.deadline {
             let reason = match &self.handshake {
-                None => CloseReason::HandshakeTimeout(self.connect_timeout),
-                Some(h) => CloseReason::PingTimeout(Self::heartbeat_window(h)),
+                None => ClientCloseReason::HandshakeTimeout(self.connect_timeout),
+                Some(h) => ClientCloseReason::PingTimeout(Self::heartbeat_window(h)),
             };
             self.close_with(reason);
         }
@@ -297,7 +299,7 @@ impl ClientSession {
     }
 
     /// The next event for the I/O loop.
-    pub fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<ClientSessionEvent> {
         self.events.pop_front()
     }
 }
@@ -355,7 +357,10 @@ mod tests {
     fn opened(now: Instant, json: &str) -> ClientSession {
         let mut s = ClientSession::new(now, Duration::from_secs(5));
         s.handle_packet(Channel::Current, open(json), now);
-        assert!(matches!(s.poll_event(), Some(Event::Opened(_))));
+        assert!(matches!(
+            s.poll_event(),
+            Some(ClientSessionEvent::Opened(_))
+        ));
         s
     }
 
@@ -400,7 +405,7 @@ mod tests {
         s.handle_packet(Channel::Current, open("{}"), t0);
         assert!(matches!(
             s.poll_event(),
-            Some(Event::Closed(CloseReason::Protocol(_)))
+            Some(ClientSessionEvent::Closed(ClientCloseReason::Protocol(_)))
         ));
         assert!(s.is_closed());
         assert_eq!(s.poll_timeout(), None);
@@ -416,9 +421,9 @@ mod tests {
         s.handle_timeout(t0 + Duration::from_secs(2));
         assert_eq!(
             s.poll_event(),
-            Some(Event::Closed(CloseReason::HandshakeTimeout(
-                Duration::from_secs(2)
-            )))
+            Some(ClientSessionEvent::Closed(
+                ClientCloseReason::HandshakeTimeout(Duration::from_secs(2))
+            ))
         );
     }
 
@@ -433,7 +438,7 @@ mod tests {
         );
         assert!(matches!(
             s.poll_event(),
-            Some(Event::Closed(CloseReason::Protocol(_)))
+            Some(ClientSessionEvent::Closed(ClientCloseReason::Protocol(_)))
         ));
     }
 
@@ -453,7 +458,7 @@ mod tests {
         s.handle_timeout(t1 + Duration::from_millis(500));
         assert_eq!(
             s.poll_event(),
-            Some(Event::Closed(CloseReason::PingTimeout(
+            Some(ClientSessionEvent::Closed(ClientCloseReason::PingTimeout(
                 Duration::from_millis(500)
             )))
         );
@@ -479,15 +484,17 @@ mod tests {
         s.handle_packet(Channel::Current, Packet::Ping, t0);
         assert_eq!(
             s.poll_event(),
-            Some(Event::Message(Str::from("2[\"a\"]".to_owned())))
+            Some(ClientSessionEvent::Message(Str::from(
+                "2[\"a\"]".to_owned()
+            )))
         );
         assert_eq!(
             s.poll_event(),
-            Some(Event::Binary(Bytes::from_static(b"\x01")))
+            Some(ClientSessionEvent::Binary(Bytes::from_static(b"\x01")))
         );
         assert_eq!(
             s.poll_event(),
-            Some(Event::Closed(CloseReason::ServerClose))
+            Some(ClientSessionEvent::Closed(ClientCloseReason::ServerClose))
         );
         assert_eq!(s.poll_event(), None);
         // Nothing is answered after the close.
@@ -504,7 +511,7 @@ mod tests {
         assert_eq!(s.poll_transmit(), None);
         assert_eq!(
             s.poll_event(),
-            Some(Event::Closed(CloseReason::ClientClose))
+            Some(ClientSessionEvent::Closed(ClientCloseReason::ClientClose))
         );
         assert_eq!(s.poll_event(), None);
     }
@@ -518,7 +525,7 @@ mod tests {
         assert_eq!(s.poll_transmit(), Some((Channel::Probe, Packet::PingProbe)));
         assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_secs(3)));
         s.handle_packet(Channel::Probe, Packet::PongProbe, t0);
-        assert_eq!(s.poll_event(), Some(Event::UpgradeReady));
+        assert_eq!(s.poll_event(), Some(ClientSessionEvent::UpgradeReady));
         // The pending poll is released with a noop on the old transport.
         s.handle_packet(Channel::Current, Packet::Noop, t0);
         assert!(s.finish_upgrade());
@@ -537,11 +544,11 @@ mod tests {
             Packet::Message(Str::from("x".to_owned())),
             t0,
         );
-        assert_eq!(s.poll_event(), Some(Event::UpgradeFailed));
+        assert_eq!(s.poll_event(), Some(ClientSessionEvent::UpgradeFailed));
         assert!(!s.finish_upgrade());
         s.start_upgrade(t0, Duration::from_secs(3));
         s.handle_timeout(t0 + Duration::from_secs(3));
-        assert_eq!(s.poll_event(), Some(Event::UpgradeFailed));
+        assert_eq!(s.poll_event(), Some(ClientSessionEvent::UpgradeFailed));
         assert!(s.is_open());
     }
 
@@ -571,7 +578,7 @@ mod tests {
                     _ => s.handle_packet(Channel::Current, open("{"), now),
                 }
                 while let Some(e) = s.poll_event() {
-                    if matches!(e, Event::Closed(_)) { closed += 1; }
+                    if matches!(e, ClientSessionEvent::Closed(_)) { closed += 1; }
                 }
                 while let Some((_, p)) = s.poll_transmit() {
                     proptest::prop_assert!(!was_closed, "{:?} sent after the close", p);

@@ -50,7 +50,7 @@ impl Handshake {
 }
 
 /// Length of the session ids produced by [`generate_sid`].
-pub const SID_LEN: usize = 20;
+pub(super) const SID_LEN: usize = 20;
 
 /// A fresh random session id: 20 URL-safe base64 characters (120 bits from the OS RNG).
 pub fn generate_sid() -> Result<String, getrandom::Error> {

@@ -3,23 +3,25 @@
 //! no runtime: `server/` and `client/` drive these types.
 //!
 //! - [`Packet`] / [`WsFrame`]: one packet, and its WebSocket frame (one packet per frame).
-//! - [`payload`]: long-polling bodies (several packets, `0x1e`-separated, binary as `b`+base64).
+//! - [`encode_payload`], [`decode_payload`]: long-polling bodies (several packets, `0x1e`-separated, binary as `b`+base64).
 //! - [`Handshake`], [`generate_sid`]: the OPEN packet's JSON and session ids.
 //! - [`Session`]: one server-side session (transport, heartbeat, upgrade, close); see its docs
 //!   for the driving loop.
 //! - [`Str`]: zero-copy UTF-8 text over `Bytes`, so decoded messages slice the received buffer.
 
 pub mod client;
-pub mod handshake;
-pub mod packet;
-pub mod payload;
-pub mod session;
+mod handshake;
+pub(crate) mod packet;
+mod payload;
+mod session;
 mod str;
 
 pub use handshake::{Handshake, generate_sid};
 pub use packet::{Packet, PacketError, WsFrame};
-pub use payload::{PayloadBuilder, PayloadError, PayloadLimits, decode_payload, encode_payload};
+pub use payload::{
+    PayloadBuilder, PayloadError, PayloadLimits, decode_payload, encode_payload, payload_len,
+};
 pub use session::{
-    CloseReason, Event, RequestError, Session, SessionConfig, State, Transmit, TransportKind,
+    CloseReason, RequestError, Session, SessionConfig, SessionEvent, State, Transmit, TransportKind,
 };
 pub use str::{Str, Utf8Error};

@@ -14,7 +14,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// One Engine.IO packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
-    /// `0` + handshake JSON (server → client), see [`super::handshake`].
+    /// `0` + handshake JSON (server → client), see [`Handshake`](super::Handshake).
     Open(Str),
     /// `1`: the sender closes the session.
     Close,

@@ -9,7 +9,7 @@ use super::str::Str;
 use bytes::{BufMut, Bytes, BytesMut};
 
 /// The record separator between packets of a payload.
-pub const SEPARATOR: u8 = 0x1e;
+pub(super) const SEPARATOR: u8 = 0x1e;
 
 /// Bounds applied while decoding a payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! A [`Session`] owns the transport state (polling, upgrading, WebSocket, closed), the
 //! heartbeat, the upgrade probe, the close reason and the control packets owed to the client.
 //! It owns no socket, no timer and no application queue: the server feeds it what arrived and
-//! when, and takes what it decided. `server/engine.rs` and `server/http.rs` are the real loop.
+//! when, and takes what it decided. `server/engine.rs`, `server/polling.rs` and `server/websocket.rs` are the real loop.
 //!
 //! # Driving loop
 //!
@@ -16,11 +16,11 @@
 //!     //    WebSocket writer `poll_transmit_for(WebSocket)`.
 //!     while let Some(e) = s.poll_event() {
 //!         match e {
-//!             Event::Text(s) | Event::Binary(b) => feed the Socket.IO decoder,
-//!             Event::Upgraded => write the application queue to the WebSocket from now on
+//!             SessionEvent::Text(s) | SessionEvent::Binary(b) => feed the Socket.IO decoder,
+//!             SessionEvent::Upgraded => write the application queue to the WebSocket from now on
 //!                                (and refuse a GET still pending),
-//!             Event::UpgradeAborted => close the candidate WebSocket,
-//!             Event::Closed(reason) => tell the application; forget the session once
+//!             SessionEvent::UpgradeAborted => close the candidate WebSocket,
+//!             SessionEvent::Closed(reason) => tell the application; forget the session once
 //!                                      `has_transmit(Polling)` is false (a close owed to the
 //!                                      next poll keeps it reachable until then),
 //!         }
@@ -44,7 +44,7 @@
 //!
 //! Application messages do not pass through the session: the server keeps them in its
 //! per-connection queue and writes them to [`Session::transport`] (polling until
-//! [`Event::Upgraded`], then the WebSocket) after the session's control packets, except a
+//! [`SessionEvent::Upgraded`], then the WebSocket) after the session's control packets, except a
 //! close: that goes last, once the queue is flushed ([`CloseReason::flushes_queue`]) or
 //! discarded.
 
@@ -187,7 +187,7 @@ pub struct Transmit {
 
 /// Something the application (or the server loop) must act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub enum SessionEvent {
     /// A text message from the client.
     Text(Str),
     /// A binary message from the client.
@@ -205,7 +205,7 @@ pub enum Event {
 
 /// Why the server must refuse an HTTP request or WebSocket for this session (answer 400 /
 /// close that socket). The session itself may have closed as a consequence: watch for
-/// [`Event::Closed`].
+/// [`SessionEvent::Closed`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
     /// The session is closed (treat like an unknown sid).
@@ -248,7 +248,7 @@ pub struct Session {
     /// Until when a closed session keeps the close it owes a polling client.
     linger_deadline: Option<Instant>,
     transmits: VecDeque<Transmit>,
-    events: VecDeque<Event>,
+    events: VecDeque<SessionEvent>,
 }
 
 impl Session {
@@ -490,7 +490,7 @@ impl Session {
                             (TransportKind::Polling, _) => false,
                             (TransportKind::WebSocket, _) => true,
                         });
-                    self.events.push_back(Event::Upgraded);
+                    self.events.push_back(SessionEvent::Upgraded);
                 }
                 Some(Packet::PingProbe) => {
                     self.transmit(TransportKind::WebSocket, Packet::PongProbe);
@@ -552,7 +552,7 @@ impl Session {
     }
 
     /// Ends the session from the server side (`ForcedClose`, `ServerShuttingDown`, …): a close
-    /// packet is queued for the client, then [`Event::Closed`]. On polling, a close that
+    /// packet is queued for the client, then [`SessionEvent::Closed`]. On polling, a close that
     /// [flushes the queue](CloseReason::flushes_queue) waits for the client's next poll when
     /// none is pending; any other reaches only a pending poll.
     pub fn close(&mut self, reason: CloseReason, now: Instant) {
@@ -591,7 +591,7 @@ impl Session {
     }
 
     /// The next event for the application.
-    pub fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
         self.events.pop_front()
     }
 
@@ -616,8 +616,8 @@ impl Session {
 
     fn handle_packet(&mut self, packet: Packet, from: TransportKind, now: Instant) {
         match packet {
-            Packet::Message(s) => self.events.push_back(Event::Text(s)),
-            Packet::Binary(b) => self.events.push_back(Event::Binary(b)),
+            Packet::Message(s) => self.events.push_back(SessionEvent::Text(s)),
+            Packet::Binary(b) => self.events.push_back(SessionEvent::Binary(b)),
             Packet::Pong => {
                 if self.pong_deadline.take().is_some() {
                     self.next_ping = Some(now + self.config.ping_interval);
@@ -645,7 +645,7 @@ impl Session {
             self.noop_at = None;
             // Drop a queued 3probe that never went out.
             self.drop_transmits(TransportKind::WebSocket);
-            self.events.push_back(Event::UpgradeAborted);
+            self.events.push_back(SessionEvent::UpgradeAborted);
         }
     }
 
@@ -679,7 +679,7 @@ impl Session {
             return;
         }
         if matches!(self.state, State::Probing | State::Upgrading) {
-            self.events.push_back(Event::UpgradeAborted);
+            self.events.push_back(SessionEvent::UpgradeAborted);
         }
         self.state = State::Closed;
         self.close_reason = Some(reason);
@@ -695,7 +695,7 @@ impl Session {
             }
             self.transmit(transport, packet);
         }
-        self.events.push_back(Event::Closed(reason));
+        self.events.push_back(SessionEvent::Closed(reason));
     }
 }
 
@@ -720,7 +720,7 @@ mod tests {
         }
     }
 
-    fn drain(s: &mut Session) -> (Vec<Transmit>, Vec<Event>) {
+    fn drain(s: &mut Session) -> (Vec<Transmit>, Vec<SessionEvent>) {
         (
             std::iter::from_fn(|| s.poll_transmit()).collect(),
             std::iter::from_fn(|| s.poll_event()).collect(),
@@ -737,7 +737,7 @@ mod tests {
         assert_eq!(s.handle_ws_attach(now), Err(RequestError::Closed));
     }
 
-    fn drain_events(s: &mut Session) -> Vec<Event> {
+    fn drain_events(s: &mut Session) -> Vec<SessionEvent> {
         std::iter::from_fn(|| s.poll_event()).collect()
     }
 
@@ -801,7 +801,7 @@ mod tests {
         // No poll pending: nobody to tell, nothing kept for a later poll.
         assert_eq!(
             drain(&mut s),
-            (vec![], vec![Event::Closed(CloseReason::PingTimeout)])
+            (vec![], vec![SessionEvent::Closed(CloseReason::PingTimeout)])
         );
         assert_eq!(s.close_reason(), Some(CloseReason::PingTimeout));
         assert_finished(&mut s, t0 + 501 * MS);
@@ -837,8 +837,8 @@ mod tests {
         assert_eq!(
             drain(&mut s).1,
             vec![
-                Event::Text(Str::from("hello")),
-                Event::Binary(Bytes::from_static(&[1, 2, 3, 4]))
+                SessionEvent::Text(Str::from("hello")),
+                SessionEvent::Binary(Bytes::from_static(&[1, 2, 3, 4]))
             ]
         );
     }
@@ -882,7 +882,7 @@ mod tests {
         s.handle_ws_frame(text("abc"), t0);
         assert_eq!(
             drain(&mut s),
-            (vec![], vec![Event::Closed(CloseReason::ParseError)])
+            (vec![], vec![SessionEvent::Closed(CloseReason::ParseError)])
         );
     }
 
@@ -896,7 +896,7 @@ mod tests {
             drain(&mut s),
             (
                 vec![tx(TransportKind::Polling, Packet::Close)],
-                vec![Event::Closed(CloseReason::TransportError)]
+                vec![SessionEvent::Closed(CloseReason::TransportError)]
             )
         );
     }
@@ -909,7 +909,7 @@ mod tests {
         s.handle_poll_aborted(t0);
         assert_eq!(
             drain(&mut s).1,
-            vec![Event::Closed(CloseReason::TransportError)]
+            vec![SessionEvent::Closed(CloseReason::TransportError)]
         );
     }
 
@@ -923,7 +923,7 @@ mod tests {
             drain(&mut s),
             (
                 vec![tx(TransportKind::Polling, Packet::Noop)],
-                vec![Event::Closed(CloseReason::TransportClose)]
+                vec![SessionEvent::Closed(CloseReason::TransportClose)]
             )
         );
         // Without a pending poll, the noop waits for the next one.
@@ -974,13 +974,16 @@ mod tests {
         // A poll still held when the upgrade completes gets nothing (the server refuses it).
         s.handle_poll_request(t0 + 120 * MS).unwrap();
         s.handle_ws_frame(text("5"), t0 + 130 * MS);
-        assert_eq!(drain(&mut s), (vec![], vec![Event::Upgraded]));
+        assert_eq!(drain(&mut s), (vec![], vec![SessionEvent::Upgraded]));
         s.handle_timeout(t0 + 220 * MS);
         assert!(!s.has_transmit(TransportKind::Polling));
         s.handle_poll_done();
         assert_eq!(s.transport(), Some(TransportKind::WebSocket));
         s.handle_ws_frame(text("4hello"), t0);
-        assert_eq!(drain(&mut s).1, vec![Event::Text(Str::from("hello"))]);
+        assert_eq!(
+            drain(&mut s).1,
+            vec![SessionEvent::Text(Str::from("hello"))]
+        );
         // HTTP requests and second WebSockets are refused after the upgrade.
         assert_eq!(s.handle_poll_request(t0), Err(RequestError::WrongTransport));
         assert_eq!(s.handle_ws_attach(t0), Err(RequestError::WrongTransport));
@@ -999,13 +1002,13 @@ mod tests {
         let mut s = new_polling(t0);
         s.handle_ws_attach(t0).unwrap();
         s.handle_ws_frame(text("4hello"), t0);
-        assert_eq!(drain(&mut s), (vec![], vec![Event::UpgradeAborted]));
+        assert_eq!(drain(&mut s), (vec![], vec![SessionEvent::UpgradeAborted]));
         assert_eq!(s.state(), State::Polling);
         // A fresh attempt may follow.
         s.handle_ws_attach(t0).unwrap();
         s.handle_ws_frame(text("2probe"), t0);
         s.handle_ws_closed(false, t0);
-        assert_eq!(drain(&mut s).1, vec![Event::UpgradeAborted]);
+        assert_eq!(drain(&mut s).1, vec![SessionEvent::UpgradeAborted]);
         assert_eq!(s.state(), State::Polling);
         assert!(!s.is_closed());
     }
@@ -1019,7 +1022,7 @@ mod tests {
         assert_eq!(s.poll_timeout(), Some(t0 + 300 * MS));
         s.handle_timeout(t0 + 300 * MS);
         s.handle_ws_frame(text("3"), t0 + 310 * MS); // a pong on the candidate aborts it
-        assert_eq!(drain(&mut s).1, vec![Event::UpgradeAborted]);
+        assert_eq!(drain(&mut s).1, vec![SessionEvent::UpgradeAborted]);
         s.handle_polling_body(Bytes::from_static(b"3"), t0 + 320 * MS)
             .unwrap();
         s.handle_ws_attach(t0 + 400 * MS).unwrap();
@@ -1038,7 +1041,7 @@ mod tests {
         drain(&mut s);
         assert_eq!(s.poll_timeout(), Some(t0 + 1400 * MS));
         s.handle_timeout(t0 + 1400 * MS);
-        assert_eq!(drain(&mut s).1, vec![Event::UpgradeAborted]);
+        assert_eq!(drain(&mut s).1, vec![SessionEvent::UpgradeAborted]);
         assert_eq!(s.state(), State::Polling);
     }
 
@@ -1052,7 +1055,7 @@ mod tests {
             drain(&mut s),
             (
                 vec![tx(TransportKind::WebSocket, Packet::Close)],
-                vec![Event::Closed(CloseReason::ServerShuttingDown)]
+                vec![SessionEvent::Closed(CloseReason::ServerShuttingDown)]
             )
         );
         // Closing twice reports once.
@@ -1079,8 +1082,8 @@ mod tests {
             (
                 vec![tx(TransportKind::Polling, Packet::Close)],
                 vec![
-                    Event::UpgradeAborted,
-                    Event::Closed(CloseReason::ForcedClose)
+                    SessionEvent::UpgradeAborted,
+                    SessionEvent::Closed(CloseReason::ForcedClose)
                 ]
             )
         );
@@ -1112,7 +1115,7 @@ mod tests {
         s.close(CloseReason::ForcedClose, t0 + 10 * MS);
         assert_eq!(
             drain_events(&mut s),
-            vec![Event::Closed(CloseReason::ForcedClose)]
+            vec![SessionEvent::Closed(CloseReason::ForcedClose)]
         );
         assert!(s.has_transmit(TransportKind::Polling));
         // Kept for pingTimeout after the close.
@@ -1133,7 +1136,7 @@ mod tests {
         s.close(CloseReason::ParseError, t0);
         assert_eq!(
             drain(&mut s),
-            (vec![], vec![Event::Closed(CloseReason::ParseError)])
+            (vec![], vec![SessionEvent::Closed(CloseReason::ParseError)])
         );
         assert_finished(&mut s, t0);
         // A pending poll still hears of it.
@@ -1211,7 +1214,7 @@ mod tests {
                     tx(TransportKind::WebSocket, Packet::PongProbe),
                     tx(TransportKind::WebSocket, Packet::Ping)
                 ],
-                vec![Event::Upgraded]
+                vec![SessionEvent::Upgraded]
             )
         );
         s.handle_ws_frame(text("3"), t0 + 320 * MS);
@@ -1336,7 +1339,7 @@ mod tests {
                 while s.poll_transmit_for(TransportKind::WebSocket).is_some() {}
                 while let Some(e) = s.poll_event() {
                     proptest::prop_assert_eq!(closed, 0, "event after Closed: {:?}", e);
-                    if matches!(e, Event::Closed(_)) {
+                    if matches!(e, SessionEvent::Closed(_)) {
                         closed += 1;
                     }
                 }

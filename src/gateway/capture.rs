@@ -1,11 +1,11 @@
 //! Capture → hub: starts the config's `[[stream]]`s and turns capture events into hub announces,
 //! frames and statuses.
 
-use super::GatewayError;
-use super::viewers::ViewerHub;
+use super::error::GatewayError;
 use crate::config::Config;
-use crate::hub::{Announce, Status, TrackInfo, TrackState};
-use crate::media::{self, Capture, MediaEvent};
+use crate::contract::{Announce, MediaEvent, Status, TrackInfo, TrackKind, TrackState};
+use crate::media::Capture;
+use crate::service::viewers::ViewerHub;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -28,22 +28,23 @@ pub(super) fn start(cfg: &Config, hub: Arc<ViewerHub>) -> Result<Capture, Gatewa
 
 /// Feeds capture events to the hub. A stream's announce lists the tracks that are up (video first).
 async fn pump(mut rx: mpsc::Receiver<MediaEvent>, hub: Arc<ViewerHub>) {
-    let mut tracks: BTreeMap<Arc<str>, BTreeMap<Arc<str>, TrackInfo>> = BTreeMap::new();
+    let mut tracks: BTreeMap<Arc<str>, BTreeMap<String, TrackInfo>> = BTreeMap::new();
     while let Some(event) = rx.recv().await {
         match event {
-            MediaEvent::TrackUp(info) => {
-                tracing::info!(stream = %info.stream, track = %info.track, codec = %info.codec_string, "track up");
+            MediaEvent::TrackUp { stream: id, info } => {
+                let codec = info.codec_string.as_deref().unwrap_or_default();
+                tracing::info!(stream = %id, track = %info.track, codec, "track up");
                 // Not in the hub: first start, or withdrawn by a reload and restarted with
                 // possibly other tracks. Either way the old track list is stale.
-                if !hub.streams().iter().any(|a| *a.stream == *info.stream) {
-                    tracks.remove(&info.stream);
+                if !hub.streams().iter().any(|a| *a.stream == *id) {
+                    tracks.remove(&id);
                 }
-                let stream = tracks.entry(info.stream.clone()).or_default();
-                stream.insert(info.track.clone(), TrackInfo::from(&info));
+                let stream = tracks.entry(id.clone()).or_default();
+                stream.insert(info.track.clone(), info);
                 let mut list: Vec<TrackInfo> = stream.values().cloned().collect();
-                list.sort_by_key(|t| t.kind() != media::TrackKind::Video);
+                list.sort_by_key(|t| t.kind() != TrackKind::Video);
                 let announce = Announce {
-                    stream: info.stream.to_string(),
+                    stream: id.to_string(),
                     tracks: list,
                 };
                 if let Err(e) = hub.announce(announce) {

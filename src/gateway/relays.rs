@@ -5,14 +5,15 @@
 //! queue. After every (re)connection the hub re-sends the relay announce, status and the cached GOP,
 //! so the relay starts at a keyframe without waiting for the next one.
 
-use super::GatewayError;
-use super::viewers::{ViewerHub, Wire};
-use crate::client::{AuthProvider, Client, ClientEvent, ClientHandle, MediaPush};
+use super::error::GatewayError;
+use crate::client::{AuthProvider, Client, ClientEvent, ClientHandle, ClientOptions, MediaPush};
 use crate::config::{Config, RelayConfig};
-use crate::hub::queue::{Class, Push};
-use crate::hub::report::LinkReport;
-use crate::hub::{ReceiverId, Shared, Sink};
+use crate::hub::{ReceiverId, SharedEvent, Sink};
+use crate::queue::{Class, Push};
+use crate::service::status::LinkReport;
+use crate::service::viewers::{ViewerHub, Wire};
 use crate::socketio::Arg;
+use crate::sync::lock;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +25,7 @@ struct RelaySink {
 }
 
 impl Sink<Wire> for RelaySink {
-    fn push(&self, packet: &Shared<Wire>, class: Class, _bytes: usize) -> Push {
+    fn offer(&self, packet: &SharedEvent<Wire>, class: Class, _bytes: usize) -> Push {
         let event = &packet.event;
         let first = serde_json::from_str(&event.json).unwrap_or(Value::Null);
         match &event.binary {
@@ -70,6 +71,24 @@ fn link_name(r: &RelayConfig) -> String {
     format!("{}{}", r.url, r.namespace)
 }
 
+/// The publisher client's options for a `[[relay]]`: its settings as they are, and the CONNECT
+/// auth `{token, device}` with the token read now (see [`RelayConfig::auth`]).
+fn client_options(r: &RelayConfig, device: &str) -> std::io::Result<ClientOptions> {
+    Ok(ClientOptions {
+        socketio_path: r.socketio_path.clone(),
+        query: r.query.clone(),
+        headers: r.headers.clone(),
+        namespace: r.namespace.clone(),
+        auth: Some(r.auth(device)?),
+        transports: r.transports.clone(),
+        connect_timeout: r.connect_timeout.get(),
+        tls: r.tls.clone(),
+        reconnection: r.reconnection.clone(),
+        queue: r.queue.clone(),
+        ..ClientOptions::new(r.url.clone())
+    })
+}
+
 /// Connects to one `[[relay]]`. With `token_file`, the CONNECT auth is built again at every
 /// attempt from the file as it is then, so a rotated token is used at the next reconnection
 /// (an unreadable file keeps the last token that could be read).
@@ -81,17 +100,14 @@ fn connect(
         relay: r.url.clone(),
         problem,
     };
-    let options = r
-        .client_options(device)
-        .map_err(|e| error(format!("cannot read token_file: {e}")))?;
+    let options =
+        client_options(r, device).map_err(|e| error(format!("cannot read token_file: {e}")))?;
     let auth = r.token_file.as_ref().map(|_| {
         let relay = r.clone();
         let device = device.to_owned();
         let last = std::sync::Mutex::new(options.auth.clone());
         let provider: AuthProvider = Arc::new(move |_namespace: &str| {
-            let mut last = last
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut last = lock(&last);
             match relay.auth(&device) {
                 Ok(fresh) => *last = Some(fresh),
                 Err(e) => tracing::warn!(
@@ -122,9 +138,7 @@ impl Relays {
 
     /// The links, even if a panic poisoned the lock (the list itself stays consistent).
     fn links(&self) -> std::sync::MutexGuard<'_, Vec<Link>> {
-        self.links
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.links)
     }
 
     /// Connects to one more relay (a `[[relay]]` added on reload, or at start).
@@ -222,5 +236,49 @@ async fn follow(
                 tracing::debug!(relay = %name, "ignoring event {event:?} from the relay");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Transport;
+
+    #[test]
+    fn client_options_are_the_relay_settings_with_the_auth_read_now() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("relay.token"), "tok-123\n").expect("write token");
+        let text = r#"
+[[relay]]
+url = "wss://relay.example.com?x=1"
+token_file = "relay.token"
+transports = ["polling", "websocket"]
+connect_timeout = "2s"
+reconnection = { delay = "250ms", max_delay = "30s" }
+queue = { max_frames = 30, max_bytes = "1MB" }
+[[stream]]
+id = "cam0"
+[stream.audio]
+"#;
+        let cfg = Config::parse(text, "t.toml", dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let opts = client_options(&cfg.relays[0], "pi").expect("token file readable");
+        assert_eq!(
+            opts.auth,
+            Some(serde_json::json!({ "token": "tok-123", "device": "pi" }))
+        );
+        assert_eq!(opts.namespace, "/publish");
+        assert_eq!(opts.transports, [Transport::Polling, Transport::Websocket]);
+        assert_eq!(opts.connect_timeout, Duration::from_secs(2));
+        assert_eq!(opts.reconnection, cfg.relays[0].reconnection);
+        assert_eq!(
+            (opts.queue.max_frames, opts.queue.max_bytes.get()),
+            (30, 1_000_000)
+        );
+        let endpoint = opts.validate().expect("valid client options");
+        assert_eq!((endpoint.tls, endpoint.port), (true, 443));
+        assert_eq!(endpoint.query, ["x=1"]);
+        std::fs::write(dir.path().join("relay.token"), "rotated").expect("rewrite token");
+        let opts = client_options(&cfg.relays[0], "pi").expect("token file readable");
+        assert_eq!(opts.auth.expect("auth")["token"], "rotated");
     }
 }

@@ -3,8 +3,8 @@
 //! `file:line` error logged and the running config kept.
 
 use super::relays::Relays;
-use super::viewers::ViewerHub;
 use crate::config::{Config, StreamConfig};
+use crate::service::viewers::ViewerHub;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +32,10 @@ impl Running {
             );
             return "no config file to reload".into();
         };
-        let new = match Config::from_file(&path).and_then(|c| c.for_gateway().map(|()| c)) {
+        let checked = Config::from_file(&path)
+            .and_then(|c| c.for_gateway().map(|()| c))
+            .and_then(|c| crate::service::check_tls_files(&c).map(|()| c));
+        let new = match checked {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!("config reload rejected, keeping the running config: {e}");
@@ -109,7 +112,7 @@ impl Running {
                         withdraw(&hub, id);
                     }
                     for s in &add {
-                        if let Err(e) = c.add_config_stream(s) {
+                        if let Err(e) = c.add_stream(&s.id, s.video.as_ref(), s.audio.as_ref()) {
                             tracing::error!(stream = %s.id, "config reload: cannot start: {e}");
                         }
                     }

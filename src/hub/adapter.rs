@@ -10,7 +10,7 @@
 //! Adapter methods are called after the hub's lock is released, from capture or socket tasks: they
 //! must not block (queue the work on a task of your own).
 
-use super::types::{Announce, MediaMeta, Status};
+use crate::contract::{Announce, MediaMeta, Status};
 use bytes::Bytes;
 
 /// Propagates what local publishers produce to other nodes, and learns which streams to follow.

@@ -56,7 +56,7 @@ impl<T: Clone> GopCache<T> {
     }
 
     /// Records a frame of `bytes` bytes: a keyframe starts a new GOP, a delta extends the current one.
-    pub fn push(&mut self, item: T, key: bool, bytes: usize) {
+    pub fn record(&mut self, item: T, key: bool, bytes: usize) {
         if key {
             self.frames.clear();
             self.frames.push_back((item, bytes));
@@ -109,14 +109,14 @@ mod tests {
     #[test]
     fn holds_the_gop_from_the_last_keyframe() {
         let mut c = GopCache::new(CacheLimits::default());
-        c.push(1, false, 10); // no keyframe yet: useless, not kept
+        c.record(1, false, 10); // no keyframe yet: useless, not kept
         assert_eq!(items(&c), (vec![], true));
-        c.push(2, true, 100);
-        c.push(3, false, 10);
-        c.push(4, false, 10);
+        c.record(2, true, 100);
+        c.record(3, false, 10);
+        c.record(4, false, 10);
         assert_eq!(items(&c), (vec![2, 3, 4], true));
-        c.push(5, true, 100);
-        c.push(6, false, 10);
+        c.record(5, true, 100);
+        c.record(6, false, 10);
         assert_eq!(items(&c), (vec![5, 6], true));
         assert_eq!(c.bytes(), 110);
     }
@@ -127,14 +127,14 @@ mod tests {
             max_frames: 100,
             max_bytes: 150,
         });
-        c.push(1, true, 100);
-        c.push(2, false, 30);
-        c.push(3, false, 30); // 160 > 150
+        c.record(1, true, 100);
+        c.record(2, false, 30);
+        c.record(3, false, 30); // 160 > 150
         assert_eq!(items(&c), (vec![1], false));
         assert_eq!(c.bytes(), 100);
-        c.push(4, false, 1);
+        c.record(4, false, 1);
         assert_eq!(items(&c), (vec![1], false));
-        c.push(5, true, 100);
+        c.record(5, true, 100);
         assert_eq!(items(&c), (vec![5], true));
     }
 
@@ -144,9 +144,9 @@ mod tests {
             max_frames: 3,
             max_bytes: usize::MAX,
         });
-        c.push(0, true, 1);
+        c.record(0, true, 1);
         for i in 1..100 {
-            c.push(i, false, 1);
+            c.record(i, false, 1);
         }
         let (f, complete) = items(&c);
         assert_eq!(f, vec![0]);

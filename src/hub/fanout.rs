@@ -3,33 +3,35 @@
 
 use super::adapter::Adapter;
 use super::cache::{CacheLimits, GopCache};
-use super::queue::{Class, Push};
-use super::types::{Announce, Event, MediaMeta, Status, TrackInfo, TrackState};
-use crate::media::{MediaFrame, TrackKind};
+use super::snapshot::{HubSnapshot, ReceiverCounters, StreamSnapshot, TrackSnapshot};
+use crate::contract::{
+    Announce, ContractEvent, MediaFrame, MediaMeta, Status, TrackInfo, TrackKind, TrackState,
+};
+use crate::queue::{Class, Push};
+use crate::sync::lock;
 use bytes::Bytes;
-use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// An event together with its wire form `P`, built once and shared by every receiver.
 #[derive(Debug)]
-pub struct Packet<P> {
+pub struct EncodedEvent<P> {
     /// The contract event (name, JSON argument, binary attachment).
-    pub event: Event,
+    pub event: ContractEvent,
     /// The transport's encoding of `event` (e.g. the Socket.IO packet for the viewer namespace).
     pub wire: P,
 }
 
 /// What receivers are handed: one allocation per event, whatever the number of receivers.
-pub type Shared<P> = Arc<Packet<P>>;
+pub type SharedEvent<P> = Arc<EncodedEvent<P>>;
 
-/// A receiver's bounded outgoing queue (a viewer's connection, a relay client). `push` must not
-/// block: it applies the [`OutQueue`](super::queue::OutQueue) drop policy and reports the outcome.
+/// A receiver's bounded outgoing queue (a viewer's connection, a relay client). `offer` must not
+/// block: it applies the [`OutQueue`](crate::queue::OutQueue) drop policy and reports the outcome.
 /// It runs under the hub's lock, so it must not call back into the hub (defer, e.g. on a task,
-/// whatever a push triggers — such as removing a receiver whose connection just overflowed).
+/// whatever an offer triggers — such as removing a receiver whose connection just overflowed).
 pub trait Sink<P>: Send + Sync + 'static {
     /// Offers one packet of `bytes` bytes with its drop `class`.
-    fn push(&self, packet: &Shared<P>, class: Class, bytes: usize) -> Push;
+    fn offer(&self, packet: &SharedEvent<P>, class: Class, bytes: usize) -> Push;
 }
 
 /// Identifies a receiver attached to the hub.
@@ -71,70 +73,6 @@ pub enum Remote {
     Frame(MediaMeta, Bytes),
 }
 
-/// Counters of one track, for `/api/status` and `/metrics`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct TrackSnapshot {
-    /// Track id.
-    pub track: String,
-    /// Video or audio.
-    pub kind: TrackKind,
-    /// Codec family.
-    pub codec: crate::media::Codec,
-    /// Live or down.
-    pub state: TrackState,
-    /// Why it is down (empty when live).
-    pub reason: String,
-    /// Frames received from the publisher.
-    pub frames_in: u64,
-    /// Bytes received from the publisher.
-    pub bytes_in: u64,
-    /// Frames accepted by receivers' queues.
-    pub frames_out: u64,
-    /// Frames receivers' queues refused or evicted on push.
-    pub dropped: u64,
-    /// Bits per second over the last full second of media time.
-    pub bitrate_bps: u64,
-    /// Bytes held by the late-joiner cache.
-    pub cache_bytes: usize,
-    /// Last seq given out.
-    pub seq: Option<u64>,
-    /// What the gateway captures (source, mode, encoder); absent on relays.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub capture: Option<String>,
-}
-
-/// One stream in a [`HubSnapshot`].
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct StreamSnapshot {
-    /// Stream id.
-    pub stream: String,
-    /// Receivers watching it.
-    pub watchers: usize,
-    /// Its tracks.
-    pub tracks: Vec<TrackSnapshot>,
-}
-
-/// A consistent view of the hub, for status pages and metrics.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct HubSnapshot {
-    /// Announced streams, by id.
-    pub streams: Vec<StreamSnapshot>,
-    /// Attached receivers (viewers and relay clients).
-    pub receivers: usize,
-}
-
-/// Counters of one receiver.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ReceiverCounters {
-    /// Media frames its queue accepted.
-    pub frames: u64,
-    /// Media frames its queue dropped.
-    pub dropped: u64,
-    /// Control packets that did not fit (the transport should disconnect it).
-    pub overflows: u64,
-}
-
 struct TrackSlot<P> {
     info: TrackInfo,
     /// `stream/track`: the queue's track key, unique across streams.
@@ -143,8 +81,8 @@ struct TrackSlot<P> {
     state: TrackState,
     reason: String,
     /// The current `status` event, sent to every new watcher.
-    status_packet: Shared<P>,
-    cache: GopCache<Shared<P>>,
+    status_packet: SharedEvent<P>,
+    cache: GopCache<SharedEvent<P>>,
     frames_in: u64,
     bytes_in: u64,
     frames_out: u64,
@@ -181,7 +119,7 @@ impl<P> TrackSlot<P> {
 
 struct StreamSlot<P> {
     announce: Arc<Announce>,
-    announce_packet: Shared<P>,
+    announce_packet: SharedEvent<P>,
     tracks: Vec<TrackSlot<P>>,
 }
 
@@ -229,7 +167,7 @@ enum Propagate {
 /// receiver (sinks are non-blocking bounded queues).
 pub struct Hub<P> {
     state: Mutex<State<P>>,
-    encode: Box<dyn Fn(&Event) -> P + Send + Sync>,
+    encode: Box<dyn Fn(&ContractEvent) -> P + Send + Sync>,
     adapter: Arc<dyn Adapter>,
     limits: CacheLimits,
 }
@@ -237,7 +175,7 @@ pub struct Hub<P> {
 impl<P: Send + Sync + 'static> Hub<P> {
     /// A hub whose events are encoded by `encode` (once per event) and propagated by `adapter`.
     pub fn new(
-        encode: impl Fn(&Event) -> P + Send + Sync + 'static,
+        encode: impl Fn(&ContractEvent) -> P + Send + Sync + 'static,
         adapter: Arc<dyn Adapter>,
         limits: CacheLimits,
     ) -> Self {
@@ -256,12 +194,12 @@ impl<P: Send + Sync + 'static> Hub<P> {
 
     fn lock(&self) -> MutexGuard<'_, State<P>> {
         // A panic elsewhere must not take the media path down with it.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
-    fn packet(&self, event: Event) -> Shared<P> {
+    fn packet(&self, event: ContractEvent) -> SharedEvent<P> {
         let wire = (self.encode)(&event);
-        Arc::new(Packet { event, wire })
+        Arc::new(EncodedEvent { event, wire })
     }
 
     fn propagate(&self, work: Vec<Propagate>) {
@@ -294,7 +232,7 @@ impl<P: Send + Sync + 'static> Hub<P> {
             )));
         }
         let announce = Arc::new(announce);
-        let packet = self.packet(Event::announce(&announce));
+        let packet = self.packet(ContractEvent::announce(&announce));
         let mut guard = self.lock();
         let st = &mut *guard;
         let name = announce.stream.clone();
@@ -323,7 +261,7 @@ impl<P: Send + Sync + 'static> Hub<P> {
                         reason: String::new(),
                     };
                     TrackSlot {
-                        status_packet: self.packet(Event::status(&live)),
+                        status_packet: self.packet(ContractEvent::status(&live)),
                         info: info.clone(),
                         key: format!("{}/{}", name, info.track).into(),
                         next_seq: 0,
@@ -390,11 +328,11 @@ impl<P: Send + Sync + 'static> Hub<P> {
         let Some(slot) = st.streams.remove(stream) else {
             return Err(HubError::UnknownStream(stream.to_owned()));
         };
-        let packets: Vec<Shared<P>> = slot
+        let packets: Vec<SharedEvent<P>> = slot
             .tracks
             .iter()
             .map(|t| {
-                self.packet(Event::status(&Status {
+                self.packet(ContractEvent::status(&Status {
                     stream: stream.to_owned(),
                     track: t.info.track.clone(),
                     state: TrackState::Down,
@@ -419,7 +357,7 @@ impl<P: Send + Sync + 'static> Hub<P> {
     }
 
     fn status_inner(&self, status: &Status) -> Result<(), HubError> {
-        let packet = self.packet(Event::status(status));
+        let packet = self.packet(ContractEvent::status(status));
         let mut guard = self.lock();
         let st = &mut *guard;
         let slot = st.track_mut(&status.stream, &status.track)?;
@@ -500,12 +438,12 @@ impl<P: Send + Sync + 'static> Hub<P> {
             t,
         };
         let bytes = data.len();
-        let packet = self.packet(Event::media(&meta, data));
+        let packet = self.packet(ContractEvent::media(&meta, data));
         let size = packet.event.size();
         let video = slot.info.kind() == TrackKind::Video;
         slot.account(pts, bytes);
         if video {
-            slot.cache.push(packet.clone(), key, size);
+            slot.cache.record(packet.clone(), key, size);
         }
         let class = if video {
             Class::Video {
@@ -523,7 +461,7 @@ impl<P: Send + Sync + 'static> Hub<P> {
             slot.reason.clear();
         }
         let live = went_live.then(|| {
-            slot.status_packet = self.packet(Event::status(&slot.status(stream)));
+            slot.status_packet = self.packet(ContractEvent::status(&slot.status(stream)));
             slot.status_packet.clone()
         });
         let (mut out, mut dropped) = (0, 0);
@@ -728,11 +666,11 @@ impl<P: Send + Sync + 'static> Hub<P> {
 
 fn push_counted<P: Send + Sync + 'static>(
     r: &mut ReceiverSlot<P>,
-    packet: &Shared<P>,
+    packet: &SharedEvent<P>,
     class: Class,
 ) -> Push {
     let media = !matches!(class, Class::Control | Class::Volatile);
-    let result = r.sink.push(packet, class, packet.event.size());
+    let result = r.sink.offer(packet, class, packet.event.size());
     match result {
         Push::Queued if media => r.counters.frames += 1,
         Push::Dropped if media => r.counters.dropped += 1,
@@ -764,7 +702,7 @@ impl<P: Send + Sync + 'static> State<P> {
             .unwrap_or_default()
     }
 
-    fn push_control(&mut self, id: ReceiverId, packet: &Shared<P>) {
+    fn push_control(&mut self, id: ReceiverId, packet: &SharedEvent<P>) {
         if let Some(r) = self.receivers.get_mut(&id) {
             push_counted(r, packet, Class::Control);
         }
@@ -856,19 +794,19 @@ impl<P: Send + Sync + 'static> State<P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::Codec;
     use crate::hub::InProcess;
-    use crate::hub::queue::OutQueue;
-    use crate::media::Codec;
+    use crate::queue::OutQueue;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A receiver whose queue is the real [`OutQueue`], drained by the test.
-    struct QueueSink(Mutex<OutQueue<Shared<usize>>>);
+    struct QueueSink(Mutex<OutQueue<SharedEvent<usize>>>);
 
     impl QueueSink {
         fn new(items: usize, bytes: usize) -> Arc<Self> {
             Arc::new(QueueSink(Mutex::new(OutQueue::new(items, bytes))))
         }
-        fn drain(&self) -> Vec<Shared<usize>> {
+        fn drain(&self) -> Vec<SharedEvent<usize>> {
             let mut q = self.0.lock().unwrap();
             std::iter::from_fn(|| q.pop()).collect()
         }
@@ -878,7 +816,7 @@ mod tests {
     }
 
     impl Sink<usize> for QueueSink {
-        fn push(&self, packet: &Shared<usize>, class: Class, bytes: usize) -> Push {
+        fn offer(&self, packet: &SharedEvent<usize>, class: Class, bytes: usize) -> Push {
             self.0.lock().unwrap().push(packet.clone(), class, bytes)
         }
     }
@@ -921,7 +859,7 @@ mod tests {
         let encoded = Arc::new(AtomicUsize::new(0));
         let e = encoded.clone();
         let hub = Hub::new(
-            move |_: &Event| e.fetch_add(1, Ordering::SeqCst),
+            move |_: &ContractEvent| e.fetch_add(1, Ordering::SeqCst),
             adapter,
             limits,
         );
@@ -933,7 +871,7 @@ mod tests {
     }
 
     fn cam(stream: &str) -> Announce {
-        crate::hub::types::cam_announce(stream)
+        crate::contract::cam_announce(stream)
     }
 
     fn frame(stream: &str, track: &str, pts: u64, key: bool, len: usize) -> MediaFrame {
@@ -955,7 +893,7 @@ mod tests {
     }
 
     /// (event name, track, pts, key) of each packet, JSON parsed back.
-    fn summary(packets: &[Shared<usize>]) -> Vec<(String, String, u64, bool)> {
+    fn summary(packets: &[SharedEvent<usize>]) -> Vec<(String, String, u64, bool)> {
         packets
             .iter()
             .map(|p| {
@@ -970,7 +908,7 @@ mod tests {
             .collect()
     }
 
-    fn media_pts(packets: &[Shared<usize>], track: &str) -> Vec<u64> {
+    fn media_pts(packets: &[SharedEvent<usize>], track: &str) -> Vec<u64> {
         summary(packets)
             .into_iter()
             .filter(|(n, t, _, _)| n == "media" && t == track)

@@ -5,16 +5,11 @@
 
 mod adapter;
 mod cache;
-pub mod contract;
 mod fanout;
-pub mod queue;
-pub mod report;
-mod types;
+pub(crate) mod requests;
+mod snapshot;
 
 pub use adapter::{Adapter, InProcess};
 pub use cache::{CacheLimits, GopCache};
-pub use fanout::{
-    Hub, HubError, HubSnapshot, Packet, ReceiverCounters, ReceiverId, Remote, Shared, Sink,
-    StreamSnapshot, TrackSnapshot,
-};
-pub use types::{Announce, Event, MediaMeta, Status, TrackInfo, TrackState};
+pub use fanout::{EncodedEvent, Hub, HubError, ReceiverId, Remote, SharedEvent, Sink};
+pub use snapshot::{HubSnapshot, ReceiverCounters, StreamSnapshot, TrackSnapshot};

@@ -10,14 +10,15 @@
 //!   the frame actually saw, rather than the latency the elements merely announce. It is clamped to
 //!   0..5 s and 0 when the pipeline has no clock yet.
 
+use super::devices;
 use super::encoders::Fallback;
-use super::event::{MediaEvent, TrackInfo};
-use super::frame::{Codec, MediaFrame, TrackKind};
+use super::error::MediaError;
 use super::h264::ParameterSets;
 use super::modes::Want;
 use super::pipeline::{self, AudioInput, Encoder, VideoInput};
 use super::spec::{AudioSpec, SpecError, VideoSpec};
-use super::{MediaError, devices};
+use crate::contract::{Codec, MediaEvent, MediaFrame, TrackInfo, TrackKind};
+use crate::sync::lock;
 use bytes::Bytes;
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -292,18 +293,15 @@ impl Track {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, RunState> {
-        self.run.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.run)
     }
 
     fn capture(&self) -> Option<String> {
-        self.capture
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        lock(&self.capture).clone()
     }
 
     fn set_capture(&self, capture: Option<String>) {
-        *self.capture.lock().unwrap_or_else(|e| e.into_inner()) = capture;
+        *lock(&self.capture) = capture;
     }
 
     fn drop_frame(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -336,7 +334,11 @@ impl Track {
             let Some(info) = self.track_info(sample.caps(), &data) else {
                 return self.drop_frame();
             };
-            match self.tx.try_send(MediaEvent::TrackUp(info)) {
+            let up = MediaEvent::TrackUp {
+                stream: self.stream.clone(),
+                info,
+            };
+            match self.tx.try_send(up) {
                 Ok(()) => {
                     run.announced = true;
                     self.up_since_us.store(now_us, Relaxed);
@@ -392,12 +394,11 @@ impl Track {
         let fps = s
             .and_then(|s| s.get::<gst::Fraction>("framerate").ok())
             .filter(|f| f.numer() > 0 && f.denom() > 0)
-            .map(|f| f.numer() as f64 / f.denom() as f64);
+            .map(|f| (f.numer() as f64 / f.denom() as f64).round() as u32);
         Some(TrackInfo {
-            stream: self.stream.clone(),
-            track: self.track.clone(),
+            track: self.track.to_string(),
             codec: self.codec,
-            codec_string,
+            codec_string: Some(codec_string),
             width: int("width").filter(|_| video),
             height: int("height").filter(|_| video),
             fps: fps.filter(|_| video),
@@ -580,7 +581,7 @@ pub struct Capture {
 impl Capture {
     /// Prepares capture into `tx` (initialises GStreamer). Its capacity bounds frames in flight.
     pub fn new(tx: mpsc::Sender<MediaEvent>) -> Result<Capture, MediaError> {
-        super::init()?;
+        super::pipeline::init()?;
         Ok(Capture {
             tx,
             tracks: Vec::new(),
@@ -655,14 +656,6 @@ impl Capture {
             });
         }
         Ok(())
-    }
-
-    /// [`Capture::add_stream`] for a `[[stream]]` of the config file.
-    pub fn add_config_stream(
-        &mut self,
-        stream: &crate::config::StreamConfig,
-    ) -> Result<(), MediaError> {
-        self.add_stream(&stream.id, stream.video.as_ref(), stream.audio.as_ref())
     }
 
     /// Stops and removes every track of stream `id` (e.g. on config reload); waits for the

@@ -7,10 +7,10 @@
 //! USB webcams to libcamera (see [`super::libcamera`]). Video and audio are probed separately:
 //! resolving a camera never opens the ALSA devices another track may be capturing from.
 
-use super::MediaError;
 use super::discovery::{
     self, AudioDevice, Camera, CameraKind, Caps, Microphone, Provider, VideoDevice,
 };
+use super::error::MediaError;
 use super::libcamera::{self, Version};
 use super::modes::{self, Mode, Modes, PixelFormat, Rate, Rates, Want};
 use super::pipeline::{AudioInput, Encoder, VideoInput};
@@ -322,7 +322,7 @@ fn run_listing(program: &str) -> Option<String> {
 }
 
 fn sensor_listing() -> Vec<ListedCamera> {
-    let mut cached = SENSOR_LISTING.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cached = crate::sync::lock(&SENSOR_LISTING);
     if let Some(list) = cached.as_ref() {
         return list.clone();
     }
@@ -342,7 +342,7 @@ fn described<T>(
     class: &str,
     describe: fn(&gst::Device) -> Option<T>,
 ) -> Result<Vec<T>, MediaError> {
-    super::init()?;
+    super::pipeline::init()?;
     Ok(monitor(class).iter().filter_map(describe).collect())
 }
 

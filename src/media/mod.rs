@@ -1,20 +1,22 @@
-//! Media capture (GStreamer, behind the `media` feature) and the frame type every other layer carries.
+//! Media capture (GStreamer, behind the `media` feature): track specs in,
+//! [`MediaEvent`](crate::contract::MediaEvent)s out (the contract's frames and track descriptions,
+//! see [`crate::contract`]).
 //!
 //! # Using capture (for the gateway)
 //!
 //! ```no_run
 //! # #[cfg(feature = "media")] fn demo() -> Result<(), sioedge::media::MediaError> {
-//! use sioedge::media::{AudioSpec, Capture, MediaEvent, VideoSpec};
+//! use sioedge::contract::MediaEvent;
+//! use sioedge::media::{AudioSpec, Capture, VideoSpec};
 //! let (tx, mut rx) = tokio::sync::mpsc::channel(256);
 //! let mut capture = Capture::new(tx)?;
 //! capture.add_stream("cam0", Some(&VideoSpec::default()), Some(&AudioSpec::default()))?;
-//! // or, from the config file: capture.add_config_stream(&config.streams[0])?;
 //! # let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
 //! # rt.block_on(async {
 //! while let Some(event) = rx.recv().await {
 //!     match event {
-//!         MediaEvent::TrackUp(info) => {
-//!             // announce it: `sioedge::hub::TrackInfo::from(&info)` is the contract's entry
+//!         MediaEvent::TrackUp { stream, info } => {
+//!             // announce it: `info` is the `announce` entry of this track of `stream`
 //!         }
 //!         MediaEvent::Frame(frame) => { /* hand to the hub; `frame.data` shares GStreamer's memory */ }
 //!         MediaEvent::TrackDown { stream, track, reason } => { /* mark down; capture retries itself */ }
@@ -24,9 +26,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! - Specs: [`VideoSpec`]/[`AudioSpec`] are the capture parameters; `From<&config::VideoConfig>`
-//!   and `From<&config::AudioConfig>` convert the config file's tables (units, durations).
-//!   Track ids come from the specs (`video`/`audio` by default).
+//! - Specs: [`VideoSpec`]/[`AudioSpec`] are the capture parameters, and also the config file's
+//!   `[stream.video]`/`[stream.audio]` tables (serde, compiled without GStreamer). Track ids come
+//!   from the specs (`video`/`audio` by default).
 //! - One GStreamer pipeline per track, each watched by its own supervisor thread (no GLib main
 //!   loop). A failing camera never stops the microphone of the same stream.
 //! - Per track the channel sees `TrackUp` before any `Frame`, and `TrackDown` when the pipeline
@@ -36,11 +38,9 @@
 //!   channel is full the frame is dropped and counted ([`Capture::stats`]); after a dropped H.264
 //!   frame, frames are dropped up to the next keyframe (deltas without their reference are useless).
 //! - `pts` is monotonic per track across restarts; `t` is the capture wall-clock time (see
-//!   [`MediaFrame::t`] and `capture.rs`).
+//!   [`MediaFrame::t`](crate::contract::MediaFrame::t) and `capture.rs`).
 //! - Dropping [`Capture`] (or [`Capture::remove_stream`]) stops the pipelines and joins the threads.
 
-mod event;
-mod frame;
 pub mod h264;
 mod spec;
 
@@ -53,6 +53,8 @@ pub mod discovery;
 #[cfg(feature = "media")]
 pub mod encoders;
 #[cfg(feature = "media")]
+mod error;
+#[cfg(feature = "media")]
 pub mod libcamera;
 #[cfg(feature = "media")]
 pub mod modes;
@@ -61,8 +63,6 @@ pub mod pipeline;
 #[cfg(feature = "media")]
 pub mod rpicam;
 
-pub use event::{MediaEvent, TrackInfo};
-pub use frame::{Codec, MediaFrame, TrackKind};
 pub use spec::{
     AUDIO_FRAME_MS, AudioCodec, AudioSource, AudioSpec, BCM2835_CODEC_MAX, BCM2835_CODEC_MIN,
     KEYFRAME_INTERVAL_S, OPUS_BITRATE_KBPS, OPUS_SAMPLE_RATES, OpusApplication, PCM_SAMPLE_RATES,
@@ -72,46 +72,7 @@ pub use spec::{
 
 #[cfg(feature = "media")]
 pub use capture::{Capture, TrackStats, buffer_to_bytes};
-
-/// Why capture could not start or a probe failed (pipeline failures at run time are not errors:
-/// they become [`MediaEvent::TrackDown`] and retries).
 #[cfg(feature = "media")]
-#[derive(Debug, thiserror::Error)]
-pub enum MediaError {
-    /// GStreamer itself could not be initialised.
-    #[error("GStreamer init failed: {0}")]
-    Init(#[from] gstreamer::glib::Error),
-    /// A track spec is invalid.
-    #[error("invalid {kind} spec for stream {stream}: {source}")]
-    Spec {
-        /// Stream id.
-        stream: String,
-        /// `video` or `audio`.
-        kind: &'static str,
-        /// The field and problem.
-        source: SpecError,
-    },
-    /// The stream id is already capturing.
-    #[error("stream {0} is already capturing")]
-    Duplicate(String),
-    /// A buffer could not be mapped readable.
-    #[error("cannot map a GStreamer buffer readable")]
-    Map,
-    /// Device probing or reporting failed, or the configured camera is not there.
-    #[error("device probe: {0}")]
-    Probe(String),
-    /// The camera has no mode for the configured picture (the reason lists its best modes).
-    #[error("{camera}: {reason}")]
-    Mode {
-        /// Camera name and source.
-        camera: String,
-        /// Why, with the modes it does have.
-        reason: modes::NoPlan,
-    },
-}
-
-/// Initialises GStreamer once (idempotent, cheap after the first call).
+pub use error::MediaError;
 #[cfg(feature = "media")]
-pub fn init() -> Result<(), MediaError> {
-    Ok(gstreamer::init()?)
-}
+pub use pipeline::init;

@@ -4,9 +4,9 @@
 //! with `gst-launch-1.0`, and what the logs print when a track starts. Device discovery for `auto`
 //! happens before this step ([`super::devices`]); here every source is concrete.
 
-use super::frame::Codec;
 use super::modes::{PixelFormat, Plan, Step};
 use super::spec::{AudioCodec, AudioSpec, OpusApplication, VideoCodec, VideoEncoder, VideoSpec};
+use crate::contract::Codec;
 
 /// Appsink settings shared by every track: never throttle to the clock, hold at most a few frames,
 /// and drop the oldest rather than block the streaming thread when the callback falls behind.
@@ -294,6 +294,11 @@ pub fn audio_codec(spec: &AudioSpec) -> Codec {
         AudioCodec::Opus => Codec::Opus,
         AudioCodec::Pcm => Codec::Pcm,
     }
+}
+
+/// Initialises GStreamer once (idempotent, cheap after the first call).
+pub fn init() -> Result<(), super::error::MediaError> {
+    Ok(gstreamer::init()?)
 }
 
 #[cfg(test)]

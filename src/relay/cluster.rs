@@ -11,9 +11,11 @@
 //!   is fetched are held back, then only those newer than the GOP are applied, so a late joiner gets
 //!   keyframe first and an unbroken sequence after it.
 
-use super::redis_bus::{BusConfig, BusError, Record, RecordKind, RedisBus};
-use crate::hub::{Adapter, Announce, Hub, MediaMeta, Remote, Status};
-use crate::media::TrackKind;
+use super::envelope::{Record, RecordKind};
+use super::redis_bus::{BusConfig, BusError, RedisBus};
+use crate::contract::{Announce, MediaMeta, Status, TrackKind};
+use crate::hub::{Adapter, Hub, Remote};
+use crate::sync::lock;
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -64,7 +66,7 @@ impl RedisAdapter {
     }
 
     fn local(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Announce>>> {
-        self.local.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.local)
     }
 
     fn is_local(&self, stream: &str) -> bool {

@@ -1,110 +1,75 @@
 //! Relay mode (`sioedge relay`): authenticated publishers, many viewers, Redis scale-out.
 //!
 //! Wiring only, like the gateway: publishers come in on the publisher namespace
-//! ([`publishers`]), viewers are served the same contract and page as on a gateway
-//! ([`crate::gateway::viewers`]), the hub does the fan-out, and with `adapter = "redis://…"` the
-//! hub's [`cluster::RedisAdapter`] makes several relay processes one relay. Needs no GStreamer.
+//! (`publishers.rs`), viewers are served the same contract and page as on a gateway
+//! (`service/viewers.rs`), the hub does the fan-out, and with `adapter = "redis://…"` the
+//! hub's [`cluster::RedisAdapter`] makes several relay processes one relay. Runs under systemd
+//! like the gateway ([`crate::service::Service`]). Needs no GStreamer.
 
 pub mod cluster;
-pub mod publishers;
+pub mod envelope;
+mod error;
+mod publishers;
 pub mod redis_bus;
 
-use crate::config::{Config, ConfigError};
-use crate::gateway::viewers::{self, Access, ViewerHub};
-use crate::hub::report::{LinkReport, StatusReport};
+pub use error::RelayError;
+
+use crate::config::Config;
 use crate::hub::{Adapter, CacheLimits, InProcess};
-use crate::server::Namespace;
-use bytes::Bytes;
+use crate::service::status::{LinkReport, Observed};
+use crate::service::viewers::{self, Access};
+use crate::service::{self, Service};
 use cluster::RedisAdapter;
-use http_body_util::Full;
 use publishers::Publishers;
-use redis_bus::{BusConfig, BusError};
+use redis_bus::BusConfig;
 use std::future::Future;
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-/// Why the relay could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum RelayError {
-    /// The config cannot run a relay.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// The listen address is unavailable.
-    #[error(transparent)]
-    Bind(#[from] crate::gateway::BindError),
-    /// The Redis adapter URL is unusable.
-    #[error(transparent)]
-    Adapter(#[from] BusError),
-    /// `[relay_server.tls]`: the certificate or key cannot be used (the error names the file).
-    #[error("[relay_server.tls] {0}")]
-    Tls(#[from] crate::server::TlsError),
-}
-
-/// What `/api/status` and `/metrics` read.
-struct Observed {
-    node: String,
-    started: Instant,
-    hub: Arc<ViewerHub>,
-    viewers: Namespace,
-    publishers: Arc<Publishers>,
-    redis: Option<Arc<RedisAdapter>>,
-}
-
-impl Observed {
-    fn report(&self) -> StatusReport {
-        // The outgoing links of a relay node: its publishers (as one link) and the Redis bus.
-        let mut links = vec![LinkReport {
-            name: "publishers".into(),
-            state: format!("{} connected", self.publishers.count()),
+/// The outgoing links of a relay node, for `/api/status`: its publishers (as one link) and the
+/// Redis bus.
+fn links(publishers: &Publishers, redis: Option<&RedisAdapter>) -> Vec<LinkReport> {
+    let mut links = vec![LinkReport {
+        name: "publishers".into(),
+        state: format!("{} connected", publishers.count()),
+        last_error: None,
+        sent: 0,
+        dropped: 0,
+        reconnects: 0,
+    }];
+    if let Some(redis) = redis {
+        let s = redis.bus().stats();
+        links.push(LinkReport {
+            name: "redis".into(),
+            state: if s.connected.load(Ordering::Relaxed) {
+                "connected".into()
+            } else {
+                "reconnecting".into()
+            },
             last_error: None,
-            sent: 0,
-            dropped: 0,
-            reconnects: 0,
-        }];
-        if let Some(redis) = &self.redis {
-            let s = redis.bus().stats();
-            links.push(LinkReport {
-                name: "redis".into(),
-                state: if s.connected.load(Ordering::Relaxed) {
-                    "connected".into()
-                } else {
-                    "reconnecting".into()
-                },
-                last_error: None,
-                sent: s.published.load(Ordering::Relaxed),
-                dropped: s.publish_dropped.load(Ordering::Relaxed)
-                    + s.receive_dropped.load(Ordering::Relaxed),
-                reconnects: s.reconnects.load(Ordering::Relaxed),
-            });
-        }
-        StatusReport {
-            device: self.node.clone(),
-            uptime_seconds: self.started.elapsed().as_secs(),
-            viewers: self.viewers.sockets().len(),
-            hub: self.hub.snapshot(),
-            relays: links,
-        }
+            sent: s.published.load(Ordering::Relaxed),
+            dropped: s.publish_dropped.load(Ordering::Relaxed)
+                + s.receive_dropped.load(Ordering::Relaxed),
+            reconnects: s.reconnects.load(Ordering::Relaxed),
+        });
     }
+    links
 }
 
-fn route(
-    observed: &OnceLock<Observed>,
-    parts: &http::request::Parts,
-) -> Option<http::Response<Full<Bytes>>> {
-    crate::hub::report::http_route(parts.uri.path(), || observed.get().map(Observed::report))
-}
-
-/// Runs the relay until `shutdown` completes. Prints `relay: <url>` on stdout once listening.
-/// SIGHUP re-reads the publisher tokens (inline or `tokens_file`) without dropping anybody.
+/// Runs the relay until `shutdown` completes or SIGTERM/SIGINT arrives. Prints `relay: <url>` on
+/// stdout once listening, then tells systemd `READY=1`; pings its watchdog from the main loop; on
+/// SIGHUP re-reads the publisher tokens (inline or `tokens_file`) without dropping anybody. When
+/// started as root with `user` set, drops to it right after binding.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), RelayError> {
     let rs = config.for_relay()?.clone();
-    let tls = crate::gateway::load_tls(rs.tls.as_ref())?;
-    let http = rs.http();
+    let mut service = Service::start()?;
+    // Before binding and the privilege drop: the state directory may be root's.
+    let tls = service::load_tls(rs.server.tls.as_ref())?;
     let node = format!("{}-{}", config.device, std::process::id());
-    let observed: Arc<OnceLock<Observed>> = Arc::new(OnceLock::new());
-    let o = observed.clone();
-    let server = crate::gateway::viewer_server(&http, move |parts| route(&o, parts));
+    let observed = Arc::new(OnceLock::new());
+    let server = service::viewer_server(&rs.server, observed.clone());
 
     let (adapter, redis): (Arc<dyn Adapter>, Option<_>) = match &rs.adapter {
         Some(url) => {
@@ -112,7 +77,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
                 url: url.clone(),
                 prefix: rs.adapter_prefix.clone(),
                 node: node.clone(),
-                ttl: rs.cache_ttl,
+                ttl: rs.cache_ttl.get(),
                 queue: 1024,
             })?;
             (adapter.clone(), Some((adapter, feeder)))
@@ -121,7 +86,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
     let viewers_ns = server.of(&rs.viewer_namespace);
     let hub = viewers::hub(&viewers_ns, adapter, CacheLimits::default());
-    viewers::serve(&viewers_ns, hub.clone(), Access::from(http.viewer_auth()));
+    viewers::serve(
+        &viewers_ns,
+        hub.clone(),
+        Access::from(rs.server.viewer_auth()),
+    );
     let publishers = Publishers::new(rs.publisher_tokens()?, rs.duplicate_publisher);
     publishers::serve(
         &server.of(&rs.publisher_namespace),
@@ -133,31 +102,34 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         adapter
     });
     let _ = observed.set(Observed {
-        node: node.clone(),
+        device: node.clone(),
         started: Instant::now(),
         hub: hub.clone(),
         viewers: viewers_ns.clone(),
-        publishers: publishers.clone(),
-        redis: redis.clone(),
+        links: Box::new({
+            let (publishers, redis) = (publishers.clone(), redis.clone());
+            move || links(&publishers, redis.as_deref())
+        }),
     });
 
-    let (listener, addr) = crate::gateway::listen(rs.listen).await?;
-    let url = crate::gateway::viewer_url(addr, tls.is_some());
+    let (listener, addr) = service::listen(rs.server.listen).await?;
+    service.drop_privileges(config.user.as_deref())?;
+    let url = service::viewer_url(addr, tls.is_some());
     let serving = tokio::spawn({
         let server = server.clone();
         async move { server.serve_with(listener, tls).await }
     });
-    let reloading = tokio::spawn(reload_tokens_on_sighup(config.clone(), publishers.clone()));
     println!("relay: {url}");
-    tracing::info!(
-        node,
-        adapter = rs.adapter.as_deref().unwrap_or("in-process"),
-        "sioedge relay running"
-    );
+    let adapter_name = rs.adapter.as_deref().unwrap_or("in-process");
+    tracing::info!(node, adapter = adapter_name, "sioedge relay running");
+    service.ready(&format!("relay {url} ({})", config.summary()));
+    service
+        .run(shutdown, async || {
+            reload_tokens(config.source.as_deref(), &publishers)
+        })
+        .await;
 
-    shutdown.await;
     tracing::info!("relay shutting down");
-    reloading.abort();
     for socket in viewers_ns.sockets() {
         socket.disconnect();
     }
@@ -169,26 +141,27 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     Ok(())
 }
 
-/// Re-reads the publisher tokens on every SIGHUP; a broken file keeps the old tokens.
-async fn reload_tokens_on_sighup(config: Config, publishers: Arc<Publishers>) {
-    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-        return;
+/// SIGHUP: re-reads the publisher tokens from the config file; a broken file keeps the old tokens.
+/// Returns the status line for systemd.
+fn reload_tokens(source: Option<&Path>, publishers: &Publishers) -> String {
+    let Some(path) = source else {
+        tracing::info!("SIGHUP: running on the embedded default, nothing to reload");
+        return "no config file to reload".into();
     };
-    while hup.recv().await.is_some() {
-        let Some(path) = &config.source else {
-            tracing::info!("SIGHUP: running on the embedded default, nothing to reload");
-            continue;
-        };
-        let fresh = Config::from_file(path).and_then(|c| {
-            let tokens = c.for_relay()?.publisher_tokens()?;
-            Ok(tokens)
-        });
-        match fresh {
-            Ok(tokens) => {
-                tracing::info!(devices = tokens.len(), "SIGHUP: publisher tokens reloaded");
-                publishers.set_tokens(tokens);
-            }
-            Err(e) => tracing::error!("SIGHUP: keeping the old tokens: {e}"),
+    let fresh = Config::from_file(path).and_then(|c| c.for_relay()?.publisher_tokens());
+    match fresh {
+        Ok(tokens) => {
+            tracing::info!(devices = tokens.len(), "SIGHUP: publisher tokens reloaded");
+            let status = format!("publisher tokens reloaded ({} devices)", tokens.len());
+            publishers.set_tokens(tokens);
+            status
+        }
+        Err(e) => {
+            tracing::error!("SIGHUP: keeping the old tokens: {e}");
+            format!(
+                "reload of {} rejected: keeping the old tokens",
+                path.display()
+            )
         }
     }
 }

@@ -10,11 +10,11 @@
 //!   the next keyframe.
 
 use crate::config::DuplicatePublisher;
-use crate::gateway::viewers::ViewerHub;
-use crate::hub::{Announce, MediaMeta, Status, TrackState};
-use crate::media::{Codec, MediaFrame};
+use crate::contract::{Announce, Codec, MediaFrame, MediaMeta, Status, TrackState};
 use crate::server::{Namespace, Socket};
+use crate::service::viewers::ViewerHub;
 use crate::socketio::Arg;
+use crate::sync::{lock, read, write};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
@@ -24,7 +24,7 @@ use std::time::Duration;
 const WITHDRAW_GRACE: Duration = Duration::from_secs(30);
 
 /// Who may publish, and who is publishing now.
-pub struct Publishers {
+pub(super) struct Publishers {
     tokens: RwLock<BTreeMap<String, String>>,
     policy: DuplicatePublisher,
     live: Mutex<HashMap<String, Live>>,
@@ -38,7 +38,7 @@ struct Live {
 
 impl Publishers {
     /// The registry for `tokens` (device id → token).
-    pub fn new(tokens: BTreeMap<String, String>, policy: DuplicatePublisher) -> Arc<Self> {
+    pub(super) fn new(tokens: BTreeMap<String, String>, policy: DuplicatePublisher) -> Arc<Self> {
         Arc::new(Publishers {
             tokens: RwLock::new(tokens),
             policy,
@@ -47,17 +47,17 @@ impl Publishers {
     }
 
     /// Replaces the accepted tokens (config reload); connected publishers stay connected.
-    pub fn set_tokens(&self, tokens: BTreeMap<String, String>) {
-        *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = tokens;
+    pub(super) fn set_tokens(&self, tokens: BTreeMap<String, String>) {
+        *write(&self.tokens) = tokens;
     }
 
     /// Connected publishers.
-    pub fn count(&self) -> usize {
+    pub(super) fn count(&self) -> usize {
         self.lock().len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Live>> {
-        self.live.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.live)
     }
 
     /// Checks the CONNECT auth; `Ok(device)` or the CONNECT_ERROR payload.
@@ -67,12 +67,7 @@ impl Publishers {
         if device.is_empty() || token.is_empty() {
             return Err(json!({"message": "publisher auth must carry {token, device}"}));
         }
-        let valid = self
-            .tokens
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(device)
-            .is_some_and(|t| t == token);
+        let valid = read(&self.tokens).get(device).is_some_and(|t| t == token);
         if !valid {
             tracing::warn!(device, "publisher rejected: invalid token");
             return Err(json!({"message": format!("invalid token for device {device:?}")}));
@@ -122,7 +117,7 @@ fn first_json(args: &[Arg]) -> Option<&Value> {
 }
 
 /// Serves the publisher contract on `ns`, feeding `hub`.
-pub fn serve(ns: &Namespace, hub: Arc<ViewerHub>, publishers: Arc<Publishers>) {
+pub(super) fn serve(ns: &Namespace, hub: Arc<ViewerHub>, publishers: Arc<Publishers>) {
     ns.on_connect(move |socket, auth| {
         let device = publishers.admit(socket, auth)?;
         tracing::info!(device, sid = socket.id(), "publisher connected");

@@ -5,8 +5,8 @@
 //!   to the streams its viewers watch, so it receives no other frames. Announces, statuses and
 //!   withdrawals are small and go to one control channel (`{prefix}:ctl`) that every node follows,
 //!   so every node can list every stream.
-//! - **Records are opaque envelopes** (see [`Record`]): the bus never parses JSON or media; a frame
-//!   is decoded by every receiving node once.
+//! - **Records are opaque envelopes** (see [`Record`] and [`super::envelope`]): the bus never
+//!   parses JSON or media; a frame is decoded by every receiving node once.
 //! - **Each frame crosses the wire once, many frames per round trip**: a cached video frame is one
 //!   `EVALSHA` of a small Lua script that appends it to the shared GOP and publishes it (other
 //!   records are a plain `PUBLISH`), and whatever is queued goes out as one pipeline (bounded in
@@ -22,7 +22,9 @@
 //! - **Survives Redis restarts**: the subscriber reconnects with backoff and resubscribes; commands
 //!   go through redis' `ConnectionManager`, which reconnects by itself.
 
-use bytes::{Buf, BufMut, Bytes};
+use super::envelope::{Envelope, Record, RecordKind, decode, envelope_len};
+use crate::sync::lock;
+use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::AsyncCommands;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -31,58 +33,22 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-/// What a record carries; the relay gives each kind its meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordKind {
-    /// A media frame: `meta` is the event's JSON, `data` the frame.
-    Media = 1,
-    /// A stream's announce JSON in `meta`.
-    Announce = 2,
-    /// A track status JSON in `meta`.
-    Status = 3,
-    /// The stream's publisher is gone.
-    Gone = 4,
-}
-
-impl RecordKind {
-    fn from_u8(v: u8) -> Option<Self> {
-        Some(match v {
-            1 => RecordKind::Media,
-            2 => RecordKind::Announce,
-            3 => RecordKind::Status,
-            4 => RecordKind::Gone,
-            _ => return None,
-        })
-    }
-}
-
-/// One message on the bus.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub stream: Arc<str>,
-    pub track: Arc<str>,
-    pub kind: RecordKind,
-    /// A keyframe (media records only): starts a new GOP in the late-joiner cache.
-    pub key: bool,
-    /// Keep this media record in its track's shared GOP cache (video tracks).
-    pub cache: bool,
-    /// The node that published it (filled in by the bus on publish).
-    pub node: Arc<str>,
-    pub meta: Bytes,
-    pub data: Bytes,
-}
-
 /// Errors of the bus.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
+    /// The adapter URL cannot be used.
     #[error("invalid redis adapter url {url:?}: {source}")]
     Url {
+        /// The configured URL.
         url: String,
+        /// Why redis refused it.
         #[source]
         source: redis::RedisError,
     },
+    /// A command failed.
     #[error("redis: {0}")]
     Redis(#[from] redis::RedisError),
+    /// No connection to Redis yet (it may come up later; the bus retries).
     #[error("redis is not reachable yet")]
     NotConnected,
 }
@@ -105,11 +71,17 @@ pub struct BusConfig {
 /// Counters for status pages and metrics.
 #[derive(Debug, Default)]
 pub struct BusStats {
+    /// Records Redis accepted.
     pub published: AtomicU64,
+    /// Records dropped on the way out (queue full, Redis down or refusing).
     pub publish_dropped: AtomicU64,
+    /// Records received from other nodes.
     pub received: AtomicU64,
+    /// Received records dropped because the hub did not take them fast enough.
     pub receive_dropped: AtomicU64,
+    /// Reconnections of the subscriber.
     pub reconnects: AtomicU64,
+    /// The subscriber is connected and subscribed.
     pub connected: AtomicBool,
 }
 
@@ -168,7 +140,7 @@ impl RedisBus {
             tokio::spawn(subscriber(inner.clone(), wanted_rx, in_tx)).abort_handle(),
             tokio::spawn(keepalive(Arc::downgrade(&inner))).abort_handle(),
         ];
-        *inner.tasks.lock().unwrap_or_else(|p| p.into_inner()) = tasks;
+        *lock(&inner.tasks) = tasks;
         Ok((RedisBus { inner }, in_rx))
     }
 
@@ -258,13 +230,7 @@ impl RedisBus {
     /// longer refreshed, so they expire as if the process had died. Publish `Gone` records first
     /// for a graceful exit.
     pub fn abort(&self) {
-        for task in self
-            .inner
-            .tasks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain(..)
-        {
+        for task in lock(&self.inner.tasks).drain(..) {
             task.abort();
         }
     }
@@ -275,10 +241,7 @@ impl RedisBus {
     }
 
     fn lock_announced(&self) -> std::sync::MutexGuard<'_, BTreeMap<Arc<str>, Bytes>> {
-        self.inner
-            .announced
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.inner.announced)
     }
 
     async fn with_conn<T, F, Fut>(&self, f: F) -> Result<T, BusError>
@@ -610,10 +573,7 @@ async fn keepalive(inner: std::sync::Weak<Inner>) {
     loop {
         tokio::time::sleep(period).await;
         let Some(inner) = inner.upgrade() else { return };
-        let announced: Vec<(Arc<str>, Bytes)> = inner
-            .announced
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let announced: Vec<(Arc<str>, Bytes)> = lock(&inner.announced)
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
@@ -721,132 +681,11 @@ async fn subscriber(
     }
 }
 
-const MAGIC: &[u8; 3] = b"SE1";
-
-/// Envelope: `SE1 | kind u8 | flags u8 (1 key, 2 cache) | node_len u8 | node | stream_len u8 |
-/// stream | track_len u8 | track | meta_len u32 BE | meta | data`. Node, stream and track are cut
-/// at 255 bytes.
-fn encode_into(r: &Record, b: &mut impl BufMut) {
-    b.put_slice(MAGIC);
-    b.put_u8(r.kind as u8);
-    b.put_u8(r.key as u8 | (r.cache as u8) << 1);
-    for part in [&r.node, &r.stream, &r.track] {
-        let part = short(part);
-        b.put_u8(part.len() as u8);
-        b.put_slice(part);
-    }
-    b.put_u32(r.meta.len() as u32);
-    b.put_slice(&r.meta);
-    b.put_slice(&r.data);
-}
-
-fn short(s: &str) -> &[u8] {
-    &s.as_bytes()[..s.len().min(255)]
-}
-
-/// The length [`encode_into`] writes.
-fn envelope_len(r: &Record) -> usize {
-    let strings: usize = [&r.node, &r.stream, &r.track]
-        .iter()
-        .map(|s| 1 + short(s).len())
-        .sum();
-    MAGIC.len() + 2 + strings + 4 + r.meta.len() + r.data.len()
-}
-
-/// A record's envelope as a Redis argument, encoded straight into the command's buffer (one copy
-/// of the frame on its way to Redis less than encoding it first).
-struct Envelope<'a>(&'a Record);
-
-impl redis::ToRedisArgs for Envelope<'_> {
-    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
-        encode_into(self.0, &mut out.bufmut_for_next_arg(envelope_len(self.0)));
-    }
-}
-
-/// Parses an envelope; `None` for anything malformed.
-fn decode(mut b: Bytes) -> Option<Record> {
-    if b.len() < MAGIC.len() + 4 || &b[..MAGIC.len()] != MAGIC {
-        return None;
-    }
-    b.advance(MAGIC.len());
-    let kind = RecordKind::from_u8(b.get_u8())?;
-    let flags = b.get_u8();
-    let node = take_str(&mut b)?;
-    let stream = take_str(&mut b)?;
-    let track = take_str(&mut b)?;
-    if b.len() < 4 {
-        return None;
-    }
-    let meta_len = b.get_u32() as usize;
-    if b.len() < meta_len {
-        return None;
-    }
-    let meta = b.split_to(meta_len);
-    Some(Record {
-        stream,
-        track,
-        kind,
-        key: flags & 1 != 0,
-        cache: flags & 2 != 0,
-        node,
-        meta,
-        data: b,
-    })
-}
-
-fn take_str(b: &mut Bytes) -> Option<Arc<str>> {
-    let len = *b.first()? as usize;
-    b.advance(1);
-    if b.len() < len {
-        return None;
-    }
-    let s = b.split_to(len);
-    std::str::from_utf8(&s).ok().map(Arc::from)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::BytesMut;
+    use crate::relay::envelope::tests::record;
 
-    fn encode(r: &Record) -> Bytes {
-        let mut b = BytesMut::new();
-        encode_into(r, &mut b);
-        assert_eq!(b.len(), envelope_len(r));
-        b.freeze()
-    }
-
-    fn record() -> Record {
-        Record {
-            stream: "cam0".into(),
-            track: "video".into(),
-            kind: RecordKind::Media,
-            key: true,
-            cache: true,
-            node: "n1".into(),
-            meta: Bytes::from_static(br#"{"seq":1}"#),
-            data: Bytes::from_static(&[0, 0, 0, 1, 0x65, 0xff]),
-        }
-    }
-
-    #[test]
-    fn envelope_round_trips() {
-        let r = record();
-        assert_eq!(decode(encode(&r)), Some(r));
-    }
-
-    #[test]
-    fn every_truncation_is_rejected_not_panicking() {
-        let full = encode(&record());
-        // The data part may legitimately be empty, so truncations inside it still decode.
-        let header = full.len() - record().data.len();
-        for n in 0..header {
-            assert_eq!(decode(full.slice(..n)), None, "prefix of {n} bytes");
-        }
-    }
-
-    /// Queues records with `sizes` bytes of data and returns the batches `next_batch` makes of
-    /// them: the data sizes per batch.
     async fn batches(sizes: &[usize]) -> Vec<Vec<usize>> {
         let (tx, mut rx) = mpsc::channel(sizes.len().max(1));
         for (i, &size) in sizes.iter().enumerate() {
@@ -887,40 +726,5 @@ mod tests {
             ],
             "at most 1 MiB per batch, except a single bigger record alone"
         );
-    }
-
-    #[test]
-    fn the_envelope_format_is_unchanged() {
-        let mut want = b"SE1\x01\x03\x02n1\x04cam0\x05video\x00\x00\x00\x09{\"seq\":1}".to_vec();
-        want.extend([0, 0, 0, 1, 0x65, 0xff]);
-        assert_eq!(encode(&record()), want);
-    }
-
-    #[test]
-    fn the_envelope_as_a_redis_argument_is_the_encoded_record() {
-        let r = record();
-        let packed = |arg: &dyn Fn(&mut redis::Cmd)| {
-            let mut cmd = redis::cmd("PUBLISH");
-            cmd.arg("ch");
-            arg(&mut cmd);
-            cmd.arg("next").get_packed_command()
-        };
-        assert_eq!(
-            packed(&|c| {
-                c.arg(Envelope(&r));
-            }),
-            packed(&|c| {
-                c.arg(encode(&r).as_ref());
-            })
-        );
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
-            let mut v = MAGIC.to_vec();
-            v.extend(data);
-            let _ = decode(Bytes::from(v));
-        }
     }
 }

@@ -2,7 +2,7 @@
 //! [`Session`] (transport state, heartbeat, upgrade probe, close) next to the bounded
 //! application queue, plus the timer task that drives the session's deadlines.
 //!
-//! The transports (`http.rs`) only move bytes: every input (a poll, a POST body, a WebSocket
+//! The transports (`polling.rs`, `websocket.rs`) only move bytes: every input (a poll, a POST body, a WebSocket
 //! frame, a transport gone, a timeout, the application's close) goes through [`Conn`] into the
 //! session; a transport takes the session's control packets and the application queue when it
 //! can carry them. What a message *means* is up to the endpoint's [`EngineHandler`].
@@ -10,10 +10,11 @@
 use super::encoded::{self, EncodedPacket};
 use super::sink::{Cursor, MAX_SLICES, TcpSink};
 use crate::engineio::{
-    Event, Packet, RequestError, Session, SessionConfig, State as SessionState, Str, TransportKind,
-    WsFrame, generate_sid,
+    Packet, RequestError, Session, SessionConfig, SessionEvent, State as SessionState, Str,
+    TransportKind, WsFrame, generate_sid,
 };
-use crate::hub::queue::{Class, OutQueue, Push};
+use crate::queue::{Class, OutQueue, Push};
+use crate::sync::lock;
 use bytes::{Bytes, BytesMut};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -325,7 +326,7 @@ impl Conn {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding this lock cannot leave the state inconsistent in a way that
         // matters more than losing the connection; keep serving.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// Feeds one input to the session, then acts on what it decided: wakes the transports and
@@ -334,7 +335,7 @@ impl Conn {
     /// cannot keep a dead session alive. `events` is scratch space, reused by readers.
     fn input<R>(
         self: &Arc<Self>,
-        events: &mut Vec<Event>,
+        events: &mut Vec<SessionEvent>,
         f: impl FnOnce(&mut State, Instant) -> R,
     ) -> R {
         let now = now();
@@ -347,23 +348,23 @@ impl Conn {
             let result = f(st, now);
             while let Some(event) = st.session.poll_event() {
                 match event {
-                    Event::Upgraded => {
+                    SessionEvent::Upgraded => {
                         st.on_ws = true;
                         st.wake_ws();
                         self.poll_wake.notify_one();
                     }
-                    Event::UpgradeAborted => {
+                    SessionEvent::UpgradeAborted => {
                         if let Some(ws) = st.ws.take() {
                             ws.wake.notify_one();
                         }
                         st.ws_pong = None;
                     }
-                    Event::Closed(_) => {
+                    SessionEvent::Closed(_) => {
                         st.wake_ws();
                         self.poll_wake.notify_one();
                         events.push(event);
                     }
-                    Event::Text(_) | Event::Binary(_) => events.push(event),
+                    SessionEvent::Text(_) | SessionEvent::Binary(_) => events.push(event),
                 }
             }
             if st.session.has_transmit(TransportKind::Polling) {
@@ -392,12 +393,12 @@ impl Conn {
         result
     }
 
-    fn dispatch(self: &Arc<Self>, events: &mut Vec<Event>) {
+    fn dispatch(self: &Arc<Self>, events: &mut Vec<SessionEvent>) {
         for event in events.drain(..) {
             let msg = match event {
-                Event::Text(text) => Incoming::Text(text),
-                Event::Binary(data) => Incoming::Binary(data),
-                Event::Closed(reason) => {
+                SessionEvent::Text(text) => Incoming::Text(text),
+                SessionEvent::Binary(data) => Incoming::Binary(data),
+                SessionEvent::Closed(reason) => {
                     tracing::debug!(sid = %self.sid.as_str(), %reason, "engine.io session closed");
                     self.closed_tx.send_replace(true);
                     if let Some(h) = self.handler.get() {
@@ -405,7 +406,7 @@ impl Conn {
                     }
                     continue;
                 }
-                Event::Upgraded | Event::UpgradeAborted => continue,
+                SessionEvent::Upgraded | SessionEvent::UpgradeAborted => continue,
             };
             if let Some(h) = self.handler.get() {
                 h.clone().message(self, msg);
@@ -414,7 +415,7 @@ impl Conn {
     }
 
     /// Queues a packet under a drop class. `Push::Overflow` closes the session.
-    pub fn push(self: &Arc<Self>, packet: Arc<EncodedPacket>, class: Class) -> Push {
+    pub fn enqueue(self: &Arc<Self>, packet: Arc<EncodedPacket>, class: Class) -> Push {
         let bytes = packet.len();
         let result = {
             let mut st = self.lock();
@@ -444,7 +445,7 @@ impl Conn {
 
     /// Queues a control packet (never dropped; overflow closes the session).
     pub fn send(self: &Arc<Self>, packet: Arc<EncodedPacket>) -> Push {
-        self.push(packet, Class::Control)
+        self.enqueue(packet, Class::Control)
     }
 
     /// Ends the session. Closes the server decides ([`CloseReason::ForcedClose`], shutdown)
@@ -538,7 +539,7 @@ impl Conn {
         self: &Arc<Self>,
         link: &Arc<WsLink>,
         frame: WsFrame,
-        events: &mut Vec<Event>,
+        events: &mut Vec<SessionEvent>,
     ) -> bool {
         self.input(events, |st, now| {
             if !st.attached(link) {
@@ -644,7 +645,7 @@ impl Engine {
     }
 
     fn conns(&self) -> MutexGuard<'_, HashMap<Str, Arc<Conn>>> {
-        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.conns)
     }
 
     /// Opens a long-polling session; its first poll collects the handshake.

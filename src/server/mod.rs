@@ -27,36 +27,39 @@
 //! tokio::spawn({ let server = server.clone(); async move { server.serve(listener).await } });
 //! // Media fan-out: encode once, share with every viewer, drop by class when one is slow.
 //! let frame = server.of("/").encode_event("frame", vec![Arg::Binary(bytes::Bytes::from_static(b"..."))]);
-//! server.of("/").to("viewers").emit_shared(frame, sioedge::hub::queue::Class::Volatile);
+//! server.of("/").to("viewers").emit_shared(frame, sioedge::queue::Class::Volatile);
 //! server.shutdown().await;
 //! # Ok(()) }
 //! ```
 //!
-//! Layers: `http` (hyper connections, routing, CORS, polling, the WebSocket upgrade), `ws`
-//! (RFC 6455 frames), `engine` (each connection's [`crate::engineio::Session`] next to its
-//! bounded queue, driven by one timer task; the session holds heartbeat, upgrade, close), `sio`
-//! (per-connection Socket.IO decoding and dispatch), [`Namespace`]/[`Broadcast`] (rooms and
-//! fan-out) and [`Socket`].
+//! Layers: `router` (hyper connections, routing, CORS), `polling` (Engine.IO long-polling),
+//! `websocket` (the upgrade and the read/write loops), `ws` (RFC 6455 frames), `engine` (each
+//! connection's [`crate::engineio::Session`] next to its bounded queue, driven by one timer task;
+//! the session holds heartbeat, upgrade, close), `sio` (per-connection Socket.IO decoding and
+//! dispatch), [`Namespace`]/[`Broadcast`] (rooms and fan-out) and [`Socket`].
 
 mod encoded;
 mod engine;
-mod http;
 mod namespace;
+mod polling;
+mod responses;
+mod router;
 mod sink;
 mod sio;
 mod socket;
 mod tls;
+mod websocket;
 mod ws;
 
 pub use crate::engineio::TransportKind;
 pub use encoded::EncodedPacket;
 pub use engine::{CloseReason, Conn, ConnHandler, Engine, EngineConfig, EngineHandler, Incoming};
-pub use http::{AssetHook, Cors, RouteHook};
 pub use namespace::{Broadcast, ConnectHandler, Namespace};
+pub use router::{AssetHook, Cors, RouteHook};
 pub use socket::{
     AckError, AckSender, DisconnectHandler, DisconnectReason, EmitError, EventHandler, Socket,
 };
-pub use tls::{TlsConfig, TlsError, self_signed_names};
+pub use tls::{ServerTlsError, TlsConfig, self_signed_names};
 
 use crate::socketio::DecoderLimits;
 use std::collections::HashMap;
@@ -177,7 +180,7 @@ impl ServerBuilder {
         for (path, handler) in self.endpoints {
             engines.push((trim_path(&path), Engine::new(self.engine.clone(), handler)));
         }
-        let app = Arc::new(http::App {
+        let app = Arc::new(router::App {
             endpoints: engines.clone(),
             cors: self.cors,
             assets: self.assets,
@@ -207,7 +210,7 @@ fn trim_path(path: &str) -> String {
 
 struct ServerInner {
     sio: Arc<sio::SioServer>,
-    app: Arc<http::App>,
+    app: Arc<router::App>,
     engines: Vec<Arc<Engine>>,
     shutdown: watch::Sender<bool>,
     grace: Duration,
@@ -254,7 +257,7 @@ impl Server {
 
     /// [`Server::serve`] or [`Server::serve_tls`], as `tls` says.
     pub async fn serve_with(&self, listener: TcpListener, tls: Option<TlsConfig>) {
-        http::serve(
+        router::serve(
             listener,
             self.inner.app.clone(),
             self.inner.shutdown.subscribe(),

@@ -6,11 +6,12 @@
 use super::encoded::EncodedPacket;
 use super::socket::{Socket, encode};
 use crate::engineio::Str;
-use crate::hub::queue::Class;
+use crate::queue::Class;
 use crate::socketio::{Arg, Packet};
+use crate::sync::{read, write};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock};
 
 /// Decides whether a client may join: `Ok` accepts, `Err(data)` answers CONNECT_ERROR with
 /// `data` (e.g. `{"message":"not authorized"}`). Register event handlers on the socket here;
@@ -31,14 +32,6 @@ struct NsInner {
 #[derive(Clone)]
 pub struct Namespace {
     inner: Arc<NsInner>,
-}
-
-fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Namespace {

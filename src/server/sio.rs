@@ -3,14 +3,14 @@
 
 use super::engine::{CloseReason, Conn, ConnHandler, EngineHandler, Incoming};
 use super::namespace::Namespace;
-use super::socket::{DisconnectReason, Socket, encode};
+use super::socket::{DisconnectReason, Membership, Socket, encode};
 use crate::engineio::{Str, generate_sid};
-use crate::hub::queue::Class;
-use crate::socketio::{Decoder, DecoderLimits, Packet, PacketKind};
-use serde_json::{Value, json};
+use crate::queue::Class;
+use crate::socketio::{Decoder, DecoderLimits, Packet, ServerAction, ServerNamespaces};
+use crate::sync::{lock, read, write};
+use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 /// Server-wide Socket.IO state: the namespaces.
@@ -21,22 +21,16 @@ pub(crate) struct SioServer {
 }
 
 fn lookup(namespaces: &RwLock<HashMap<String, Namespace>>, name: &str) -> Option<Namespace> {
-    namespaces
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(name)
-        .cloned()
+    read(namespaces).get(name).cloned()
 }
 
 impl SioServer {
     /// The namespace `name`, created on first use.
-    pub fn of(&self, name: &str) -> Namespace {
+    pub(super) fn of(&self, name: &str) -> Namespace {
         if let Some(ns) = lookup(&self.namespaces, name) {
             return ns;
         }
-        self.namespaces
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
+        write(&self.namespaces)
             .entry(name.to_owned())
             .or_insert_with(|| Namespace::new(name))
             .clone()
@@ -45,96 +39,78 @@ impl SioServer {
 
 impl EngineHandler for SioServer {
     fn open(self: &SioServer, conn: &Arc<Conn>) -> Arc<dyn ConnHandler> {
+        let joined = ServerNamespaces::new(std::time::Instant::now(), self.connect_timeout);
+        let deadline = joined.poll_timeout();
         let sio = Arc::new(SioConn {
             namespaces: self.namespaces.clone(),
             decoder: Mutex::new(Decoder::new(self.limits)),
-            sockets: Mutex::new(HashMap::new()),
-            joined: AtomicBool::new(false),
+            joined: Mutex::new(joined),
         });
-        // A client must join a namespace within the connect timeout.
+        // A client must ask for a namespace within the connect timeout.
         let weak_conn = Arc::downgrade(conn);
         let weak_sio = Arc::downgrade(&sio);
-        let timeout = self.connect_timeout;
-        tokio::spawn(async move {
-            tokio::time::sleep(timeout).await;
-            if let (Some(conn), Some(sio)) = (weak_conn.upgrade(), weak_sio.upgrade())
-                && !sio.joined.load(Ordering::Acquire)
-            {
-                tracing::debug!(sid = %conn.sid().as_str(), "no namespace joined in time");
-                conn.close(CloseReason::ForcedClose);
-            }
-        });
+        if let Some(deadline) = deadline {
+            tokio::spawn(async move {
+                tokio::time::sleep_until(deadline.into()).await;
+                if let (Some(conn), Some(sio)) = (weak_conn.upgrade(), weak_sio.upgrade())
+                    && lock(&sio.joined).handle_timeout(std::time::Instant::now())
+                {
+                    tracing::debug!(sid = %conn.sid().as_str(), "no namespace joined in time");
+                    conn.close(CloseReason::ForcedClose);
+                }
+            });
+        }
         sio
     }
 }
 
-/// One Engine.IO connection's Socket.IO state: its decoder and its socket per namespace.
+/// One Engine.IO connection's Socket.IO state: its decoder and the sockets of the namespaces it
+/// joined (the session rules: [`ServerNamespaces`]).
 pub(crate) struct SioConn {
     namespaces: Arc<RwLock<HashMap<String, Namespace>>>,
     decoder: Mutex<Decoder>,
-    sockets: Mutex<HashMap<Str, Socket>>,
-    joined: AtomicBool,
+    joined: Mutex<ServerNamespaces<Socket>>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+impl Membership for SioConn {
+    fn namespaces(&self) -> usize {
+        lock(&self.joined).joined()
+    }
+
+    fn forget(&self, nsp: &str) {
+        lock(&self.joined).leave(nsp);
+    }
 }
 
 impl SioConn {
-    /// Number of namespaces this connection is in.
-    pub fn namespaces(&self) -> usize {
-        lock(&self.sockets).len()
-    }
-
-    /// Drops the socket of `nsp` (it left).
-    pub fn forget(&self, nsp: &str) {
-        lock(&self.sockets).remove(&Str::from(nsp));
-    }
-
-    fn socket(&self, nsp: &Str) -> Option<Socket> {
-        lock(&self.sockets).get(nsp).cloned()
-    }
-
     fn dispatch(self: &Arc<Self>, conn: &Arc<Conn>, packet: Packet) {
-        match packet.kind {
-            PacketKind::Connect => self.connect(conn, packet),
-            PacketKind::Disconnect => {
-                if let Some(s) = self.socket(&packet.nsp) {
-                    s.leave_namespace(Some(DisconnectReason::ClientNamespaceDisconnect));
-                }
+        let namespaces = &self.namespaces;
+        let action =
+            lock(&self.joined).handle_packet(packet, |nsp| lookup(namespaces, nsp).is_some());
+        match action {
+            None => {}
+            Some(ServerAction::Join { nsp, auth }) => self.join(conn, nsp, auth),
+            Some(ServerAction::Reply(p)) => {
+                conn.enqueue(Arc::new(encode(&p)), Class::Control);
             }
-            PacketKind::Event | PacketKind::BinaryEvent => {
-                let Some(socket) = self.socket(&packet.nsp) else {
-                    return;
-                };
-                let (Some(name), Some(args)) = (packet.event_name(), packet.args()) else {
-                    conn.close(CloseReason::ParseError);
-                    return;
-                };
-                socket.handle_event(name, args, packet.id);
+            Some(ServerAction::Leave(socket)) => {
+                socket.leave_namespace(Some(DisconnectReason::ClientNamespaceDisconnect))
             }
-            PacketKind::Ack | PacketKind::BinaryAck => {
-                let (Some(socket), Some(id), Some(args)) =
-                    (self.socket(&packet.nsp), packet.id, packet.args())
-                else {
-                    return;
-                };
-                socket.handle_ack(id, args);
-            }
-            PacketKind::ConnectError => conn.close(CloseReason::ParseError),
+            Some(ServerAction::Event {
+                socket,
+                name,
+                args,
+                ack,
+            }) => socket.handle_event(&name, args, ack),
+            Some(ServerAction::Ack { socket, id, args }) => socket.handle_ack(id, args),
+            Some(ServerAction::Close) => conn.close(CloseReason::ParseError),
         }
     }
 
-    fn connect(self: &Arc<Self>, conn: &Arc<Conn>, packet: Packet) {
-        let nsp = packet.nsp.as_str();
-        let Some(ns) = lookup(&self.namespaces, nsp) else {
-            let err = Packet::connect_error(nsp, json!({ "message": "Invalid namespace" }));
-            conn.push(Arc::new(encode(&err)), Class::Control);
+    fn join(self: &Arc<Self>, conn: &Arc<Conn>, nsp: Str, auth: Value) {
+        let Some(ns) = lookup(&self.namespaces, nsp.as_str()) else {
             return;
         };
-        if self.socket(&packet.nsp).is_some() {
-            return;
-        }
         let sid = match generate_sid() {
             Ok(sid) => Str::from(sid),
             Err(e) => {
@@ -143,16 +119,9 @@ impl SioConn {
                 return;
             }
         };
-        let auth = packet.data.unwrap_or_else(|| json!({}));
-        let socket = Socket::new(
-            sid.clone(),
-            ns.clone(),
-            conn.clone(),
-            Arc::downgrade(self),
-            auth,
-        );
-        lock(&self.sockets).insert(packet.nsp.clone(), socket.clone());
-        self.joined.store(true, Ordering::Release);
+        let membership: Weak<dyn Membership> = Arc::downgrade(self) as Weak<SioConn>;
+        let socket = Socket::new(sid.clone(), ns.clone(), conn.clone(), membership, auth);
+        lock(&self.joined).joining(nsp.clone(), socket.clone());
         ns.insert_socket(&socket);
         socket.join(sid.as_str());
         let verdict = match ns.connect_handler() {
@@ -161,20 +130,14 @@ impl SioConn {
         };
         match verdict {
             Ok(()) => {
-                let ok = Packet::connect(nsp, Some(json!({ "sid": sid.as_str() })));
-                conn.push(Arc::new(encode(&ok)), Class::Control);
+                let ok = lock(&self.joined).accept(nsp.as_str(), sid.as_str());
+                conn.enqueue(Arc::new(encode(&ok)), Class::Control);
                 socket.confirm();
             }
             Err(data) => {
                 socket.reject();
-                let data = match data {
-                    Value::Object(_) => data,
-                    other => json!({ "message": other }),
-                };
-                conn.push(
-                    Arc::new(encode(&Packet::connect_error(nsp, data))),
-                    Class::Control,
-                );
+                let refused = lock(&self.joined).reject(nsp.as_str(), data);
+                conn.enqueue(Arc::new(encode(&refused)), Class::Control);
             }
         }
     }
@@ -200,7 +163,7 @@ impl ConnHandler for SioConn {
     }
 
     fn close(self: Arc<Self>, _conn: &Arc<Conn>, reason: CloseReason) {
-        let sockets: Vec<Socket> = lock(&self.sockets).drain().map(|(_, s)| s).collect();
+        let sockets = lock(&self.joined).leave_all();
         for s in sockets {
             s.leave_namespace(Some(reason.into()));
         }

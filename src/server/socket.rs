@@ -3,15 +3,15 @@
 use super::encoded::EncodedPacket;
 use super::engine::{CloseReason, Conn};
 use super::namespace::{Broadcast, Namespace};
-use super::sio::SioConn;
 use crate::engineio::Str;
-use crate::hub::queue::{Class, Push};
-use crate::socketio::{Arg, Packet};
+use crate::queue::{Class, Push};
+use crate::socketio::{AckTable, Arg, MAX_PENDING_ACKS, Packet};
+use crate::sync::{lock, read, write};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// Handles an event: the socket, the arguments (binary ones as [`Arg::Binary`]) and, when the
@@ -105,23 +105,29 @@ pub enum AckError {
     Emit(#[from] EmitError),
 }
 
+/// The connection a socket belongs to, as the socket sees it: the Socket.IO state of one
+/// Engine.IO connection (`sio.rs`), which owns its sockets and is held weakly by them.
+pub(crate) trait Membership: Send + Sync {
+    /// Namespaces the connection is still in.
+    fn namespaces(&self) -> usize;
+    /// The socket of namespace `nsp` left.
+    fn forget(&self, nsp: &str);
+}
+
 /// A packet waiting to be queued, with its drop class.
 type Queued = (Arc<EncodedPacket>, Class);
-
-/// Most acks a socket may wait for at once (bounds the pending-ack table).
-const MAX_PENDING_ACKS: usize = 4096;
 
 pub(crate) struct SocketInner {
     pub sid: Str,
     pub ns: Namespace,
     pub conn: Arc<Conn>,
-    sio: Weak<SioConn>,
+    sio: Weak<dyn Membership>,
     auth: Value,
     handlers: RwLock<HashMap<String, EventHandler>>,
     on_disconnect: Mutex<Vec<DisconnectHandler>>,
     rooms: Mutex<HashSet<Str>>,
-    acks: Mutex<HashMap<u64, oneshot::Sender<Vec<Arg>>>>,
-    next_ack: AtomicU64,
+    /// Who waits for which ack from the client.
+    acks: Mutex<AckTable<oneshot::Sender<Vec<Arg>>>>,
     connected: AtomicBool,
     /// Packets emitted by the connect handler before the CONNECT answer went out.
     early: Mutex<Option<Vec<Queued>>>,
@@ -144,16 +150,12 @@ impl std::fmt::Debug for Socket {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl Socket {
     pub(crate) fn new(
         sid: Str,
         ns: Namespace,
         conn: Arc<Conn>,
-        sio: Weak<SioConn>,
+        sio: Weak<dyn Membership>,
         auth: Value,
     ) -> Socket {
         Socket {
@@ -166,8 +168,7 @@ impl Socket {
                 handlers: RwLock::new(HashMap::new()),
                 on_disconnect: Mutex::new(Vec::new()),
                 rooms: Mutex::new(HashSet::new()),
-                acks: Mutex::new(HashMap::new()),
-                next_ack: AtomicU64::new(0),
+                acks: Mutex::new(AckTable::new(MAX_PENDING_ACKS)),
                 connected: AtomicBool::new(true),
                 early: Mutex::new(Some(Vec::new())),
                 confirmed: AtomicBool::new(false),
@@ -206,11 +207,7 @@ impl Socket {
         event: impl Into<String>,
         handler: impl Fn(&Socket, Vec<Arg>, Option<AckSender>) + Send + Sync + 'static,
     ) {
-        self.inner
-            .handlers
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(event.into(), Arc::new(handler));
+        write(&self.inner.handlers).insert(event.into(), Arc::new(handler));
     }
 
     /// Registers a handler told when the socket leaves its namespace.
@@ -248,7 +245,7 @@ impl Socket {
         if !self.connected() {
             return Err(EmitError::Disconnected);
         }
-        match self.inner.conn.push(packet, class) {
+        match self.inner.conn.enqueue(packet, class) {
             Push::Queued => Ok(()),
             Push::Dropped if self.inner.conn.is_closed() => Err(EmitError::Disconnected),
             Push::Dropped => Err(EmitError::Dropped),
@@ -263,25 +260,20 @@ impl Socket {
         args: Vec<Arg>,
         timeout: Duration,
     ) -> Result<Vec<Arg>, AckError> {
-        let id = self.inner.next_ack.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        {
-            let mut acks = lock(&self.inner.acks);
-            if acks.len() >= MAX_PENDING_ACKS {
-                return Err(EmitError::TooManyAcks.into());
-            }
-            acks.insert(id, tx);
-        }
+        let id = lock(&self.inner.acks)
+            .register(tx, Instant::now(), timeout)
+            .map_err(|_| EmitError::TooManyAcks)?;
         let packet = Packet::event(self.inner.ns.name(), event, args, Some(id));
         if let Err(e) = self.emit_shared(Arc::new(encode(&packet)), Class::Control) {
-            lock(&self.inner.acks).remove(&id);
+            lock(&self.inner.acks).cancel(id);
             return Err(e.into());
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(args)) => Ok(args),
             Ok(Err(_)) => Err(AckError::Disconnected),
             Err(_) => {
-                lock(&self.inner.acks).remove(&id);
+                lock(&self.inner.acks).cancel(id);
                 Err(AckError::Timeout)
             }
         }
@@ -332,7 +324,7 @@ impl Socket {
             return;
         }
         let packet = encode(&Packet::disconnect(self.inner.ns.name()));
-        let _ = self.inner.conn.push(Arc::new(packet), Class::Control);
+        let _ = self.inner.conn.enqueue(Arc::new(packet), Class::Control);
         self.leave_namespace(Some(DisconnectReason::ServerNamespaceDisconnect));
         if self.inner.sio.upgrade().is_none_or(|s| s.namespaces() == 0) {
             self.inner.conn.close(CloseReason::ForcedClose);
@@ -344,7 +336,7 @@ impl Socket {
         self.inner.connected.store(true, Ordering::Release);
         let mut early = lock(&self.inner.early);
         for (packet, class) in early.take().unwrap_or_default() {
-            let _ = self.inner.conn.push(packet, class);
+            let _ = self.inner.conn.enqueue(packet, class);
         }
         self.inner.confirmed.store(true, Ordering::Release);
     }
@@ -357,13 +349,7 @@ impl Socket {
     }
 
     pub(crate) fn handle_event(&self, name: &str, args: Vec<Arg>, ack_id: Option<u64>) {
-        let handler = self
-            .inner
-            .handlers
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned();
+        let handler = read(&self.inner.handlers).get(name).cloned();
         if let Some(handler) = handler {
             let ack = ack_id.map(|id| AckSender {
                 socket: self.clone(),
@@ -374,7 +360,7 @@ impl Socket {
     }
 
     pub(crate) fn handle_ack(&self, id: u64, args: Vec<Arg>) {
-        if let Some(tx) = lock(&self.inner.acks).remove(&id) {
+        if let Some(tx) = lock(&self.inner.acks).resolve(id) {
             let _ = tx.send(args);
         }
     }

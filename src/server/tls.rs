@@ -28,7 +28,7 @@ const SELF_SIGNED_DAYS: i64 = 825;
 
 /// Why the TLS certificate or key cannot be used; each names the file concerned.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
+pub enum ServerTlsError {
     /// A file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
@@ -58,14 +58,14 @@ pub enum TlsError {
     Generate(#[from] rcgen::Error),
 }
 
-impl TlsError {
+impl ServerTlsError {
     /// The file concerned, if any.
     pub fn path(&self) -> Option<&Path> {
         match self {
-            TlsError::Read { path, .. }
-            | TlsError::Invalid { path, .. }
-            | TlsError::Write { path, .. } => Some(path),
-            TlsError::Generate(_) => None,
+            ServerTlsError::Read { path, .. }
+            | ServerTlsError::Invalid { path, .. }
+            | ServerTlsError::Write { path, .. } => Some(path),
+            ServerTlsError::Generate(_) => None,
         }
     }
 }
@@ -90,7 +90,7 @@ impl std::fmt::Debug for TlsConfig {
 
 impl TlsConfig {
     /// Loads the PEM certificate chain `cert` and private key `key`.
-    pub fn load(cert: &Path, key: &Path) -> Result<TlsConfig, TlsError> {
+    pub fn load(cert: &Path, key: &Path) -> Result<TlsConfig, ServerTlsError> {
         let chain = read_chain(cert)?;
         let key_der = read_key(key)?;
         let fingerprint = fingerprint(&chain[0]).into();
@@ -99,7 +99,7 @@ impl TlsConfig {
         ))
         .with_safe_default_protocol_versions()
         .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key_der))
-        .map_err(|e| TlsError::Invalid {
+        .map_err(|e| ServerTlsError::Invalid {
             path: key.to_owned(),
             problem: format!("does not fit the certificate in {}: {e}", cert.display()),
         })?;
@@ -116,7 +116,7 @@ impl TlsConfig {
     /// certificate for this machine's names and addresses ([`self_signed_names`]) and writes
     /// them there (the key with mode 0600), so later starts reuse the same certificate. A
     /// self-signed certificate past its validity is moved aside (`*.expired`) and made anew.
-    pub fn load_or_generate(cert: &Path, key: &Path) -> Result<TlsConfig, TlsError> {
+    pub fn load_or_generate(cert: &Path, key: &Path) -> Result<TlsConfig, ServerTlsError> {
         if cert.exists() || key.exists() {
             let loaded = TlsConfig::load(cert, key)?;
             if !expired_self_signed(&read_chain(cert)?[0]) {
@@ -129,7 +129,7 @@ impl TlsConfig {
             for file in [cert, key] {
                 let mut aside = file.as_os_str().to_owned();
                 aside.push(".expired");
-                std::fs::rename(file, &aside).map_err(|source| TlsError::Write {
+                std::fs::rename(file, &aside).map_err(|source| ServerTlsError::Write {
                     path: file.to_owned(),
                     source,
                 })?;
@@ -219,21 +219,21 @@ async fn redirect_to_https(mut stream: TcpStream) {
     let _ = stream.shutdown().await;
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
+fn read(path: &Path) -> Result<Vec<u8>, ServerTlsError> {
+    std::fs::read(path).map_err(|source| ServerTlsError::Read {
         path: path.to_owned(),
         source,
     })
 }
 
-fn invalid(path: &Path, problem: impl Into<String>) -> TlsError {
-    TlsError::Invalid {
+fn invalid(path: &Path, problem: impl Into<String>) -> ServerTlsError {
+    ServerTlsError::Invalid {
         path: path.to_owned(),
         problem: problem.into(),
     }
 }
 
-fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, ServerTlsError> {
     let chain = CertificateDer::pem_slice_iter(&read(path)?)
         .collect::<Result<Vec<_>, pem::Error>>()
         .map_err(|e| invalid(path, format!("not a PEM certificate chain: {e}")))?;
@@ -243,7 +243,7 @@ fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(chain)
 }
 
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, ServerTlsError> {
     PrivateKeyDer::from_pem_slice(&read(path)?).map_err(|e| match e {
         pem::Error::NoItemsFound => invalid(
             path,
@@ -356,7 +356,7 @@ fn generate(
     key: &Path,
     names: Vec<String>,
     valid: std::ops::Range<i64>,
-) -> Result<(), TlsError> {
+) -> Result<(), ServerTlsError> {
     let mut params = rcgen::CertificateParams::new(names.clone())?;
     let host = names.first().cloned().unwrap_or_else(|| "sioedge".into());
     params
@@ -381,9 +381,9 @@ fn generate(
 }
 
 /// Writes a new file with `mode` (never a wider one, whatever the umask), directories first.
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ServerTlsError> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let err = |source| TlsError::Write {
+    let err = |source| ServerTlsError::Write {
         path: path.to_owned(),
         source,
     };

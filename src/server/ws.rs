@@ -12,28 +12,28 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// Text frame opcode.
-pub const OP_TEXT: u8 = 0x1;
+pub(super) const OP_TEXT: u8 = 0x1;
 /// Binary frame opcode.
-pub const OP_BINARY: u8 = 0x2;
+pub(super) const OP_BINARY: u8 = 0x2;
 const OP_CONTINUATION: u8 = 0x0;
 const OP_CLOSE: u8 = 0x8;
 const OP_PING: u8 = 0x9;
 const OP_PONG: u8 = 0xA;
 
 /// Close code: normal closure.
-pub const CLOSE_NORMAL: u16 = 1000;
+pub(super) const CLOSE_NORMAL: u16 = 1000;
 /// Close code: the server is going away (shutdown).
-pub const CLOSE_GOING_AWAY: u16 = 1001;
+pub(super) const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code: protocol error.
-pub const CLOSE_PROTOCOL: u16 = 1002;
+pub(super) const CLOSE_PROTOCOL: u16 = 1002;
 /// Close code: invalid UTF-8 in a text message.
-pub const CLOSE_INVALID_DATA: u16 = 1007;
+pub(super) const CLOSE_INVALID_DATA: u16 = 1007;
 /// Close code: message too big.
-pub const CLOSE_TOO_BIG: u16 = 1009;
+pub(super) const CLOSE_TOO_BIG: u16 = 1009;
 
 /// One complete message (or control frame) read from a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Message {
+pub(super) enum Message {
     /// A text message (UTF-8 checked).
     Text(Bytes),
     /// A binary message.
@@ -48,7 +48,7 @@ pub enum Message {
 
 /// Why a client's byte stream was rejected; carries the close code to send.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum WsError {
+pub(super) enum WsError {
     /// Frame-level protocol violation.
     #[error("websocket protocol error: {0}")]
     Protocol(&'static str),
@@ -62,7 +62,7 @@ pub enum WsError {
 
 impl WsError {
     /// The RFC 6455 close code to answer this error with.
-    pub fn close_code(&self) -> u16 {
+    pub(super) fn close_code(&self) -> u16 {
         match self {
             WsError::Protocol(_) => CLOSE_PROTOCOL,
             WsError::InvalidUtf8 => CLOSE_INVALID_DATA,
@@ -71,18 +71,18 @@ impl WsError {
     }
 }
 
-/// Incremental decoder of client frames: feed bytes into a `BytesMut`, call [`Decoder::decode`]
+/// Incremental decoder of client frames: feed bytes into a `BytesMut`, call [`FrameDecoder::decode`]
 /// until it returns `Ok(None)`. Unfragmented messages are unmasked in place and split off the
 /// read buffer without copying.
-pub struct Decoder {
+pub(super) struct FrameDecoder {
     max_message: usize,
     fragments: Option<(u8, BytesMut)>,
 }
 
-impl Decoder {
+impl FrameDecoder {
     /// A decoder accepting messages of at most `max_message` bytes.
-    pub fn new(max_message: usize) -> Self {
-        Decoder {
+    pub(super) fn new(max_message: usize) -> Self {
+        FrameDecoder {
             max_message,
             fragments: None,
         }
@@ -90,12 +90,12 @@ impl Decoder {
 
     /// How many more bytes the buffer may usefully hold: a frame header plus the rest of the
     /// largest acceptable message. The reader uses it to keep reads bounded.
-    pub fn max_buffer(&self) -> usize {
+    pub(super) fn max_buffer(&self) -> usize {
         self.max_message + 14
     }
 
     /// Decodes the next complete message from `buf`, consuming its bytes.
-    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, WsError> {
+    pub(super) fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Message>, WsError> {
         loop {
             let Some((header, fin, opcode, len, mask)) = self.parse_header(buf)? else {
                 return Ok(None);
@@ -232,7 +232,7 @@ fn unmask(payload: &mut [u8], mask: [u8; 4]) {
 }
 
 /// Writes an unmasked server frame header for a final frame of `opcode` and `len` payload bytes.
-pub fn put_header(out: &mut impl BufMut, opcode: u8, len: usize) {
+pub(super) fn put_header(out: &mut impl BufMut, opcode: u8, len: usize) {
     out.put_u8(0x80 | opcode);
     if len < 126 {
         out.put_u8(len as u8);
@@ -247,7 +247,7 @@ pub fn put_header(out: &mut impl BufMut, opcode: u8, len: usize) {
 
 /// A complete server frame in one buffer (header + payload copied once). Used for text frames,
 /// which are built once per broadcast, and for control frames.
-pub fn frame(opcode: u8, payload: &[u8]) -> Bytes {
+pub(super) fn frame(opcode: u8, payload: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(payload.len() + 10);
     put_header(&mut out, opcode, payload.len());
     out.extend_from_slice(payload);
@@ -256,19 +256,19 @@ pub fn frame(opcode: u8, payload: &[u8]) -> Bytes {
 
 /// Just the header of a server frame, to be written before a shared payload with
 /// `write_vectored` (binary attachments are never copied).
-pub fn header(opcode: u8, len: usize) -> Bytes {
+pub(super) fn header(opcode: u8, len: usize) -> Bytes {
     let mut out = BytesMut::with_capacity(10);
     put_header(&mut out, opcode, len);
     out.freeze()
 }
 
 /// A close frame with a status code.
-pub fn close_frame(code: u16) -> Bytes {
+pub(super) fn close_frame(code: u16) -> Bytes {
     frame(OP_CLOSE, &code.to_be_bytes())
 }
 
 /// A pong answering a ping payload.
-pub fn pong_frame(payload: &[u8]) -> Bytes {
+pub(super) fn pong_frame(payload: &[u8]) -> Bytes {
     frame(OP_PONG, payload)
 }
 
@@ -301,7 +301,7 @@ mod tests {
             let payload: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
             let mut buf = BytesMut::from(&client_frame(true, OP_TEXT, &payload, [1, 2, 3, 4])[..]);
             buf.extend_from_slice(&client_frame(true, OP_BINARY, &payload, [9, 8, 7, 6]));
-            let mut d = Decoder::new(100_000);
+            let mut d = FrameDecoder::new(100_000);
             assert_eq!(
                 d.decode(&mut buf),
                 Ok(Some(Message::Text(payload.clone().into())))
@@ -318,7 +318,7 @@ mod tests {
     #[test]
     fn partial_input_waits_for_more_bytes() {
         let raw = client_frame(true, OP_TEXT, b"hello world", [5, 6, 7, 8]);
-        let mut d = Decoder::new(100);
+        let mut d = FrameDecoder::new(100);
         let mut buf = BytesMut::new();
         for (i, b) in raw.iter().enumerate() {
             buf.put_u8(*b);
@@ -338,7 +338,7 @@ mod tests {
         buf.extend_from_slice(&client_frame(true, OP_PING, b"p", [2, 2, 2, 2]));
         buf.extend_from_slice(&client_frame(false, OP_CONTINUATION, b"lo ", [3, 3, 3, 3]));
         buf.extend_from_slice(&client_frame(true, OP_CONTINUATION, b"you", [4, 4, 4, 4]));
-        let mut d = Decoder::new(100);
+        let mut d = FrameDecoder::new(100);
         assert_eq!(
             d.decode(&mut buf),
             Ok(Some(Message::Ping(Bytes::from_static(b"p"))))
@@ -380,7 +380,7 @@ mod tests {
             ),
         ];
         for (raw, code) in cases {
-            let mut d = Decoder::new(10);
+            let mut d = FrameDecoder::new(10);
             let err = d
                 .decode(&mut BytesMut::from(&raw[..]))
                 .expect_err("must reject");
@@ -393,13 +393,16 @@ mod tests {
         // Only the header of a huge frame: rejected before the payload is buffered.
         let mut buf = BytesMut::from(&[0x82u8, 0x80 | 127, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4][..]);
         assert_eq!(
-            Decoder::new(1000).decode(&mut buf),
+            FrameDecoder::new(1000).decode(&mut buf),
             Err(WsError::TooBig(1000))
         );
         let mut buf = BytesMut::new();
         buf.extend_from_slice(&client_frame(false, OP_BINARY, &[1; 6], [0; 4]));
         buf.extend_from_slice(&client_frame(true, OP_CONTINUATION, &[1; 6], [0; 4]));
-        assert_eq!(Decoder::new(10).decode(&mut buf), Err(WsError::TooBig(10)));
+        assert_eq!(
+            FrameDecoder::new(10).decode(&mut buf),
+            Err(WsError::TooBig(10))
+        );
     }
 
     #[test]
@@ -416,7 +419,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
-            let mut d = Decoder::new(64);
+            let mut d = FrameDecoder::new(64);
             let mut buf = BytesMut::from(&data[..]);
             while let Ok(Some(_)) = d.decode(&mut buf) {}
         }
@@ -424,7 +427,7 @@ mod tests {
         #[test]
         fn round_trips_through_masking(payload in proptest::collection::vec(proptest::num::u8::ANY, 0..2000), mask in proptest::array::uniform4(proptest::num::u8::ANY)) {
             let mut buf = BytesMut::from(&client_frame(true, OP_BINARY, &payload, mask)[..]);
-            proptest::prop_assert_eq!(Decoder::new(4096).decode(&mut buf), Ok(Some(Message::Binary(payload.into()))));
+            proptest::prop_assert_eq!(FrameDecoder::new(4096).decode(&mut buf), Ok(Some(Message::Binary(payload.into()))));
         }
     }
 }

@@ -124,7 +124,10 @@ impl Decoder {
 
 /// Parses the text part of a packet. Returns the packet (attachments still empty) and the number
 /// of attachments that must follow.
-pub fn decode_text(text: &Str, limits: &DecoderLimits) -> Result<(Packet, usize), DecodeError> {
+pub(super) fn decode_text(
+    text: &Str,
+    limits: &DecoderLimits,
+) -> Result<(Packet, usize), DecodeError> {
     let s = text.as_str();
     let b = s.as_bytes();
     let Some(&t) = b.first() else {

@@ -62,7 +62,7 @@ impl PacketKind {
 pub const MAIN_NAMESPACE: &str = "/";
 
 /// Event names a client may not emit (they are reserved for the library's own use).
-pub const RESERVED_EVENTS: &[&str] = &[
+pub(super) const RESERVED_EVENTS: &[&str] = &[
     "connect",
     "connect_error",
     "disconnect",
@@ -149,7 +149,7 @@ impl Encoded {
 }
 
 /// Builds the placeholder object `{"_placeholder":true,"num":num}`.
-pub fn placeholder(num: usize) -> Value {
+pub(super) fn placeholder(num: usize) -> Value {
     let mut m = Map::new();
     m.insert("_placeholder".into(), Value::Bool(true));
     m.insert("num".into(), Value::from(num));
@@ -157,7 +157,7 @@ pub fn placeholder(num: usize) -> Value {
 }
 
 /// If `v` is a placeholder object, its `num` (not checked against any attachment count).
-pub fn placeholder_num(v: &Value) -> Option<u64> {
+pub(super) fn placeholder_num(v: &Value) -> Option<u64> {
     let m = v.as_object()?;
     if m.len() != 2 || m.get("_placeholder") != Some(&Value::Bool(true)) {
         return None;

@@ -5,9 +5,12 @@
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
+
+#[allow(unused_imports)] // each test binary uses a subset
+pub use crate::process_support::{ChildGuard, free_port};
 
 /// tests/peers (the Node and Python peers, with their node_modules).
 pub fn peers() -> PathBuf {
@@ -16,7 +19,7 @@ pub fn peers() -> PathBuf {
 
 /// A child process killed and reaped on drop, with its stdout lines on a channel.
 pub struct Proc {
-    pub child: Child,
+    pub child: ChildGuard,
     pub lines: Receiver<String>,
 }
 impl Proc {
@@ -36,18 +39,15 @@ impl Proc {
                 }
             }
         });
-        Proc { child, lines }
+        Proc {
+            child: ChildGuard(child),
+            lines,
+        }
     }
     pub fn line(&self, timeout: Duration, what: &str) -> String {
         self.lines
             .recv_timeout(timeout)
             .unwrap_or_else(|e| panic!("{what}: no answer within {timeout:?} ({e})"))
-    }
-}
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -3,7 +3,8 @@
 
 use bytes::Bytes;
 use serde_json::{Value, json};
-use sioedge::client::{ClientEvent, ClientHandle, ClientOptions, NamespaceOptions, Transport};
+use sioedge::client::{ClientEvent, ClientHandle, ClientOptions, NamespaceOptions};
+use sioedge::config::Transport;
 use sioedge::socketio::Arg;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -12,11 +13,8 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// A free TCP port on 127.0.0.1 (bound and released; the relay binds it right after).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
-}
+#[allow(unused_imports)] // each test binary uses a subset
+pub use crate::process_support::{ChildGuard, free_port};
 
 pub fn peers_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
@@ -35,7 +33,7 @@ pub struct Relay {
     pub kind: Kind,
     pub port: u16,
     pub extra: Vec<String>,
-    child: Option<Child>,
+    child: Option<ChildGuard>,
     lines: std_mpsc::Receiver<Value>,
     pub seen: Vec<Value>,
 }
@@ -49,7 +47,7 @@ impl Relay {
             kind,
             port,
             extra,
-            child: Some(child),
+            child: Some(ChildGuard(child)),
             lines,
             seen: Vec::new(),
         };
@@ -60,10 +58,7 @@ impl Relay {
 
     /// Kills the process (SIGKILL) and waits for it.
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.child = None;
     }
 
     /// Starts the same relay again on the same port.
@@ -72,7 +67,7 @@ impl Relay {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let (child, lines) = spawn(self.kind, self.port, &self.extra);
-            self.child = Some(child);
+            self.child = Some(ChildGuard(child));
             self.lines = lines;
             if self
                 .wait_for(Duration::from_secs(20), |v| v["ev"] == "ready")
@@ -91,7 +86,7 @@ impl Relay {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map(Child::id).unwrap_or(0)
+        self.child.as_ref().map_or(0, |c| c.id())
     }
 
     /// Sends a signal to the process (e.g. "STOP", "CONT").
@@ -125,12 +120,6 @@ impl Relay {
             self.seen.push(v);
         }
         &self.seen
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -275,7 +264,7 @@ pub fn options(port: u16, transports: &[Transport], token: &str) -> ClientOption
     });
     o.query.insert("device".into(), "pi 4".into());
     o.headers.insert("x-test".into(), "hello".into());
-    o.connect_timeout = 5.0;
+    o.connect_timeout = Duration::from_secs_f64(5.0);
     o
 }
 

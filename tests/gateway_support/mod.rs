@@ -3,6 +3,8 @@
 //! that can stop reading its socket on purpose.
 #![allow(dead_code)]
 
+#[allow(unused_imports)] // each test binary uses a subset
+pub use crate::process_support::{ChildGuard, free_port};
 use async_tungstenite::tungstenite::Message;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -10,18 +12,8 @@ use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// A child process killed (and reaped) on drop.
-pub struct Proc(pub Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Microseconds since the Unix epoch (the clock of the contract's `t`).
 pub fn now_us() -> u64 {
@@ -53,7 +45,7 @@ source = "test"
 
 /// A running gateway.
 pub struct Gateway {
-    pub proc: Proc,
+    pub proc: ChildGuard,
     pub addr: SocketAddr,
     /// It printed an `https://` URL (`[server.tls]`).
     pub https: bool,
@@ -85,7 +77,7 @@ impl Gateway {
             .spawn()
             .expect("spawn sioedge");
         let stdout = child.stdout.take().expect("stdout");
-        let proc = Proc(child);
+        let proc = ChildGuard(child);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -191,7 +183,7 @@ pub fn https_get(
     ca: Option<&std::path::Path>,
     path: &str,
 ) -> Result<String, String> {
-    let config = sioedge::client::tls::client_config(&sioedge::client::TlsOptions {
+    let config = sioedge::client::client_config(&sioedge::config::TlsOptions {
         ca_file: ca.map(std::path::Path::to_path_buf),
         insecure_skip_verify: ca.is_none(),
     })
@@ -473,7 +465,7 @@ pub fn percentile(v: &mut [i64], p: f64) -> i64 {
 
 /// A helper process (python-socketio peer) that prints one JSON object per line on stdout.
 pub struct Peer {
-    pub proc: Proc,
+    pub proc: ChildGuard,
     lines: std::sync::mpsc::Receiver<Value>,
     pub seen: Vec<Value>,
 }
@@ -520,7 +512,7 @@ impl Peer {
             }
         });
         Peer {
-            proc: Proc(child),
+            proc: ChildGuard(child),
             lines: rx,
             seen: Vec::new(),
         }

@@ -1,7 +1,8 @@
 //! Shared helpers for the media integration tests: run a capture and record what it emits.
 #![allow(dead_code)] // each test crate uses a different subset
 
-use sioedge::media::{Capture, MediaEvent, MediaFrame, TrackInfo, TrackStats};
+use sioedge::contract::{MediaEvent, MediaFrame, TrackInfo};
+use sioedge::media::{Capture, TrackStats};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -104,8 +105,10 @@ impl Run {
         self.seen
             .iter()
             .filter_map(|s| match &s.event {
-                MediaEvent::TrackUp(i) if &*i.stream == stream && &*i.track == track => {
-                    Some((s.at, i))
+                MediaEvent::TrackUp { stream: id, info }
+                    if &**id == stream && info.track == track =>
+                {
+                    Some((s.at, info))
                 }
                 _ => None,
             })

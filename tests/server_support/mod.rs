@@ -4,10 +4,13 @@
 
 pub mod raw;
 
+#[allow(unused_imports)] // each test binary uses a subset
+pub use crate::process_support::{ChildGuard, free_port};
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Serves `server` on a free 127.0.0.1 port in the background: its address, and the task that
@@ -22,16 +25,6 @@ pub async fn serve(server: &sioedge::server::Server) -> (SocketAddr, tokio::task
         async move { server.serve(listener).await }
     });
     (addr, serving)
-}
-
-/// A child process killed when dropped.
-pub struct ChildGuard(pub Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// `tests/peers` (node_modules live there).

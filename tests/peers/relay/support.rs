@@ -4,29 +4,15 @@
 #![allow(dead_code)]
 
 use bytes::Bytes;
-use sioedge::relay::redis_bus::{BusConfig, Record, RecordKind, RedisBus};
+use sioedge::relay::envelope::{Record, RecordKind};
+use sioedge::relay::redis_bus::{BusConfig, RedisBus};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A child process killed (and reaped) on drop.
-pub struct Kid(pub Child);
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A free TCP port on 127.0.0.1 (bound then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+#[allow(unused_imports)] // each test binary uses a subset
+pub use crate::process_support::{ChildGuard, free_port};
 
 /// A `[relay_server]` config on a free port with device tokens and an optional Redis adapter.
 pub fn relay_config(tokens: &[(&str, &str)], adapter: Option<u16>) -> String {
@@ -45,7 +31,7 @@ pub fn relay_config(tokens: &[(&str, &str)], adapter: Option<u16>) -> String {
 
 /// A running `sioedge relay`.
 pub struct Relay {
-    pub proc: Kid,
+    pub proc: ChildGuard,
     pub addr: SocketAddr,
     /// What it printed: `http://addr`, or `https://addr` with `[relay_server.tls]`.
     url: String,
@@ -55,6 +41,11 @@ pub struct Relay {
 impl Relay {
     /// Starts `sioedge relay --config <config>` and waits (10 s) for its `relay: URL` line.
     pub fn start(config: &str) -> Relay {
+        Relay::start_with(config, &[])
+    }
+
+    /// [`Relay::start`] with more environment variables (e.g. `NOTIFY_SOCKET`).
+    pub fn start_with(config: &str, env: &[(&str, &str)]) -> Relay {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("relay.toml");
         std::fs::write(&path, config).expect("write config");
@@ -63,12 +54,13 @@ impl Relay {
             .arg("--config")
             .arg(&path)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn sioedge relay");
         let stdout = child.stdout.take().expect("stdout");
-        let proc = Kid(child);
+        let proc = ChildGuard(child);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -97,11 +89,16 @@ impl Relay {
     pub fn url(&self) -> String {
         self.url.clone()
     }
+
+    /// The config file it runs (rewrite it and send SIGHUP to test a reload).
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self._dir.path().join("relay.toml")
+    }
 }
 
 /// A `redis-server` without persistence on a fixed port (so it can be restarted on it).
 pub struct Redis {
-    pub proc: Option<Kid>,
+    pub proc: Option<ChildGuard>,
     pub port: u16,
 }
 
@@ -139,7 +136,7 @@ impl Redis {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn redis-server");
-        self.proc = Some(Kid(child));
+        self.proc = Some(ChildGuard(child));
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             if self.ping() {

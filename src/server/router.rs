@@ -1,0 +1,269 @@
+//! The HTTP side of the server: accepting connections (TCP options, TLS handshake), hyper 1
+//! (HTTP/1.1) connections, and routing each request — Engine.IO endpoints (with CORS) to the
+//! long-polling and WebSocket handlers, then extra routes, then static assets.
+
+use super::engine::Engine;
+use super::polling::polling;
+use super::responses::{engine_error, text_response};
+use super::websocket::websocket;
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Serves a static asset: path (e.g. `/index.html`) → content type and bytes.
+pub type AssetHook = Arc<dyn Fn(&str) -> Option<(&'static str, Bytes)> + Send + Sync>;
+
+/// Serves extra routes (e.g. `/api/status`, `/metrics`): `None` falls through to assets / 404.
+pub type RouteHook =
+    Arc<dyn Fn(&http::request::Parts) -> Option<Response<Full<Bytes>>> + Send + Sync>;
+
+/// Cross-origin policy for the Engine.IO endpoints.
+#[derive(Debug, Clone, Default)]
+pub struct Cors {
+    /// Origins allowed besides the server's own (`*` allows any).
+    pub allowed_origins: Vec<String>,
+    /// Whether to send `Access-Control-Allow-Credentials: true`.
+    pub credentials: bool,
+}
+
+impl Cors {
+    /// `Ok(Some(origin))` when the request is cross-origin and allowed, `Ok(None)` when it is
+    /// same-origin or has no `Origin`, `Err(())` when it is cross-origin and not allowed.
+    fn check(&self, req: &http::request::Parts) -> Result<Option<HeaderValue>, ()> {
+        let Some(origin) = req.headers.get(header::ORIGIN) else {
+            return Ok(None);
+        };
+        let text = origin.to_str().map_err(|_| ())?;
+        let host = req.headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        let same = host.is_some_and(|h| text.split_once("://").is_some_and(|(_, rest)| rest == h));
+        if self.allowed_origins.iter().any(|o| o == "*" || o == text) {
+            return Ok(Some(origin.clone()));
+        }
+        if same { Ok(None) } else { Err(()) }
+    }
+
+    fn apply(&self, origin: &Option<HeaderValue>, resp: &mut Response<Full<Bytes>>) {
+        if let Some(origin) = origin {
+            let h = resp.headers_mut();
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+            h.insert(header::VARY, HeaderValue::from_static("Origin"));
+            if self.credentials {
+                h.insert(
+                    header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                    HeaderValue::from_static("true"),
+                );
+            }
+        }
+    }
+}
+
+/// Everything a connection needs to answer requests.
+pub(crate) struct App {
+    /// Engine.IO endpoints by path (without trailing slash).
+    pub endpoints: Vec<(String, Arc<Engine>)>,
+    pub cors: Cors,
+    pub assets: Option<AssetHook>,
+    pub routes: Option<RouteHook>,
+    /// Bound on flushing and closing at shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl App {
+    fn endpoint(&self, path: &str) -> Option<&Arc<Engine>> {
+        let path = path.strip_suffix('/').unwrap_or(path);
+        self.endpoints
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, e)| e)
+    }
+}
+
+/// Unsent bytes a connection may leave in the kernel (`TCP_NOTSENT_LOWAT`): about 0.2 s of a
+/// 2.5 Mbit/s stream.
+const NOTSENT_LOWAT: u32 = 64 * 1024;
+
+/// Accepts connections until `shutdown` turns true; with `tls`, each connection's handshake runs
+/// in its own task, so a client that stalls it holds up nobody else.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    shutdown: watch::Receiver<bool>,
+    tls: Option<super::tls::TlsConfig>,
+) {
+    let mut stop = shutdown.clone();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!("set_nodelay: {e}");
+                    }
+                    // Keep at most this much unsent data in the kernel: beyond it writes stall, so
+                    // a slow viewer's backlog builds up in its OutQueue, where the media drop policy
+                    // applies, instead of as seconds of stale video in a multi-megabyte send buffer.
+                    if let Err(e) =
+                        socket2::SockRef::from(&stream).set_tcp_notsent_lowat(NOTSENT_LOWAT)
+                    {
+                        tracing::debug!("TCP_NOTSENT_LOWAT: {e}");
+                    }
+                    let (app, shutdown) = (app.clone(), shutdown.clone());
+                    match tls.clone() {
+                        None => tokio::spawn(serve_conn(stream, app, shutdown)),
+                        Some(tls) => tokio::spawn(async move {
+                            if let Some(stream) = tls.accept(stream).await {
+                                serve_conn(stream, app, shutdown).await;
+                            }
+                        }),
+                    };
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            _ = stopped(&mut stop) => return,
+        }
+    }
+}
+
+/// Resolves when the shutdown flag turns true (or its sender is gone).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+async fn serve_conn<S>(stream: S, app: Arc<App>, mut shutdown: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let grace = app.shutdown_grace;
+    let svc = service_fn(move |req| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(handle(app, req).await) }
+    });
+    let conn = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => if let Err(e) = r { tracing::debug!("http connection: {e}") },
+        _ = stopped(&mut shutdown) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(grace, conn).await;
+        }
+    }
+}
+
+async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    if let Some(engine) = app.endpoint(req.uri().path()) {
+        let engine = engine.clone();
+        return engine_request(&app, engine, req).await;
+    }
+    let (parts, _body) = req.into_parts();
+    if let Some(routes) = &app.routes
+        && let Some(resp) = routes(&parts)
+    {
+        return resp;
+    }
+    if (parts.method == Method::GET || parts.method == Method::HEAD)
+        && let Some(assets) = &app.assets
+    {
+        let path = match parts.uri.path() {
+            "/" => "/index.html",
+            p => p,
+        };
+        if let Some((content_type, body)) = assets(path) {
+            let mut resp = Response::new(Full::new(if parts.method == Method::HEAD {
+                Bytes::new()
+            } else {
+                body
+            }));
+            if let Ok(v) = HeaderValue::from_str(content_type) {
+                resp.headers_mut().insert(header::CONTENT_TYPE, v);
+            }
+            return resp;
+        }
+    }
+    text_response(StatusCode::NOT_FOUND, "not found")
+}
+
+struct Query<'a> {
+    eio: Option<&'a str>,
+    transport: Option<&'a str>,
+    sid: Option<&'a str>,
+}
+
+impl<'a> Query<'a> {
+    fn parse(q: Option<&'a str>) -> Self {
+        let mut out = Query {
+            eio: None,
+            transport: None,
+            sid: None,
+        };
+        for pair in q.unwrap_or("").split('&') {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            match k {
+                "EIO" => out.eio = Some(v),
+                "transport" => out.transport = Some(v),
+                "sid" => out.sid = Some(v),
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+async fn engine_request(
+    app: &App,
+    engine: Arc<Engine>,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let (parts, body) = req.into_parts();
+    let Ok(origin) = app.cors.check(&parts) else {
+        return engine_error(StatusCode::FORBIDDEN, 4, "Forbidden");
+    };
+    let mut resp = engine_dispatch(engine, parts, body, origin.is_some()).await;
+    app.cors.apply(&origin, &mut resp);
+    resp
+}
+
+async fn engine_dispatch(
+    engine: Arc<Engine>,
+    mut parts: http::request::Parts,
+    body: Incoming,
+    cross_origin: bool,
+) -> Response<Full<Bytes>> {
+    if parts.method == Method::OPTIONS && cross_origin {
+        let mut resp = text_response(StatusCode::NO_CONTENT, Bytes::new());
+        let h = resp.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST"),
+        );
+        if let Some(req_headers) = parts.headers.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, req_headers.clone());
+        }
+        return resp;
+    }
+    let q = Query::parse(parts.uri.query());
+    if q.eio != Some("4") {
+        return engine_error(StatusCode::BAD_REQUEST, 5, "Unsupported protocol version");
+    }
+    let sid = q.sid.map(str::to_owned);
+    match q.transport {
+        Some("websocket") => websocket(engine, &mut parts, sid.as_deref()),
+        Some("polling") => polling(engine, parts.method, sid, body).await,
+        _ => engine_error(StatusCode::BAD_REQUEST, 0, "Transport unknown"),
+    }
+}

@@ -1,0 +1,288 @@
+//! Engine.IO over WebSocket: the upgrade handshake, then one task reading frames into the
+//! session (corked, so a burst of messages is written out in one batch) and one writing what the
+//! session and its queue have, plain TCP on the direct write path.
+
+use super::encoded::EncodedPacket;
+use super::engine::{self, CloseReason, Conn, Engine, WsLink, WsStep};
+use super::responses::{engine_error, refused};
+use super::sink::{Cursor, MAX_SLICES, SharedTcpSink, TcpSink};
+use super::ws::{self, FrameDecoder, Message};
+use crate::engineio::{Str, WsFrame};
+use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use std::io::IoSlice;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub(super) fn websocket(
+    engine: Arc<Engine>,
+    parts: &mut http::request::Parts,
+    sid: Option<&str>,
+) -> Response<Full<Bytes>> {
+    let h = &parts.headers;
+    let is_upgrade = h
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let version_ok = h
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v == "13");
+    let Some(key) = h.get(header::SEC_WEBSOCKET_KEY) else {
+        return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
+    };
+    if !is_upgrade || !version_ok {
+        return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
+    }
+    let accept = async_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+        return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
+    };
+    let candidate = match sid {
+        Some(sid) => match engine.get(sid) {
+            Some(conn) => match conn.attach_ws() {
+                Ok(link) => Some((conn, link)),
+                Err(e) => return refused(&e),
+            },
+            None => return engine_error(StatusCode::BAD_REQUEST, 1, "Session ID unknown"),
+        },
+        None => None,
+    };
+    let max = engine.config.max_payload;
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                tracing::debug!("websocket upgrade failed: {e}");
+                if let Some((conn, link)) = candidate {
+                    conn.ws_closed(&link, true);
+                }
+                return;
+            }
+        };
+        let (conn, link) = match candidate {
+            Some(attached) => attached,
+            None => match engine.open_ws() {
+                Ok(opened) => opened,
+                Err(e) => return tracing::error!("no randomness for a session id: {e}"),
+            },
+        };
+        // Plain TCP gets the direct write path (see `sink`); TLS keeps hyper's stream.
+        match upgraded.downcast::<TokioIo<TcpStream>>() {
+            Ok(parts) => {
+                let (rd, wr) = parts.io.into_inner().into_split();
+                let sink = TcpSink::new(wr);
+                link.set_direct(sink.clone());
+                run_ws(rd, SharedTcpSink(sink), parts.read_buf, conn, link, max).await
+            }
+            Err(upgraded) => {
+                let (rd, wr) = tokio::io::split(TokioIo::new(upgraded));
+                run_ws(rd, wr, Bytes::new(), conn, link, max).await
+            }
+        }
+    });
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    resp
+}
+
+/// How long a closing WebSocket may take to flush what is queued and say goodbye.
+const WS_CLOSE_GRACE: Duration = Duration::from_secs(2);
+/// Read chunk size; reads are bounded by the decoder's maximum message size.
+const READ_CHUNK: usize = 16 * 1024;
+/// Bytes a reader takes in while corked before it writes out what they queued.
+const CORK_LIMIT: usize = 64 * 1024;
+
+/// Drives one WebSocket attached to `conn`'s session (an upgrade candidate or the session's
+/// transport): this task reads (starting with `read_ahead`, bytes that came with the HTTP
+/// request), a spawned task writes.
+async fn run_ws<R, W>(
+    mut rd: R,
+    wr: W,
+    read_ahead: Bytes,
+    conn: Arc<Conn>,
+    link: Arc<WsLink>,
+    max_payload: usize,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    let mut writer = tokio::spawn(write_loop(wr, conn.clone(), link.clone()));
+    tokio::select! {
+        // The reader reported the end to the session: let the writer say goodbye.
+        _ = read_loop(&mut rd, read_ahead, &conn, &link, max_payload) => {}
+        // The writer said goodbye (session closed, or upgrade abandoned): stop reading.
+        _ = &mut writer => return,
+    }
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(WS_CLOSE_GRACE, writer).await.is_err() {
+        abort.abort();
+    }
+}
+
+/// Reads the next message, bounded by the decoder's limit. `Ok(None)` at end of stream.
+/// Takes what the socket already holds without waiting; before it waits (or after
+/// [`CORK_LIMIT`] bytes) it writes out what the messages read so far queued ([`engine::uncork`]).
+async fn next_message<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    decoder: &mut FrameDecoder,
+    buf: &mut BytesMut,
+    since_uncork: &mut usize,
+) -> Result<Option<Message>, ReadError> {
+    loop {
+        if let Some(msg) = decoder.decode(buf).map_err(ReadError::Ws)? {
+            return Ok(Some(msg));
+        }
+        if buf.len() >= decoder.max_buffer() {
+            return Err(ReadError::Ws(ws::WsError::TooBig(decoder.max_buffer())));
+        }
+        buf.reserve(READ_CHUNK);
+        let ready = if *since_uncork < CORK_LIMIT {
+            rd.read_buf(buf).now_or_never()
+        } else {
+            None
+        };
+        let read = match ready {
+            Some(read) => read,
+            None => {
+                engine::uncork();
+                *since_uncork = 0;
+                rd.read_buf(buf).await
+            }
+        };
+        match read.map_err(|_| ReadError::Io)? {
+            0 => return Ok(None),
+            n => *since_uncork += n,
+        }
+    }
+}
+
+enum ReadError {
+    Ws(ws::WsError),
+    Io,
+}
+
+/// Feeds the WebSocket's messages to the session until the socket ends or the session no
+/// longer reads from it.
+async fn read_loop<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    read_ahead: Bytes,
+    conn: &Arc<Conn>,
+    link: &Arc<WsLink>,
+    max_payload: usize,
+) {
+    read_messages(rd, read_ahead, conn, link, max_payload).await;
+    // What the last messages queued (the task suspends only after an uncork).
+    engine::uncork();
+}
+
+async fn read_messages<R: AsyncRead + Unpin>(
+    rd: &mut R,
+    read_ahead: Bytes,
+    conn: &Arc<Conn>,
+    link: &Arc<WsLink>,
+    max_payload: usize,
+) {
+    let mut decoder = FrameDecoder::new(max_payload);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK.max(read_ahead.len()));
+    buf.extend_from_slice(&read_ahead);
+    // It is a view of hyper's whole read buffer: do not keep that alive for the connection.
+    drop(read_ahead);
+    let mut since_uncork = 0;
+    let mut events = Vec::new();
+    loop {
+        let frame = match next_message(rd, &mut decoder, &mut buf, &mut since_uncork).await {
+            Ok(Some(Message::Text(t))) => match Str::from_utf8(t) {
+                Ok(text) => WsFrame::Text(text),
+                Err(_) => {
+                    link.set_close_code(ws::CLOSE_INVALID_DATA);
+                    conn.ws_closed(link, true);
+                    return;
+                }
+            },
+            Ok(Some(Message::Binary(b))) => WsFrame::Binary(b),
+            Ok(Some(Message::Ping(p))) => {
+                conn.ws_ping(link, ws::pong_frame(&p));
+                continue;
+            }
+            Ok(Some(Message::Pong)) => continue,
+            Ok(Some(Message::Close(_))) | Ok(None) => {
+                conn.ws_closed(link, false);
+                return;
+            }
+            Err(ReadError::Io) => {
+                conn.ws_closed(link, true);
+                return;
+            }
+            Err(ReadError::Ws(e)) => {
+                tracing::debug!(sid = %conn.sid().as_str(), "websocket: {e}");
+                link.set_close_code(e.close_code());
+                conn.ws_closed(link, true);
+                return;
+            }
+        };
+        if !engine::corked(|| conn.ws_frame(link, frame, &mut events)) {
+            return;
+        }
+    }
+}
+
+/// Writes what the session and its queue have for this WebSocket, then the close frame.
+async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, conn: Arc<Conn>, link: Arc<WsLink>) {
+    let mut batch = Vec::new();
+    loop {
+        match conn.ws_drain(&link, &mut batch) {
+            WsStep::Write(from) => {
+                let written = write_packets(&mut wr, &batch, from).await;
+                batch.clear();
+                if written.is_err() {
+                    conn.ws_closed(&link, true);
+                    return;
+                }
+            }
+            WsStep::Wait => link.wait().await,
+            WsStep::Close(reason) => {
+                let code = match reason {
+                    Some(CloseReason::ServerShuttingDown) => ws::CLOSE_GOING_AWAY,
+                    // A packet that is not Engine.IO, or an abandoned upgrade probe.
+                    Some(CloseReason::ParseError) | None => ws::CLOSE_PROTOCOL,
+                    Some(_) => link.close_code().unwrap_or(ws::CLOSE_NORMAL),
+                };
+                let _ = wr.write_all(&ws::close_frame(code)).await;
+                let _ = wr.shutdown().await;
+                return;
+            }
+        }
+    }
+}
+
+/// Writes every frame buffer of `packets` from `cursor` on, with vectored writes (no copies).
+async fn write_packets<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    packets: &[Arc<EncodedPacket>],
+    mut cursor: Cursor,
+) -> std::io::Result<()> {
+    let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+    loop {
+        let n = cursor.fill(packets, &mut slices);
+        if n == 0 {
+            return wr.flush().await;
+        }
+        let written = wr.write_vectored(&slices[..n]).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        cursor.advance(written, packets);
+    }
+}

@@ -1,0 +1,32 @@
+//! The server as both modes run it: the viewer page at `/`, `/api/status` and `/metrics`, and
+//! per-viewer queues sized for live media.
+
+use super::status::{ObservedSlot, http_route};
+use crate::config::ServerConfig;
+use crate::server::{Cors, Server};
+use bytes::Bytes;
+use std::time::Duration;
+
+/// Each viewer connection's queue: about two seconds of 30 fps video plus 50 fps audio, and room
+/// for a few large keyframes. A viewer further behind than that is live no more: it drops to the
+/// next keyframe instead of piling up latency (the server's defaults suit a generic app, not live media).
+const VIEWER_QUEUE_ITEMS: usize = 160;
+const VIEWER_QUEUE_BYTES: usize = 4 << 20;
+
+/// The server for `settings`, answering the status routes from `observed` once it is set.
+pub fn viewer_server(settings: &ServerConfig, observed: ObservedSlot) -> Server {
+    Server::builder()
+        .path(&settings.path)
+        .ping_interval(settings.ping_interval.get())
+        .ping_timeout(settings.ping_timeout.get())
+        .max_payload(settings.max_payload.as_usize())
+        .cors(Cors {
+            allowed_origins: settings.cors_origins.clone(),
+            credentials: false,
+        })
+        .assets(|path| crate::viewer::asset(path).map(|(t, b)| (t, Bytes::from_static(b))))
+        .routes(move |parts| http_route(parts.uri.path(), || observed.get().map(|o| o.report())))
+        .queue_bounds(VIEWER_QUEUE_ITEMS, VIEWER_QUEUE_BYTES)
+        .shutdown_grace(Duration::from_secs(1))
+        .build()
+}

@@ -1,0 +1,27 @@
+//! Long-polling payload decoding: never panics, respects its limits, and whatever decodes
+//! re-encodes to a payload that decodes to the same packets.
+#![no_main]
+
+use bytes::{Bytes, BytesMut};
+use libfuzzer_sys::fuzz_target;
+use sioedge::engineio::{PayloadLimits, decode_payload, encode_payload, payload_len};
+
+fuzz_target!(|data: &[u8]| {
+    let limits = PayloadLimits {
+        max_bytes: 4096,
+        max_packets: 32,
+    };
+    if let Ok(packets) = decode_payload(Bytes::copy_from_slice(data), &limits) {
+        assert!(!packets.is_empty() && packets.len() <= limits.max_packets);
+        let mut out = BytesMut::new();
+        encode_payload(&packets, &mut out);
+        assert_eq!(out.len(), payload_len(&packets));
+        let unlimited = PayloadLimits {
+            max_bytes: usize::MAX,
+            max_packets: usize::MAX,
+        };
+        let again =
+            decode_payload(out.freeze(), &unlimited).expect("re-encoded payload must decode");
+        assert_eq!(again, packets);
+    }
+});
