@@ -383,10 +383,8 @@ class PcmAudio {
  * the stream live (media/formats/mp4/mp4_stream_parser.cc), and for live video it turns off its
  * ~200 ms rendering buffer (the "renderingBufferHint explained" proposal describes this heuristic):
  * each frame is shown once decoded.
- * After every append the playhead is steered to the newest frame: a jump there at start and after
- * a long stall; a jump to a fresh keyframe (one frame to decode) when more than KEY_SKIP_S behind;
- * a slightly faster rate for smaller lags. About one frame is kept in hand so arrival jitter does
- * not run the buffer dry every frame.
+ * After every append the playhead is steered to the newest frame (see steer()); about one frame
+ * is kept in hand so arrival jitter does not run the buffer dry every frame.
  */
 const KEY_SKIP_S = 0.1, JUMP_S = 0.5, SLACK_FRAMES = 1.5;
 class MseTrack {
@@ -394,7 +392,7 @@ class MseTrack {
     Object.assign(this, { player, kind, info, q: [], seq: 1, sb: null, closed: false, tmap: new Map(), keyTime: -1 });
     this.video = kind === 'video';
     this.frameS = this.video ? 1 / (info.fps || 30) : 0.02;
-    this.el = el(kind, { muted: true, playsInline: true, autoplay: true, disableRemotePlayback: true });
+    this.el = el(kind, { muted: true, playsInline: true, disableRemotePlayback: true }); // steer() starts it
     if (!this.video) this.entry = opusEntry(info.channels || 1, info.sampleRate || 48000);
     this.ms = new MS();
     this.url = URL.createObjectURL(this.ms);
@@ -454,21 +452,30 @@ class MseTrack {
     const data = concat(this.q); this.q = [];
     try { sb.appendBuffer(data); } catch (e) { this.player.note('MSE append: ' + e.message); this.skipToKey = true; }
   }
-  /** Live-edge control, after every append (`behind`: how far the playhead is behind the newest frame). */
+  /**
+   * Live-edge control, after every append (`behind`: how far the playhead is behind the newest
+   * frame's start). Video starts once a frame after the first keyframe is in (so the late joiner's
+   * old keyframe is never shown on its own) with one jump to the newest frame (Chromium decodes the
+   * GOP burst up to it without showing it); then a jump to a fresh keyframe (one frame to decode)
+   * when more than KEY_SKIP_S behind, and in between a rate that grows with the lag beyond SLACK_FRAMES.
+   */
   steer() {
     const v = this.el, b = this.sb.buffered, st = this.player.st, d = this.frameS;
-    if (!b.length) return;
+    if (!b.length || v.seeking) return;
     const end = b.end(b.length - 1), lag = end - v.currentTime, behind = lag - d;
-    const jump = (to) => { v.currentTime = to; v.playbackRate = 1; st.seeks++; };
+    const jump = (to) => { v.currentTime = to; v.playbackRate = 1; st.seeks++; this.jumped = true; };
     const outside = v.currentTime < b.start(b.length - 1);
     if (!this.video) { // audio: Chromium decides how much it holds; only bound it
       st.audioLag = lag;
       if (lag > JUMP_S || outside) jump(end - d);
     } else {
       st.lag = lag;
-      if ((!this.shown || behind > JUMP_S || outside) && behind > d / 2) jump(end - d); // start (GOP burst) or long stall
+      if (this.seq - this.q.length < 3) return; // fragments appended so far: just the first keyframe
+      if (!v.requestVideoFrameCallback && v.readyState >= 2) this.player.shown(undefined, performance.now()); // no per-frame callback: count appends
+      const slack = SLACK_FRAMES * d;
+      if ((!this.jumped && !this.shown && behind > d / 2) || behind > JUMP_S || outside) jump(end - d);
       else if (this.keyTime > v.currentTime && this.keyTime < end && behind > KEY_SKIP_S) jump(this.keyTime);
-      else v.playbackRate = behind > 2 * SLACK_FRAMES * d ? 1.25 : behind > SLACK_FRAMES * d ? 1.05 : 1;
+      else v.playbackRate = behind > slack ? Math.min(2, Math.round((1 + (behind - slack) * 4) * 20) / 20) : 1;
     }
     if (v.paused) v.play().catch(() => {});
   }
@@ -624,7 +631,7 @@ class Player {
     this.lastShown = when; this.recvAtShown = st.videoRecv;
     st.drawn++;
     if (st.firstPictureMs === null) { st.firstPictureMs = Math.round(when - st.startAt); st.pageToPictureMs = Math.round(when); }
-    if (st.state !== 'live') this.setState('live', 'ok');
+    if (st.state !== 'live' && sio.state === 'connected') this.setState('live', 'ok'); // not a buffered picture after a disconnect
   }
   report() {
     const st = this.st, now = performance.now(), dt = (now - this.last.at) / 1000;
@@ -721,7 +728,7 @@ async function refreshStreams() {
 }
 
 sio.on('connect', () => {
-  dbg.connects++; (dbg.tc ??= []).push(performance.now());
+  dbg.connects++;
   setConn('connected', 'ok');
   refreshStreams();
   for (const p of players.values()) { p.teardown(); p.tracksJson = ''; watch(p); } // resume after a restart
