@@ -226,6 +226,8 @@ function opusSamples(p) {
 }
 
 // ---------------------------------------------------------------- audio output (Web Audio, small jitter buffer)
+// Created on the first "sound on" (a user gesture, so it may run), not before: creating one takes
+// Chromium up to ~250 ms, which would delay the first picture.
 let actx = null;
 function audioContext() {
   if (!actx && FEAT.webAudio) actx = new AudioContext({ latencyHint: 'interactive' });
@@ -236,7 +238,7 @@ const JITTER_S = 0.06;
 class AudioOut {
   constructor(player) { this.player = player; this.next = 0; }
   setMuted(m) {
-    const ctx = audioContext();
+    const ctx = m ? actx : audioContext();
     if (!ctx) return;
     if (!this.gain) { this.gain = ctx.createGain(); this.gain.connect(ctx.destination); }
     this.gain.gain.value = m ? 0 : 1;
@@ -693,7 +695,7 @@ async function watch(p) {
   }
 }
 function play(name) {
-  audioContext()?.resume(); // a click here is the gesture that lets sound start later
+  actx?.resume(); // a click here is a gesture that lets sound start
   if (players.has(name)) return;
   const p = new Player(name);
   players.set(name, p);

@@ -124,6 +124,12 @@ impl Browser {
         );
         self.player(stream)
     }
+    /// [`Browser::picture`] after resizing the viewport to `width` x `height` (and a layout pass).
+    pub fn picture_at(&mut self, width: u32, height: u32) -> Picture {
+        self.cmd(json!({"op": "viewport", "width": width, "height": height}));
+        std::thread::sleep(Duration::from_millis(300));
+        self.picture()
+    }
     /// The first player's picture: its rendered size inside the video/canvas element's content box
     /// (letterboxing taken out: `object-fit: contain` scales the intrinsic size to fit), the
     /// viewport, and how many distinct coarse colours one row of the picture has.
