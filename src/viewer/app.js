@@ -720,8 +720,8 @@ function renderStreams(list) {
     onclick: () => (players.has(s.stream) ? stop(s.stream) : play(s.stream)),
   })));
   markWatched();
-  if (!list.length && !players.size) showNotice('The server has no streams yet.');
-  else if (list.length === 1 && !players.size && !autoplayed) { autoplayed = true; play(list[0].stream); }
+  $('#players').dataset.hint = list.length ? 'Pick a stream above.' : 'The server has no streams yet.';
+  if (list.length === 1 && !players.size && !autoplayed) { autoplayed = true; play(list[0].stream); }
 }
 async function refreshStreams() {
   let list;
@@ -737,6 +737,7 @@ sio.on('connect', () => {
 });
 sio.on('disconnect', (why) => {
   setConn('disconnected: ' + why, 'err');
+  $('#players').dataset.hint = 'Connection lost: reconnecting…';
   for (const p of players.values()) { p.lost = true; p.setState('connection lost: reconnecting…', 'warn'); }
 });
 sio.on('state', (s) => {
