@@ -384,7 +384,8 @@ class PcmAudio {
  * behind too. With no duration in the init segment (mvhd 0, no mehd) Chromium's MP4 parser marks
  * the stream live (media/formats/mp4/mp4_stream_parser.cc), and for live video it turns off its
  * ~200 ms rendering buffer (the "renderingBufferHint explained" proposal describes this heuristic):
- * each frame is shown once decoded.
+ * each frame is shown once decoded. The audio element only starts on "sound on": most viewers never
+ * unmute, and a second media pipeline starting beside the video's slows its first second.
  * After every append the playhead is steered to the newest frame (see steer()); about one frame
  * is kept in hand so arrival jitter does not run the buffer dry every frame.
  */
@@ -550,6 +551,8 @@ class Player {
     this.soundBtn.title = m ? 'sound on (m)' : 'mute (m)';
     this.soundBtn.classList.toggle('off', m);
     this.audio.setMuted(m);
+    const a = this.mseAudio;
+    if (!m && a && !this.sinks[a.track]) this.box.append((this.sinks[a.track] = new MseTrack(this, 'audio', a)).el);
     for (const s of Object.values(this.sinks)) if (s.el && !s.video) { s.el.muted = m; if (!m) s.el.play().catch(() => {}); }
   }
   fullscreen() {
@@ -575,7 +578,7 @@ class Player {
     } else if (v?.codec === 'mjpeg') { this.sinks[v.track] = new JpegVideo(this, v); paths.push('mjpeg'); }
     if (a?.codec === 'opus') {
       if (FEAT.audioDecoder) { this.sinks[a.track] = new WcAudio(this, a); paths.push('webcodecs-audio'); }
-      else if (FEAT.mseOpus) { this.sinks[a.track] = new MseTrack(this, 'audio', a); paths.push('mse-audio'); }
+      else if (FEAT.mseOpus) { this.mseAudio = a; paths.push('mse-audio'); } // its element starts on "sound on": setMuted()
       else { showNotice('This browser cannot decode Opus here (Safari MSE has no Opus): video only. Open the page over HTTPS for sound.'); paths.push('no-audio'); }
     } else if (a?.codec === 'pcm') { this.sinks[a.track] = new PcmAudio(this, a); paths.push('pcm'); }
     this.st.path = paths.join('+');
@@ -586,7 +589,7 @@ class Player {
     this.setMuted(this.muted);
   }
   rebuild(why) { this.note('rebuild: ' + why); this.build(this.tracks, true); }
-  teardown() { for (const s of Object.values(this.sinks)) s.close(); Object.assign(this, { sinks: {}, seq: {}, anchors: {}, t0: null }); }
+  teardown() { for (const s of Object.values(this.sinks)) s.close(); Object.assign(this, { sinks: {}, seq: {}, anchors: {}, t0: null, mseAudio: null }); }
   /**
    * Media time (µs) of a frame on the MSE timeline: microseconds since the first capture time seen
    * (minus 1 s so early audio is >= 0), following the track's pts between re-anchors so sample
