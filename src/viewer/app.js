@@ -681,7 +681,7 @@ function askSecret(why) {
   $('#notice').hidden = false;
 }
 function setConn(s, cls) { dbg.conn = s; const c = $('#conn'); c.textContent = s; c.className = 'badge ' + cls; }
-function toggleStats() { const on = document.body.classList.toggle('show-stats'); for (const p of players.values()) p.report(); return on; }
+function toggleStats() { document.body.classList.toggle('show-stats'); for (const p of players.values()) p.report(); }
 
 /** Watches p's stream; on refusal (e.g. a restarted gateway whose capture is not up yet) retries every second. */
 async function watch(p) {
