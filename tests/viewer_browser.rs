@@ -234,8 +234,8 @@ mod live_edge {
         let (p50_ms, p99_ms, first_picture_ms, stalls) = match (strict(), path) {
             (true, "mse") => (80.0, 150.0, 300.0, 0.0),
             (true, _) => (80.0, 50.0, 300.0, 0.0),
-            // measured with the load average at 6-10: p50 55-68 / p99 85-290 ms (MSE) and p50 ~4 /
-            // p99 ~40 ms (WebCodecs); before issue 17, p50 171-250 / p99 200-460 ms and 250-1150 ms
+            // measured here: MSE p50 54-68 / p99 80-290 ms, WebCodecs p50 ~4 / p99 16-43 ms (load
+            // average 2.7 to 10); before issue 17: MSE p50 171-250 ms, WebCodecs p99 460-1150 ms
             (false, "mse") => (150.0, 600.0, 3000.0, 10.0),
             (false, _) => (100.0, 300.0, 3000.0, 10.0),
         };
