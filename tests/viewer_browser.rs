@@ -1,11 +1,21 @@
 //! The viewer page in headless Chromium (Debian `chromium` driven by npm `playwright-core`).
 //!
-//! The server under test is chosen by `SIOEDGE_VIEWER_SERVER` (see [`Kind`]): `gateway` (default)
-//! is `sioedge run` with test sources at 320x240; `node` is the Node socket.io server in
-//! tests/peers/viewer/fake-gateway.js, which speaks the event contract and stands for "a
-//! third-party Node socket.io relay" (`node_relay_on_a_custom_namespace` always uses it).
-//! The page decodes, measures and exposes its state on `window.sioedge`; these tests read that
-//! state and assert on it.
+//! Behaviour tests run against the server chosen by `SIOEDGE_VIEWER_SERVER` (see [`Kind`]):
+//! `gateway` (default) is `sioedge run` with two 320x240 test streams (H.264 + Opus, MJPEG);
+//! `node` is the Node socket.io server in tests/peers/viewer/fake-gateway.js, which speaks the event
+//! contract and stands for "a third-party Node socket.io relay" (`node_relay_on_a_custom_namespace`
+//! always uses it). The page decodes, measures and exposes its state on `window.sioedge`; these
+//! tests read that state and assert on it.
+//!
+//! The `live_edge::*` tests are benchmarks of issue 17's targets: `sioedge run` with the default
+//! config (one 1280x720@30 test stream + Opus), which the page starts by itself on load; the page's
+//! own statistics (capture time `t` → picture on screen) are collected for
+//! `SIOEDGE_VIEWER_BENCH_SECS` seconds (default 20) and printed. They assert bounds loose enough for
+//! a loaded 2-core CI machine; `SIOEDGE_VIEWER_STRICT=1` asserts the issue's targets instead
+//! (over 60 s unless SIOEDGE_VIEWER_BENCH_SECS says otherwise):
+//! `SIOEDGE_VIEWER_STRICT=1 cargo test --test viewer_browser live_edge -- --nocapture`.
+//! `SIOEDGE_UPDATE_SCREENSHOT=1` also writes the MSE benchmark's picture of the page to
+//! tests/screenshots/viewer.png.
 //!
 //! The browser tests hold a lock so they run one at a time: each one measures frame rates and
 //! latency, and several Chromiums on a 2-core machine would measure each other.
@@ -38,12 +48,15 @@ enum Kind {
     /// tests/peers/viewer/fake-gateway.js: a Node socket.io server speaking the contract, i.e. a
     /// third-party Node relay. Replays pre-encoded 320x240 H.264 + Opus and 15 fps MJPEG.
     NodeRelay,
-    /// `sioedge run` with test sources at 320x240.
+    /// `sioedge run` with test sources at 320x240: `cam0` (H.264 + Opus) and `mjpeg0`.
     Gateway,
+    /// `sioedge run` with the default config (one stream `cam0`, 1280x720@30 H.264 + Opus) from
+    /// test sources.
+    DefaultGateway,
 }
 impl Kind {
-    /// The server of the main tests: `SIOEDGE_VIEWER_SERVER=gateway|node`; default the gateway
-    /// (the Node relay when built without the `media` feature, where `run` cannot capture).
+    /// The server of the behaviour tests: `SIOEDGE_VIEWER_SERVER=gateway|node`; default the
+    /// gateway (the Node relay when built without the `media` feature, where `run` cannot capture).
     fn main() -> Kind {
         match std::env::var("SIOEDGE_VIEWER_SERVER").as_deref() {
             Ok("gateway") => Kind::Gateway,
@@ -102,7 +115,7 @@ impl Server {
                 assert!(line.starts_with("listening"), "fake gateway said {line:?}");
                 proc
             }
-            Kind::Gateway => {
+            Kind::Gateway | Kind::DefaultGateway => {
                 let config = self.dir.path().join("sioedge.toml");
                 let token = self
                     .token
@@ -110,24 +123,27 @@ impl Server {
                     .map(|t| format!("viewer_token = {t:?}\n"))
                     .unwrap_or_default();
                 // only keys every revision of the config schema has; the rest are defaults
-                let toml = format!(
-                    "device = \"viewer-test\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n{token}\n\
-                     [[stream]]\nid = \"cam0\"\n\
+                let streams = if self.kind == Kind::DefaultGateway {
+                    "[[stream]]\nid = \"cam0\"\n[stream.video]\nsource = \"test\"\n[stream.audio]\nsource = \"test\"\n"
+                } else {
+                    "[[stream]]\nid = \"cam0\"\n\
                      [stream.video]\nsource = \"test\"\nwidth = 320\nheight = 240\nfps = 30\ncodec = \"h264\"\n\
                      [stream.audio]\nsource = \"test\"\ncodec = \"opus\"\n\
                      [[stream]]\nid = \"mjpeg0\"\n\
-                     [stream.video]\nsource = \"test\"\nwidth = 320\nheight = 240\nfps = 15\ncodec = \"mjpeg\"\n",
+                     [stream.video]\nsource = \"test\"\nwidth = 320\nheight = 240\nfps = 15\ncodec = \"mjpeg\"\n"
+                };
+                let toml = format!(
+                    "device = \"viewer-test\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n{token}\n{streams}",
                     port = self.port
                 );
                 std::fs::write(&config, toml).expect("write test config");
-                let proc = Proc::spawn(
+                let mut proc = Proc::spawn(
                     Command::new(env!("CARGO_BIN_EXE_sioedge"))
                         .env("RUST_LOG", "warn")
                         .arg("run")
                         .arg("--config")
                         .arg(&config),
                 );
-                let mut proc = proc;
                 wait_http(self.port, Duration::from_secs(60), &mut proc);
                 proc
             }
@@ -175,166 +191,291 @@ fn num(v: &Value, k: &str) -> f64 {
     v[k].as_f64()
         .unwrap_or_else(|| panic!("{k} missing in {v}"))
 }
-fn percentile(v: &[f64], p: f64) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    s[((p * s.len() as f64) as usize).min(s.len() - 1)]
-}
-/// Latency samples (ms) recorded since the player's `lat` array was last cleared.
-fn latencies(p: &Value) -> Vec<f64> {
-    p["lat"]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default()
+/// Benchmarks of issue 17's targets (see the file's doc); `sioedge run` captures, so `media` only.
+#[cfg(feature = "media")]
+mod live_edge {
+    use super::*;
+
+    fn percentile(v: &[f64], p: f64) -> f64 {
+        let mut s = v.to_vec();
+        s.sort_by(|a, b| a.total_cmp(b));
+        s[((p * s.len() as f64) as usize).min(s.len() - 1)]
+    }
+    /// Latency samples (ms) the page recorded, one per picture shown since the first.
+    fn latencies(p: &Value) -> Vec<f64> {
+        p["lat"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default()
+    }
+    fn load_average() -> String {
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    }
+
+    /// Issue 17's targets (strict) or bounds a loaded 2-core CI machine meets (the default).
+    struct Bounds {
+        p50_ms: f64,
+        p99_ms: f64,
+        first_picture_ms: f64,
+        stalls: f64,
+    }
+    /// `SIOEDGE_VIEWER_STRICT=1`: assert the issue's targets.
+    fn strict() -> bool {
+        std::env::var("SIOEDGE_VIEWER_STRICT").is_ok_and(|v| v == "1")
+    }
+    fn bounds(path: &str) -> Bounds {
+        let (p50_ms, p99_ms, first_picture_ms, stalls) = match (strict(), path) {
+            (true, "mse") => (80.0, 150.0, 300.0, 0.0),
+            (true, _) => (80.0, 50.0, 300.0, 0.0),
+            // measured here: MSE p50 54-68 / p99 80-290 ms, WebCodecs p50 ~4 / p99 16-43 ms (load
+            // average 2.7 to 10); before issue 17: MSE p50 171-250 ms, WebCodecs p99 460-1150 ms
+            (false, "mse") => (150.0, 600.0, 3000.0, 10.0),
+            (false, _) => (100.0, 300.0, 3000.0, 10.0),
+        };
+        Bounds {
+            p50_ms,
+            p99_ms,
+            first_picture_ms,
+            stalls,
+        }
+    }
+    fn bench_secs() -> u64 {
+        std::env::var("SIOEDGE_VIEWER_BENCH_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(if strict() { 60 } else { 20 })
+    }
+
+    /// The default config's stream, started by the page on load at 1280x720: latency, first picture
+    /// and stalls from the page's statistics over the benchmark window (from the first picture on, the
+    /// late joiner's GOP burst included); then the layout at desktop and phone sizes, the stats overlay,
+    /// full screen and sound.
+    fn case(host: &str, args: &[&str], path: &str) -> (Server, Browser) {
+        let server = Server::start(Kind::DefaultGateway, free_port());
+        let mut b = Browser::launch_sized(args, 1280, 720);
+        let first = b.open_and_play(&format!("http://{host}:{}/", server.port), "cam0");
+        assert_eq!(b.eval("window.sioedge.path"), path);
+        assert_eq!(first["path"], format!("{path}+{path}-audio"));
+        // it started by itself (one stream: no picker to click), muted, with a "Sound on" button
+        assert_eq!(b.eval("document.querySelector('#streams').hidden"), true);
+        assert_eq!(first["muted"], true);
+        assert_eq!(
+            b.eval("document.querySelector('.player .sound:not([hidden])')?.textContent"),
+            "Sound on"
+        );
+
+        let secs = bench_secs();
+        std::thread::sleep(Duration::from_secs(secs));
+        let p = b.player("cam0");
+        let lat = latencies(&p);
+        let window = (b.eval("performance.now()").as_f64().unwrap_or(0.0)
+            - num(&p, "startAt")
+            - num(&p, "firstPictureMs"))
+            / 1000.0;
+        let (p50, p99) = (percentile(&lat, 0.5), percentile(&lat, 0.99));
+        // "first picture after load": from the page's load event (the page autoplays from there)
+        let after_load = num(&p, "pageToPictureMs")
+            - b.eval("performance.getEntriesByType('navigation')[0].loadEventStart")
+                .as_f64()
+                .unwrap_or(0.0);
+        eprintln!(
+            "{path} 1280x720@30: {} pictures in {window:.1} s ({:.1} fps), capture → screen p50 {p50:.1} ms p90 {:.1} ms p99 {p99:.1} ms max {:.1} ms, \
+             first picture {after_load:.0} ms after the load event ({} ms after navigation, {} ms after the player started), \
+             stalls {}, waiting {}, seeks {}, skipped {}, load average {}",
+            lat.len(),
+            num(&p, "drawn") / window,
+            percentile(&lat, 0.9),
+            percentile(&lat, 1.0),
+            p["pageToPictureMs"],
+            p["firstPictureMs"],
+            p["stalls"],
+            p["waiting"],
+            p["seeks"],
+            p["skipped"],
+            load_average()
+        );
+        let want = bounds(path);
+        assert!(
+            num(&p, "drawn") >= 0.8 * FPS * window,
+            "{} pictures in {window:.1} s",
+            p["drawn"]
+        );
+        assert!(p50 <= want.p50_ms, "p50 {p50:.1} ms > {} ms", want.p50_ms);
+        assert!(p99 <= want.p99_ms, "p99 {p99:.1} ms > {} ms", want.p99_ms);
+        assert!(
+            after_load <= want.first_picture_ms,
+            "first picture {after_load:.0} ms after load"
+        );
+        assert!(num(&p, "stalls") <= want.stalls, "{} stalls", p["stalls"]);
+
+        // stats overlay: the key and the button
+        assert_eq!(
+            b.eval("getComputedStyle(document.querySelector('.player .stats')).display"),
+            "none"
+        );
+        b.cmd(json!({"op": "press", "key": "s"}));
+        let stats = b.wait_for(
+            "getComputedStyle(document.querySelector('.player .stats')).display !== 'none' && document.querySelector('.player .stats').textContent",
+            Duration::from_secs(3),
+        );
+        let stats = stats.as_str().unwrap_or_default().to_owned();
+        for want in ["1280×720", "fps", "latency", path] {
+            assert!(
+                stats.contains(want),
+                "stats overlay without {want:?}: {stats}"
+            );
+        }
+        b.cmd(json!({"op": "click", "selector": ".player .stats-btn"}));
+        assert_eq!(
+            b.eval("getComputedStyle(document.querySelector('.player .stats')).display"),
+            "none"
+        );
+        b.cmd(json!({"op": "press", "key": "s"}));
+
+        // full screen and back
+        b.cmd(json!({"op": "click", "selector": ".player .fs-btn"}));
+        b.wait_for(
+            "document.fullscreenElement?.dataset.stream === 'cam0'",
+            Duration::from_secs(5),
+        );
+        b.cmd(json!({"op": "press", "key": "f"}));
+        b.wait_for("!document.fullscreenElement", Duration::from_secs(5));
+
+        // the picture shows the test pattern and fills the width (1280x720: 16:9 under the header; a
+        // phone upright); a phone on its side gives it the full height
+        for (w, h) in [(390, 844), (844, 390), (1280, 720)] {
+            let pic = b.picture_at(w, h);
+            eprintln!("{path} layout {w}x{h}: {pic:?}");
+            let (got, of) = if h < 500 {
+                (pic.height, pic.viewport.1)
+            } else {
+                (pic.width, pic.viewport.0)
+            };
+            assert!(got >= 0.9 * of, "picture {pic:?}");
+            assert!(pic.colours >= 5, "{} colours in the picture", pic.colours);
+        }
+        (server, b)
+    }
+
+    /// Plain-HTTP origin (a host name mapped to loopback): not a secure context, so no WebCodecs; the
+    /// page muxes fMP4 for MSE and holds the live edge. Sound on plays the Opus track (its own MSE
+    /// element). The page is photographed here (muted, as it starts), as most users see it.
+    #[test]
+    fn mse() {
+        let _g = serial();
+        let (_server, mut b) = case(
+            "viewer.test",
+            &["--host-resolver-rules=MAP viewer.test 127.0.0.1"],
+            "mse",
+        );
+        assert_eq!(b.eval("window.isSecureContext"), false);
+        assert_eq!(b.eval("typeof VideoDecoder"), "undefined");
+        std::thread::sleep(Duration::from_millis(1200)); // a stats refresh for the picture
+        let shot = target_tmp().join("viewer.png");
+        b.cmd(json!({"op": "screenshot", "path": shot}));
+        let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+        assert!(
+            size > 10_000,
+            "screenshot {} is {size} bytes",
+            shot.display()
+        );
+        if std::env::var("SIOEDGE_UPDATE_SCREENSHOT").is_ok_and(|v| v == "1") {
+            let dest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/screenshots/viewer.png");
+            std::fs::copy(&shot, &dest).expect("update the screenshot");
+        }
+        eprintln!("screenshot: {}", shot.display());
+
+        let audio_bytes =
+            "document.querySelector('.player audio')?.webkitAudioDecodedByteCount ?? -1";
+        b.cmd(json!({"op": "click", "selector": ".player .sound"}));
+        assert_eq!(b.eval("window.sioedge.players.cam0.muted"), false);
+        assert_eq!(
+            b.eval("document.querySelector('.player audio').muted"),
+            false
+        );
+        let before = b.eval(audio_bytes).as_f64().unwrap_or(-1.0);
+        b.wait_for(
+            &format!("{audio_bytes} > {before} + 4000"),
+            Duration::from_secs(5),
+        );
+        assert_eq!(
+            b.eval("document.querySelector('.player .sound').textContent"),
+            "Mute"
+        );
+    }
+
+    /// Secure origin (127.0.0.1): WebCodecs; the late joiner's GOP burst is decoded but only its newest
+    /// frame is shown, so the latency from the first picture on stays low. Sound on starts Web Audio.
+    #[test]
+    fn webcodecs() {
+        let _g = serial();
+        let (_server, mut b) = case("127.0.0.1", &[], "webcodecs");
+        assert_eq!(b.eval("window.isSecureContext"), true);
+        b.cmd(json!({"op": "click", "selector": ".player .sound"}));
+        assert_eq!(b.eval("window.sioedge.players.cam0.muted"), false);
+        assert_eq!(b.eval("window.sioedge.audioState()"), "running");
+        let played = num(&b.player("cam0"), "audioPlayed");
+        b.wait_for(
+            &format!(
+                "window.sioedge.players.cam0.audioPlayed > {}",
+                played + 25.0
+            ),
+            Duration::from_secs(5),
+        );
+    }
 }
 
-/// Secure origin (127.0.0.1): WebCodecs decodes H.264 and Opus at the source rate with a latency
-/// figure; the page is photographed playing the test pattern.
+/// Two streams: the picker is shown and nothing starts by itself; each stream plays when picked
+/// (H.264 + Opus with WebCodecs at the source rates, MJPEG beside it) and stops when picked again.
 #[test]
-fn webcodecs_on_loopback_origin() {
+fn picker_with_two_streams() {
     let _g = serial();
     let server = Server::start(Kind::main(), free_port());
     let mut b = Browser::launch(&[]);
-    let first = b.open_and_play(&format!("http://127.0.0.1:{}/", server.port), "cam0");
-    assert_eq!(b.eval("window.isSecureContext"), true);
-    assert_eq!(b.eval("window.sioedge.path"), "webcodecs");
-    assert_eq!(first["path"], "webcodecs+webcodecs-audio");
-
-    std::thread::sleep(Duration::from_secs(1)); // past the late-joiner GOP burst
-    let js_mark = "(() => { const p = window.sioedge.players.cam0; p.lat = []; return [performance.now(), p.videoDecoded, p.audioDecoded, p.dropped]; })()";
-    let m0 = b.eval(js_mark);
-    std::thread::sleep(Duration::from_secs(5));
-    let m1 = b.eval(js_mark.replace("p.lat = []; ", "").as_str());
-    let p = b.player("cam0");
-    let secs = (m1[0].as_f64().unwrap_or(0.0) - m0[0].as_f64().unwrap_or(0.0)) / 1000.0;
-    let video = m1[1].as_f64().unwrap_or(0.0) - m0[1].as_f64().unwrap_or(0.0);
-    let audio = m1[2].as_f64().unwrap_or(0.0) - m0[2].as_f64().unwrap_or(0.0);
-    let lat = latencies(&p);
-    eprintln!(
-        "webcodecs: {video} video frames in {secs:.2} s ({:.1} fps), {audio} audio frames, latency p50 {:.1} ms p99 {:.1} ms over {} frames, first picture {} ms after click, dropped {}",
-        video / secs,
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99),
-        lat.len(),
-        first["firstPictureMs"],
-        m1[3]
-    );
-    assert_decoded_rates(secs, video, audio, FPS);
-    assert!(
-        lat.len() as f64 >= 0.8 * FPS * secs,
-        "{} latency samples",
-        lat.len()
-    );
-    assert!(num(&p, "latencyP50") > 0.0, "latency figure reported: {p}");
-    assert!(
-        percentile(&lat, 0.5) < 500.0,
-        "loopback latency p50 {lat:?}"
-    );
-
-    // the canvas shows the test pattern: many distinct saturated colours along one row
-    let colours = b.eval(
-        "(() => { const c = document.querySelector('.player canvas'); const d = c.getContext('2d').getImageData(0, c.height / 4, c.width, 1).data; \
-         const s = new Set(); for (let i = 0; i < d.length; i += 4) s.add([d[i], d[i+1], d[i+2]].map((x) => x >> 6).join()); return s.size; })()",
-    );
-    assert!(
-        colours.as_u64().unwrap_or(0) >= 5,
-        "{colours} colours on the canvas"
-    );
-
-    // audio starts muted; the unmute click (a user gesture) gets Web Audio running and scheduled
-    assert_eq!(b.eval("window.sioedge.players.cam0.muted"), true);
-    b.cmd(json!({"op": "click", "selector": ".player button"}));
-    assert_eq!(b.eval("window.sioedge.players.cam0.muted"), false);
-    assert_eq!(b.eval("window.sioedge.audioState()"), "running");
-    let played = num(&b.player("cam0"), "audioPlayed");
+    b.cmd(json!({"op": "goto", "url": format!("http://127.0.0.1:{}/", server.port)}));
     b.wait_for(
-        &format!(
-            "window.sioedge.players.cam0.audioPlayed > {}",
-            played + 25.0
-        ),
-        Duration::from_secs(5),
+        "window.sioedge.streams.length === 2",
+        Duration::from_secs(15),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(b.eval("document.querySelector('#streams').hidden"), false);
+    assert_eq!(
+        b.eval("Object.keys(window.sioedge.players).length"),
+        0,
+        "nothing starts by itself"
     );
 
-    // a second stream plays beside the first
-    b.cmd(json!({"op": "click", "selector": "li[data-stream=mjpeg0] button.play"}));
+    let first = b.open_and_play(&format!("http://127.0.0.1:{}/", server.port), "cam0");
+    assert_eq!(first["path"], "webcodecs+webcodecs-audio");
+    std::thread::sleep(Duration::from_secs(1));
+    let mark = "(() => { const p = window.sioedge.players.cam0; return [performance.now(), p.videoDecoded, p.audioDecoded]; })()";
+    let m0 = b.eval(mark);
+    std::thread::sleep(Duration::from_secs(5));
+    let m1 = b.eval(mark);
+    let at = |m: &Value, i: usize| m[i].as_f64().unwrap_or(0.0);
+    let secs = (at(&m1, 0) - at(&m0, 0)) / 1000.0;
+    assert_decoded_rates(secs, at(&m1, 1) - at(&m0, 1), at(&m1, 2) - at(&m0, 2), FPS);
+    let pic = b.picture();
+    assert!(pic.colours >= 5, "{} colours on the canvas", pic.colours);
+
+    b.cmd(json!({"op": "click", "selector": "#streams button[data-stream=mjpeg0]"}));
     b.wait_for(
         "window.sioedge.players.mjpeg0?.drawn > 5",
         Duration::from_secs(10),
     );
-    std::thread::sleep(Duration::from_millis(1200)); // one stats refresh for the picture
-    let shot = target_tmp().join("viewer-webcodecs.png");
-    b.cmd(json!({"op": "screenshot", "path": shot}));
-    let size = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
-    assert!(
-        size > 10_000,
-        "screenshot {} is {size} bytes",
-        shot.display()
+    assert_eq!(b.eval("document.querySelectorAll('.player').length"), 2);
+    assert_eq!(b.eval("document.querySelector('#streams button[data-stream=mjpeg0]').getAttribute('aria-pressed')"), "true");
+    b.cmd(json!({"op": "click", "selector": "#streams button[data-stream=cam0]"}));
+    b.wait_for(
+        "!window.sioedge.players.cam0 && document.querySelectorAll('.player').length === 1",
+        Duration::from_secs(5),
     );
-    eprintln!("screenshot: {}", shot.display());
 }
 
-/// Plain-HTTP origin (a host name mapped to loopback): no WebCodecs, the page muxes fMP4 for MSE,
-/// plays at the source rate and stays within 1 s of the live edge for 20 s.
-#[test]
-fn mse_on_plain_http_origin() {
-    let _g = serial();
-    let server = Server::start(Kind::main(), free_port());
-    let mut b = Browser::launch(&["--host-resolver-rules=MAP viewer.test 127.0.0.1"]);
-    let first = b.open_and_play(&format!("http://viewer.test:{}/", server.port), "cam0");
-    assert_eq!(b.eval("window.isSecureContext"), false);
-    assert_eq!(b.eval("typeof VideoDecoder"), "undefined");
-    assert_eq!(b.eval("window.sioedge.path"), "mse");
-    assert_eq!(first["path"], "mse+mse-audio");
-
-    std::thread::sleep(Duration::from_secs(1));
-    let sample = "(() => { const v = document.querySelector('.player video'); const q = v.getVideoPlaybackQuality(); const p = window.sioedge.players.cam0; \
-                  return [performance.now(), v.currentTime, q.totalVideoFrames, p.lag, p.seeks, v.webkitAudioDecodedByteCount || 0]; })()";
-    b.eval("window.sioedge.players.cam0.lat = []");
-    let s0 = b.eval(sample);
-    let mut worst_lag: f64 = 0.0;
-    let end = Instant::now() + Duration::from_secs(20);
-    let mut last = s0.clone();
-    while Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(250));
-        last = b.eval(sample);
-        worst_lag = worst_lag.max(last[3].as_f64().unwrap_or(f64::INFINITY));
-    }
-    let p = b.player("cam0");
-    let f = |v: &Value, i: usize| v[i].as_f64().unwrap_or(0.0);
-    let secs = (f(&last, 0) - f(&s0, 0)) / 1000.0;
-    let frames = f(&last, 2) - f(&s0, 2);
-    let advanced = f(&last, 1) - f(&s0, 1);
-    let lat = latencies(&p);
-    eprintln!(
-        "mse: currentTime +{advanced:.2} s in {secs:.2} s, {frames} frames ({:.1} fps), worst buffer lag {:.0} ms, seeks {}, latency p50 {:.1} ms p99 {:.1} ms over {} frames, first picture {} ms after click, audio bytes decoded {}",
-        frames / secs,
-        worst_lag * 1000.0,
-        f(&last, 4) - f(&s0, 4),
-        percentile(&lat, 0.5),
-        percentile(&lat, 0.99),
-        lat.len(),
-        first["firstPictureMs"],
-        f(&last, 5) - f(&s0, 5)
-    );
-    assert!(
-        advanced > 0.8 * secs,
-        "currentTime advanced {advanced} s in {secs} s"
-    );
-    assert!(frames >= 0.8 * FPS * secs, "{frames} frames in {secs:.2} s");
-    assert!(
-        worst_lag < 1.0,
-        "fell {worst_lag} s behind the buffered live edge"
-    );
-    assert!(
-        percentile(&lat, 0.99) < 1000.0,
-        "capture → presented p99 {:.0} ms",
-        percentile(&lat, 0.99)
-    );
-    assert!(f(&last, 5) > f(&s0, 5), "the Opus track in MSE decodes");
-}
-
-/// Killing the server and starting it again on the same port: the page reconnects, re-watches and
-/// plays again within 5 s, without a reload.
+/// Killing the server and starting it again on the same port: the page says it lost the
+/// connection, reconnects, re-watches, plays again within 5 s without a reload, and says so.
 #[test]
 fn reconnects_after_server_restart() {
     restart_case("127.0.0.1", &[], "webcodecs");
@@ -356,28 +497,35 @@ fn restart_case(host: &str, args: &[&str], path: &str) {
     b.open_and_play(&format!("http://{host}:{port}/"), "cam0");
     assert_eq!(b.eval("window.sioedge.path"), path);
     b.eval("window.__noReload = 1");
+    let status = "(() => { const s = document.querySelector('.player .status'); return s.hidden ? '' : s.textContent; })()";
+    assert_eq!(b.eval(status), "");
     server.kill();
     b.wait_for(
         "window.sioedge.conn !== 'connected'",
         Duration::from_secs(10),
     );
-    let before = num(&b.player("cam0"), "videoDecoded");
+    let said = b.wait_for(
+        &format!("{status}.includes('reconnecting') && {status}"),
+        Duration::from_secs(5),
+    );
+    let before = num(&b.player("cam0"), "drawn");
     std::thread::sleep(Duration::from_millis(1500)); // the page backs off while the server is away
     server.restart();
     let restarted = Instant::now();
     b.wait_for(
         &format!(
-            "window.sioedge.players.cam0.videoDecoded >= {} && window.sioedge.conn === 'connected'",
+            "window.sioedge.players.cam0.drawn >= {} && window.sioedge.conn === 'connected'",
             before + 5.0
         ),
         Duration::from_secs(10),
     );
     let took = restarted.elapsed();
     eprintln!(
-        "{path}: playing again {:.0} ms after the server was back",
+        "{path}: playing again {:.0} ms after the server was back (the page said {said} while it was away)",
         took.as_secs_f64() * 1000.0
     );
     assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert_eq!(b.eval(status), "reconnected");
     assert_eq!(b.eval("window.__noReload"), 1, "the page was reloaded");
     assert!(num(&b.eval("window.sioedge"), "connects") >= 2.0);
 }
@@ -417,7 +565,7 @@ fn asks_for_the_viewer_token() {
         "window.sioedge.conn === 'connected'",
         Duration::from_secs(10),
     );
-    b.cmd(json!({"op": "click", "selector": "li[data-stream=cam0] button.play"}));
+    b.cmd(json!({"op": "click", "selector": "#streams button[data-stream=cam0]"}));
     b.wait_for(
         "window.sioedge.players.cam0?.drawn > 5",
         Duration::from_secs(10),

@@ -60,7 +60,7 @@ fn webcodecs_over_https_on_a_lan_host_name() {
     let video = at(&m1, 1) - at(&m0, 1);
     let audio = at(&m1, 2) - at(&m0, 2);
     eprintln!(
-        "https://camera.lan: TLS handshake {} ms, page load {} ms (first byte {} ms, {} bytes), first picture {} ms after click; \
+        "https://camera.lan: TLS handshake {} ms, page load {} ms (first byte {} ms, {} bytes), first picture {} ms after the player started; \
          {video} video frames in {secs:.2} s ({:.1} fps), {audio} audio frames, latency p50 {} ms",
         nav["tls"],
         nav["load"],

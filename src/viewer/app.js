@@ -1,6 +1,7 @@
-// sioedge viewer: lists the gateway's (or relay's) streams and plays them.
-// Secure origin: WebCodecs (lowest latency). Plain HTTP: fragmented MP4 muxed here, played by MSE.
+// sioedge viewer: plays the gateway's (or relay's) streams; a single stream starts by itself, muted.
+// Secure origin: WebCodecs. Plain HTTP: fragmented MP4 muxed here, played by MSE at the live edge.
 // MJPEG: createImageBitmap on any origin. Talks the event contract over a tiny Socket.IO v5 client.
+// Keys: s statistics, f full screen, m sound. Debug state for tests and the curious: window.sioedge.
 
 const params = new URLSearchParams(location.search);
 const meta = (n) => document.querySelector(`meta[name="sioedge-${n}"]`)?.content;
@@ -225,6 +226,8 @@ function opusSamples(p) {
 }
 
 // ---------------------------------------------------------------- audio output (Web Audio, small jitter buffer)
+// Created on the first "sound on" (a user gesture, so it may run), not before: creating one takes
+// Chromium up to ~250 ms, which would delay the first picture.
 let actx = null;
 function audioContext() {
   if (!actx && FEAT.webAudio) actx = new AudioContext({ latencyHint: 'interactive' });
@@ -235,7 +238,7 @@ const JITTER_S = 0.06;
 class AudioOut {
   constructor(player) { this.player = player; this.next = 0; }
   setMuted(m) {
-    const ctx = audioContext();
+    const ctx = m ? actx : audioContext();
     if (!ctx) return;
     if (!this.gain) { this.gain = ctx.createGain(); this.gain.connect(ctx.destination); }
     this.gain.gain.value = m ? 0 : 1;
@@ -258,17 +261,24 @@ class AudioOut {
 }
 
 // ---------------------------------------------------------------- sinks: one per track kind and path
-/** H.264 via WebCodecs: Annex B in, newest frame drawn on the next animation frame. */
+/**
+ * H.264 via WebCodecs: Annex B in, the newest decoded frame drawn at once. A frame is skipped when a
+ * newer one is already in the decoder, so the late joiner's GOP burst (the cached keyframe and the
+ * deltas since, sent at once) is decoded but only its newest frame is shown; a guard draws anyway
+ * when nothing was drawn for STARVE_MS, so a decoder that always lags still shows something.
+ */
+const STARVE_MS = 250;
 class WcVideo {
   constructor(player, info) {
-    Object.assign(this, { player, info, codec: null, frame: null, ts: new Map(), needKey: true });
+    Object.assign(this, { player, info, codec: null, ts: new Map(), needKey: true, inFlight: 0, newest: -1, lastDraw: performance.now() });
     this.canvas = el('canvas', { width: info.width || 320, height: info.height || 240 });
     this.g = this.canvas.getContext('2d');
     this.dec = this.newDecoder();
   }
   newDecoder() {
-    return new VideoDecoder({ output: (f) => this.output(f), error: (e) => { this.player.note('video decoder: ' + e.message); this.codec = null; this.needKey = true; } });
+    return new VideoDecoder({ output: (f) => this.output(f), error: (e) => { this.player.note('video decoder: ' + e.message); this.restart(); } });
   }
+  restart() { this.codec = null; this.needKey = true; this.ts.clear(); this.inFlight = 0; }
   push(m, data) {
     const st = this.player.st;
     if (m.key) {
@@ -283,28 +293,25 @@ class WcVideo {
     }
     if (this.needKey || !this.codec) { st.dropped++; return; }
     // a stalled decoder (not the late-joiner GOP burst, up to one GOP at once): restart at the next keyframe
-    if (this.dec.decodeQueueSize > 2 * (this.info.fps || 30)) { this.dec.reset(); this.codec = null; this.needKey = true; this.ts.clear(); st.dropped++; return; }
+    if (this.dec.decodeQueueSize > 2 * (this.info.fps || 30)) { this.dec.reset(); this.restart(); st.dropped++; return; }
     if (this.ts.size > 200) this.ts.clear();
     this.ts.set(m.pts, m.t);
+    this.inFlight++; this.newest = m.pts;
     this.dec.decode(new EncodedVideoChunk({ type: m.key ? 'key' : 'delta', timestamp: m.pts, data }));
   }
   output(f) {
-    const t = this.ts.get(f.timestamp);
+    const t = this.ts.get(f.timestamp), now = performance.now(), st = this.player.st;
     this.ts.delete(f.timestamp);
-    this.player.decoded('video', t);
-    if (this.frame) { this.frame.close(); this.player.st.skipped++; } else requestAnimationFrame(() => this.draw());
-    this.frame = f;
-  }
-  draw() {
-    const f = this.frame;
-    if (!f) return;
-    this.frame = null;
+    this.inFlight = Math.max(0, this.inFlight - 1);
+    st.videoDecoded++;
+    if (f.timestamp < this.newest && this.inFlight > 0 && now - this.lastDraw < STARVE_MS) { f.close(); st.skipped++; return; }
     if (this.canvas.width !== f.displayWidth || this.canvas.height !== f.displayHeight) { this.canvas.width = f.displayWidth; this.canvas.height = f.displayHeight; }
     this.g.drawImage(f, 0, 0);
     f.close();
-    this.player.drawn();
+    this.lastDraw = now;
+    this.player.shown(t, now);
   }
-  close() { this.frame?.close(); if (this.dec.state !== 'closed') this.dec.close(); }
+  close() { if (this.dec.state !== 'closed') this.dec.close(); }
 }
 
 /** MJPEG: each frame is a JPEG; decode off-thread with createImageBitmap, keep only the newest. */
@@ -318,11 +325,10 @@ class JpegVideo {
     if (this.busy) { if (this.queued) this.player.st.dropped++; this.queued = [m, data]; return; }
     this.busy = true;
     createImageBitmap(new Blob([data], { type: 'image/jpeg' })).then((bmp) => {
-      this.player.decoded('video', m.t);
-      requestAnimationFrame(() => {
-        if (this.canvas.width !== bmp.width) { this.canvas.width = bmp.width; this.canvas.height = bmp.height; }
-        this.g.drawImage(bmp, 0, 0); bmp.close(); this.player.drawn();
-      });
+      this.player.st.videoDecoded++;
+      if (this.canvas.width !== bmp.width) { this.canvas.width = bmp.width; this.canvas.height = bmp.height; }
+      this.g.drawImage(bmp, 0, 0); bmp.close();
+      this.player.shown(m.t, performance.now());
     }, () => this.player.st.dropped++).finally(() => {
       this.busy = false;
       const q = this.queued; this.queued = null;
@@ -351,7 +357,7 @@ class WcAudio {
       a.copyTo(p, { planeIndex: c, format: 'f32-planar' });
       planes.push(p);
     }
-    this.player.decoded('audio');
+    this.player.st.audioDecoded++;
     this.player.audio.play(planes, a.sampleRate);
     a.close();
   }
@@ -364,124 +370,128 @@ class PcmAudio {
   push(m, data) {
     const s = new Int16Array(data.buffer, data.byteOffset, data.byteLength >> 1), n = Math.floor(s.length / this.ch);
     const planes = Array.from({ length: this.ch }, (_, c) => Float32Array.from({ length: n }, (_, i) => s[i * this.ch + c] / 32768));
-    this.player.decoded('audio');
+    this.player.st.audioDecoded++;
     this.player.audio.play(planes, this.rate);
   }
   close() {}
 }
 
 /**
- * H.264 (+ Opus) through Media Source Extensions: the page muxes fragmented MP4 itself, one
- * SourceBuffer per track. Both tracks are put on the capture clock (`t`) so they stay in sync, and
- * the element is held near the live edge (seek when > 0.8 s behind, play faster when > 0.2 s).
+ * One track (H.264 or Opus) through Media Source Extensions, for plain-HTTP origins (no WebCodecs).
+ * The page muxes one fragmented-MP4 fragment per frame into a MediaSource of the track's own element.
+ * Video and audio get separate elements: an element's clock follows its audio, and Chromium keeps
+ * some 200-400 ms of decoded audio ahead of the playhead, which would hold the picture that far
+ * behind too. With no duration in the init segment (mvhd 0, no mehd) Chromium's MP4 parser marks
+ * the stream live (media/formats/mp4/mp4_stream_parser.cc), and for live video it turns off its
+ * ~200 ms rendering buffer (the "renderingBufferHint explained" proposal describes this heuristic):
+ * each frame is shown once decoded. The audio element only starts on "sound on": most viewers never
+ * unmute, and a second media pipeline starting beside the video's slows its first second.
+ * After every append the playhead is steered to the newest frame (see steer()); about one frame
+ * is kept in hand so arrival jitter does not run the buffer dry every frame.
  */
-class MseSink {
-  constructor(player, vInfo, aInfo) {
-    this.player = player;
-    this.video = el('video', { muted: true, playsInline: true, autoplay: true, disableRemotePlayback: true });
-    if (!vInfo) this.video.hidden = true;
+const KEY_SKIP_S = 0.1, JUMP_S = 0.5, SLACK_FRAMES = 1.5;
+class MseTrack {
+  constructor(player, kind, info) {
+    Object.assign(this, { player, kind, info, q: [], seq: 1, sb: null, closed: false, tmap: new Map(), keyTime: -1 });
+    this.video = kind === 'video';
+    this.frameS = this.video ? 1 / (info.fps || 30) : 0.02;
+    this.el = el(kind, { muted: true, playsInline: true, disableRemotePlayback: true }); // steer() starts it
+    if (!this.video) this.entry = opusEntry(info.channels || 1, info.sampleRate || 48000);
     this.ms = new MS();
     this.url = URL.createObjectURL(this.ms);
-    this.video.src = this.url;
-    this.video.onerror = () => { // a decode error kills the MediaSource: start over, a second later
-      const why = 'media error: ' + (this.video.error?.message || this.video.error?.code);
+    this.el.src = this.url;
+    this.el.onerror = () => { // a decode error kills the MediaSource: start over, a second later
+      const why = `${kind}: ${this.el.error?.message || this.el.error?.code}`;
       setTimeout(() => this.closed || this.player.rebuild(why), 1000);
     };
-    this.tracks = {};
-    if (vInfo) this.tracks.video = { info: vInfo, sb: null, q: [], seq: 1, ready: false };
-    if (aInfo) this.tracks.audio = { info: aInfo, sb: null, q: [], seq: 1, ready: true, entry: opusEntry(aInfo.channels || 1, aInfo.sampleRate || 48000) };
-    this.t0 = null; this.early = []; this.tmap = new Map();
+    this.el.onwaiting = () => this.player.st.waiting++;
     this.ms.addEventListener('sourceopen', () => this.setup(), { once: true });
-    this.timer = setInterval(() => this.tick(), 200);
-    if (this.video.requestVideoFrameCallback) this.video.requestVideoFrameCallback((n, md) => this.presented(md));
+    if (this.video) this.el.requestVideoFrameCallback?.((n, md) => this.presented(md));
   }
-  /** SourceBuffers can only be added before the first init segment: wait for the video's SPS. */
+  /** The SourceBuffer needs the codec string: for video, from the first keyframe's SPS. */
   setup() {
-    const trs = Object.values(this.tracks);
-    if (this.ms.readyState !== 'open' || !trs.every((t) => t.ready) || trs.some((t) => t.sb)) return;
-    for (const [kind, tr] of Object.entries(this.tracks)) {
-      const mime = kind === 'video' ? `video/mp4; codecs="${tr.codec}"` : 'audio/mp4; codecs="opus"';
-      try { tr.sb = this.ms.addSourceBuffer(mime); } catch (e) { this.player.note(`MSE ${mime}: ${e.message}`); return; }
-      tr.sb.mode = 'segments';
-      tr.sb.addEventListener('updateend', () => this.pump(tr));
-      tr.q.push(kind === 'video' ? initSegment('video', 90000, tr.entry, tr.w, tr.h) : initSegment('audio', 48000, tr.entry));
-    }
-    const early = this.early; this.early = [];
-    for (const a of early) this.push(...a);
-    for (const tr of trs) this.pump(tr);
+    if (this.ms.readyState !== 'open' || !this.entry || this.sb) return;
+    const mime = this.video ? `video/mp4; codecs="${this.codec}"` : 'audio/mp4; codecs="opus"';
+    try { this.sb = this.ms.addSourceBuffer(mime); } catch (e) { this.player.note(`MSE ${mime}: ${e.message}`); return; }
+    this.sb.addEventListener('updateend', () => { this.steer(); this.pump(); });
+    this.q.unshift(this.video ? initSegment('video', 90000, this.entry, this.w, this.h) : initSegment('audio', 48000, this.entry));
+    this.pump();
   }
-  push(kind, m, data) {
-    const tr = this.tracks[kind];
-    if (!tr) return;
-    if (kind === 'video' && !tr.ready) {
-      if (!m.key) { this.player.st.dropped++; return; }
-      const { sps, pps } = paramSets(data);
-      if (!sps || !pps) { this.player.st.dropped++; return; }
-      Object.assign(tr, { ready: true, sps, codec: avcCodec(sps), w: tr.info.width || 640, h: tr.info.height || 480 });
-      tr.entry = avc1Entry(sps, pps, tr.w, tr.h);
+  push(m, data) {
+    const st = this.player.st;
+    if (this.video && !this.entry) {
+      const { sps, pps } = m.key ? paramSets(data) : {};
+      if (!sps || !pps) { st.dropped++; return; }
+      Object.assign(this, { sps, codec: avcCodec(sps), w: this.info.width || 640, h: this.info.height || 480 });
+      this.entry = avc1Entry(sps, pps, this.w, this.h);
       this.setup();
     }
-    if (!tr.sb) { if (this.early.length < 200) this.early.push([kind, m, data]); return; }
-    if (tr.skipToKey && !m.key) { this.player.st.dropped++; return; }
-    tr.skipToKey = false;
-    // Timeline: microseconds since the first capture time seen (minus 1 s so early audio is >= 0),
-    // following the track's pts between re-anchors so sample spacing stays regular.
-    this.t0 ??= m.t - 1e6;
-    const est = m.t - this.t0;
-    if (!tr.anchor || Math.abs(tr.anchor.us + m.pts - tr.anchor.pts - est) > 500000) tr.anchor = { us: est, pts: m.pts };
-    const us = tr.anchor.us + m.pts - tr.anchor.pts;
-    if (kind === 'video') {
+    if (this.skipToKey && !m.key) { st.dropped++; return; }
+    this.skipToKey = false;
+    const us = this.player.timeline(this.kind, m);
+    if (this.video) {
       if (m.key) {
         const { sps } = paramSets(data);
-        if (sps && sps.join() !== tr.sps.join()) { this.player.rebuild('new SPS'); return; }
+        if (sps && sps.join() !== this.sps.join()) { this.player.rebuild('new SPS'); return; }
+        this.keyTime = us / 1e6;
       }
       const nals = nalUnits(data).filter((n) => { const t = n[0] & 31; return t !== 7 && t !== 8 && t !== 9; });
-      const sample = concat(nals.flatMap((n) => [u32(n.length), n]));
-      const time = Math.round(us * 0.09), fps = tr.info.fps || 30;
+      const time = Math.round(us * 0.09);
       if (this.tmap.size > 300) this.tmap.clear();
       this.tmap.set(time, m.t);
-      tr.q.push(fragment(tr.seq++, time, Math.round(90000 / fps), m.key, sample));
+      this.q.push(fragment(this.seq++, time, Math.round(90000 * this.frameS), m.key, concat(nals.flatMap((n) => [u32(n.length), n]))));
     } else {
-      tr.q.push(fragment(tr.seq++, Math.round(us * 0.048), opusSamples(data), true, data));
+      this.q.push(fragment(this.seq++, Math.round(us * 0.048), opusSamples(data), true, data));
     }
-    if (tr.q.length > 90) { this.player.st.dropped += tr.q.length; tr.q.length = 0; tr.skipToKey = true; } // stalled: drop rather than grow
-    this.pump(tr);
+    if (this.q.length > 90) { st.dropped += this.q.length; this.q.length = 0; this.skipToKey = true; } // stalled: drop rather than grow
+    this.pump();
   }
-  pump(tr) {
-    if (!tr.sb || tr.sb.updating || this.ms.readyState !== 'open') return;
-    const v = this.video, b = tr.sb.buffered;
-    if (b.length && v.currentTime - b.start(0) > 8) { tr.sb.remove(0, v.currentTime - 4); return; } // trim history
-    if (!tr.q.length) return;
-    const data = concat(tr.q); tr.q = [];
-    try { tr.sb.appendBuffer(data); } catch (e) { this.player.note('MSE append: ' + e.message); tr.skipToKey = true; }
+  pump() {
+    const sb = this.sb;
+    if (!sb || sb.updating || this.ms.readyState !== 'open') return;
+    const b = sb.buffered, now = this.el.currentTime;
+    if (b.length && now - b.start(0) > 10) { sb.remove(0, now - 5); return; } // trim history
+    if (!this.q.length) return;
+    const data = concat(this.q); this.q = [];
+    try { sb.appendBuffer(data); } catch (e) { this.player.note('MSE append: ' + e.message); this.skipToKey = true; }
   }
-  /** Live-edge control, 5x a second. */
-  tick() {
-    const v = this.video, b = v.buffered;
-    if (!b.length) return;
-    const end = b.end(b.length - 1), lag = end - v.currentTime;
-    this.player.st.lag = lag;
-    if (v.currentTime < b.start(0) || lag > 0.8) { v.currentTime = Math.max(b.start(b.length - 1), end - 0.15); this.player.st.seeks++; }
-    v.playbackRate = lag > 0.5 ? 1.5 : lag > 0.2 ? 1.15 : 1;
+  /**
+   * Live-edge control, after every append (`behind`: how far the playhead is behind the newest
+   * frame's start). Video starts once a frame after the first keyframe is in (so the late joiner's
+   * old keyframe is never shown on its own) with one jump to the newest frame (Chromium decodes the
+   * GOP burst up to it without showing it); then a jump to a fresh keyframe (one frame to decode)
+   * when more than KEY_SKIP_S behind, and in between a rate that grows with the lag beyond SLACK_FRAMES.
+   */
+  steer() {
+    const v = this.el, b = this.sb.buffered, st = this.player.st, d = this.frameS;
+    if (!b.length || v.seeking) return;
+    const end = b.end(b.length - 1), lag = end - v.currentTime, behind = lag - d;
+    const jump = (to) => { v.currentTime = to; v.playbackRate = 1; st.seeks++; this.jumped = true; };
+    const outside = v.currentTime < b.start(b.length - 1);
+    if (!this.video) { // audio: Chromium decides how much it holds; only bound it
+      st.audioLag = lag;
+      if (lag > JUMP_S || outside) jump(end - d);
+    } else {
+      st.lag = lag;
+      if (this.seq - this.q.length < 3) return; // fragments appended so far: just the first keyframe
+      if (!v.requestVideoFrameCallback && v.readyState >= 2) this.player.shown(undefined, performance.now()); // no per-frame callback: count appends
+      const slack = SLACK_FRAMES * d;
+      if ((!this.jumped && !this.shown && behind > d / 2) || behind > JUMP_S || outside) jump(end - d);
+      else if (this.keyTime > v.currentTime && this.keyTime < end && behind > KEY_SKIP_S) jump(this.keyTime);
+      else v.playbackRate = behind > slack ? Math.min(2, Math.round((1 + (behind - slack) * 4) * 20) / 20) : 1;
+    }
     if (v.paused) v.play().catch(() => {});
-    const q = v.getVideoPlaybackQuality?.();
-    if (q) { this.player.st.mseFrames = q.totalVideoFrames; this.player.st.mseDropped = q.droppedVideoFrames; }
-    this.player.st.mseAudioBytes = v.webkitAudioDecodedByteCount ?? null; // Chromium only
-    if (!v.requestVideoFrameCallback && this.tmap.size) { // latency estimate without rVFC: newest t minus buffered lag
-      const last = [...this.tmap.values()].pop();
-      this.player.st.lat.push((nowUs() - last) / 1000 + lag * 1000 - this.player.offsetMs());
-    }
   }
+  /** requestVideoFrameCallback: the frame's capture time and when it is expected on the glass. */
   presented(md) {
     const t = this.tmap.get(Math.round(md.mediaTime * 90000));
-    if (t !== undefined) this.player.decoded('video', t, true);
-    else this.player.drawn();
-    if (!this.closed) this.video.requestVideoFrameCallback((n, m) => this.presented(m));
+    this.shown = true;
+    if (t !== undefined) this.player.shown(t, md.expectedDisplayTime);
+    if (!this.closed) this.el.requestVideoFrameCallback((n, m) => this.presented(m));
   }
   close() {
     this.closed = true;
-    clearInterval(this.timer);
-    this.video.removeAttribute('src'); this.video.load();
+    this.el.removeAttribute('src'); this.el.load();
     URL.revokeObjectURL(this.url);
   }
 }
@@ -489,46 +499,68 @@ class MseSink {
 // ---------------------------------------------------------------- one watched stream
 const kindOf = (codec) => (codec === 'h264' || codec === 'mjpeg' ? 'video' : 'audio');
 const pct = (a, p) => { if (!a.length) return null; const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
+/** A picture that froze this long while frames kept arriving counts as a stall. */
+const STALL_MS = 200;
 
 class Player {
   constructor(name) {
-    this.name = name;
-    this.muted = true;
+    Object.assign(this, { name, muted: true, sinks: {}, tracksJson: '', anchors: {}, t0: null, fastWin: [] }); // fastWin: per-second minima of (receive - t)
     this.audio = new AudioOut(this);
-    this.sinks = {};
-    this.tracksJson = '';
-    this.fastWin = []; // per-second minima of (receive - t), for the clock offset
-    this.stateEl = el('span', { className: 'badge', textContent: 'starting' });
-    this.muteBtn = el('button', { textContent: 'unmute', onclick: () => this.setMuted(!this.muted) });
-    this.screen = el('div', { className: 'screen' });
-    this.statsEl = el('div', { className: 'stats' });
-    this.card = el('section', { className: 'player' },
-      el('div', { className: 'bar' }, el('b', { textContent: name }), this.stateEl, this.muteBtn,
-        el('button', { textContent: 'full screen', onclick: () => this.fullscreen() }),
-        el('button', { textContent: '✕', title: 'stop watching', onclick: () => stop(name) })),
-      this.screen, this.statsEl);
+    this.box = el('div', { className: 'media' });
+    this.statusEl = el('div', { className: 'status', textContent: 'connecting…' });
+    this.statsEl = el('pre', { className: 'stats' });
+    this.soundBtn = el('button', { className: 'sound', hidden: true, onclick: () => this.setMuted(!this.muted) });
+    // The toolbar: [text, title, action, class]; a further button is one more entry here.
+    const tools = [
+      ['Stats', 'statistics (s)', toggleStats, 'stats-btn'],
+      ['Full screen', 'full screen (f)', () => this.fullscreen(), 'fs-btn'],
+      ['✕', 'stop watching', () => stop(name), 'close'],
+    ];
+    this.view = el('div', { className: 'view', ondblclick: () => this.fullscreen(), onpointerdown: () => this.touched() },
+      this.box, this.statusEl, this.statsEl, this.soundBtn,
+      el('div', { className: 'bar' }, el('b', { textContent: name }),
+        ...tools.map(([textContent, title, onclick, className]) => el('button', { textContent, title, onclick, className }))));
+    this.card = el('section', { className: 'player', dataset: { stream: name } }, this.view);
     $('#players').append(this.card);
-    this.st = dbg.players[name] = { path: null, state: 'starting', recvFrames: 0, recvBytes: 0, muted: true, videoDecoded: 0, audioDecoded: 0, audioPlayed: 0, drawn: 0,
-      dropped: 0, skipped: 0, seqGaps: 0, seeks: 0, lag: null, lat: [], latencyP50: null, latencyP99: null, fps: 0, kbps: 0,
-      offsetMs: 0, clickAt: performance.now(), firstPictureMs: null, notes: [] };
-    this.last = { decoded: 0, bytes: 0, at: performance.now() };
+    this.st = dbg.players[name] = { path: null, state: 'starting', recvFrames: 0, videoRecv: 0, recvBytes: 0, muted: true, videoDecoded: 0, audioDecoded: 0, audioPlayed: 0,
+      drawn: 0, dropped: 0, skipped: 0, seqGaps: 0, seeks: 0, stalls: 0, waiting: 0, lag: null, audioLag: null, lat: [], latencyP50: null, latencyP99: null,
+      fps: 0, kbps: 0, width: 0, height: 0, offsetMs: 0, startAt: performance.now(), firstPictureMs: null, pageToPictureMs: null, notes: [] };
+    this.last = { drawn: 0, bytes: 0, at: performance.now() };
     this.seq = {};
     this.timer = setInterval(() => this.report(), 1000);
+    this.setMuted(true);
   }
   note(msg) { this.st.notes.push(msg); console.warn(this.name, msg); }
-  setState(s, cls = '') { this.st.state = s; this.stateEl.textContent = s; this.stateEl.className = 'badge ' + cls; }
+  /** The state, shown over the picture unless live; back from a lost connection, "reconnected" for 3 s. */
+  setState(s, cls = '') {
+    this.st.state = s;
+    clearTimeout(this.statusTimer);
+    let text = s === 'live' ? '' : s;
+    if (s === 'live' && this.lost) {
+      text = 'reconnected'; this.lost = false;
+      this.statusTimer = setTimeout(() => { this.statusEl.hidden = true; }, 3000);
+    }
+    this.statusEl.textContent = text;
+    this.statusEl.className = 'status ' + cls;
+    this.statusEl.hidden = !text;
+  }
+  touched() { this.card.classList.add('touched'); clearTimeout(this.touchTimer); this.touchTimer = setTimeout(() => this.card.classList.remove('touched'), 3000); }
   setMuted(m) {
     this.muted = this.st.muted = m;
-    this.muteBtn.textContent = m ? 'unmute' : 'mute';
+    this.soundBtn.textContent = m ? 'Sound on' : 'Mute';
+    this.soundBtn.title = m ? 'sound on (m)' : 'mute (m)';
+    this.soundBtn.classList.toggle('off', m);
     this.audio.setMuted(m);
-    if (this.sinks.mse) { this.sinks.mse.video.muted = m; if (!m) this.sinks.mse.video.play().catch(() => {}); }
+    const a = this.mseAudio;
+    if (!m && a && !this.sinks[a.track]) this.box.append((this.sinks[a.track] = new MseTrack(this, 'audio', a)).el);
+    for (const s of Object.values(this.sinks)) if (s.el && !s.video) { s.el.muted = m; if (!m) s.el.play().catch(() => {}); }
   }
   fullscreen() {
     const c = this.card;
     if (document.fullscreenElement) document.exitFullscreen();
-    else if (c.requestFullscreen) c.requestFullscreen();
+    else if (c.requestFullscreen) c.requestFullscreen().catch(() => {});
     else if (c.webkitRequestFullscreen) c.webkitRequestFullscreen();
-    else this.sinks.mse?.video.webkitEnterFullscreen?.(); // iPhone: only <video> goes full screen
+    else Object.values(this.sinks).find((s) => s.video)?.el.webkitEnterFullscreen?.(); // iPhone: only <video> goes full screen
   }
   /** (Re)builds the decoders from an announce; no-op when the tracks did not change. */
   build(tracks, force = false) {
@@ -538,34 +570,43 @@ class Player {
     this.teardown();
     this.tracks = tracks;
     const v = tracks.find((t) => kindOf(t.codec) === 'video'), a = tracks.find((t) => kindOf(t.codec) === 'audio');
-    const mse = {}, paths = [];
+    const paths = [];
     if (v?.codec === 'h264') {
       if (H264_PATH === 'webcodecs') { this.sinks[v.track] = new WcVideo(this, v); paths.push('webcodecs'); }
-      else if (H264_PATH === 'mse') { mse.video = v; paths.push('mse'); }
+      else if (H264_PATH === 'mse') { this.sinks[v.track] = new MseTrack(this, 'video', v); paths.push('mse'); }
       else showNotice('This browser has neither WebCodecs nor Media Source Extensions: H.264 cannot play.');
     } else if (v?.codec === 'mjpeg') { this.sinks[v.track] = new JpegVideo(this, v); paths.push('mjpeg'); }
     if (a?.codec === 'opus') {
-      if ((mse.video || !FEAT.audioDecoder) && FEAT.mseOpus) { mse.audio = a; paths.push('mse-audio'); }
-      else if (FEAT.audioDecoder) { this.sinks[a.track] = new WcAudio(this, a); paths.push('webcodecs-audio'); }
-      else { showNotice('This browser cannot decode Opus here (Safari MSE has no Opus): video only. Open the page over HTTPS for audio.'); paths.push('no-audio'); }
+      if (FEAT.audioDecoder) { this.sinks[a.track] = new WcAudio(this, a); paths.push('webcodecs-audio'); }
+      else if (FEAT.mseOpus) { this.mseAudio = a; paths.push('mse-audio'); } // its element starts on "sound on": setMuted()
+      else { showNotice('This browser cannot decode Opus here (Safari MSE has no Opus): video only. Open the page over HTTPS for sound.'); paths.push('no-audio'); }
     } else if (a?.codec === 'pcm') { this.sinks[a.track] = new PcmAudio(this, a); paths.push('pcm'); }
-    if (mse.video || mse.audio) {
-      this.sinks.mse = new MseSink(this, mse.video, mse.audio);
-      if (mse.video) this.sinks[mse.video.track] = { push: (m, d) => this.sinks.mse.push('video', m, d), close() {} };
-      if (mse.audio) this.sinks[mse.audio.track] = { push: (m, d) => this.sinks.mse.push('audio', m, d), close() {} };
-    }
     this.st.path = paths.join('+');
-    this.muteBtn.hidden = !a;
-    const screen = this.sinks.mse && mse.video ? this.sinks.mse.video : Object.values(this.sinks).find((s) => s.canvas)?.canvas;
-    this.screen.replaceChildren(...[screen, this.sinks.mse?.video].filter((x, i, all) => x && all.indexOf(x) === i));
+    this.videoTrack = v?.track;
+    this.soundBtn.hidden = !a;
+    if (v?.width && v?.height) this.view.style.setProperty('--ar', `${v.width} / ${v.height}`);
+    this.box.replaceChildren(...Object.values(this.sinks).map((s) => s.canvas || s.el).filter(Boolean));
     this.setMuted(this.muted);
   }
   rebuild(why) { this.note('rebuild: ' + why); this.build(this.tracks, true); }
-  teardown() { for (const s of new Set(Object.values(this.sinks))) s.close(); this.sinks = {}; this.seq = {}; }
+  teardown() { for (const s of Object.values(this.sinks)) s.close(); Object.assign(this, { sinks: {}, seq: {}, anchors: {}, t0: null, mseAudio: null }); }
+  /**
+   * Media time (µs) of a frame on the MSE timeline: microseconds since the first capture time seen
+   * (minus 1 s so early audio is >= 0), following the track's pts between re-anchors so sample
+   * spacing stays regular. Both tracks share it, so the elements' currentTime are comparable.
+   */
+  timeline(kind, m) {
+    this.t0 ??= m.t - 1e6;
+    const est = m.t - this.t0, a = this.anchors[kind];
+    if (!a || Math.abs(a.us + m.pts - a.pts - est) > 500000) this.anchors[kind] = { us: est, pts: m.pts };
+    const b = this.anchors[kind];
+    return b.us + m.pts - b.pts;
+  }
   media(m, buf) {
     const data = new Uint8Array(buf);
     const st = this.st;
     st.recvFrames++; st.recvBytes += data.length;
+    if (m.track === this.videoTrack) st.videoRecv++;
     this.observeClock(m.t);
     const prev = this.seq[m.track];
     if (prev !== undefined && m.seq > prev + 1) st.seqGaps += m.seq - prev - 1;
@@ -583,31 +624,38 @@ class Player {
     if (top && top.sec === sec) top.min = Math.min(top.min, d); else { w.push({ sec, min: d }); if (w.length > 10) w.shift(); }
   }
   offsetMs() { return Math.min(0, ...this.fastWin.map((x) => x.min)); }
-  decoded(kind, t, presented = false) {
-    if (kind === 'audio') { this.st.audioDecoded++; return; }
-    this.st.videoDecoded++;
-    if (t !== undefined) { this.st.lat.push((nowUs() - t) / 1000 - this.offsetMs()); if (this.st.lat.length > 1200) this.st.lat.shift(); }
-    if (presented) this.drawn();
-  }
-  drawn() {
-    this.st.drawn++;
-    if (this.st.firstPictureMs === null) { this.st.firstPictureMs = Math.round(performance.now() - this.st.clickAt); this.setState('live', 'ok'); }
+  /**
+   * A picture captured at `t` (µs, gateway clock) reaches the screen at `when` (performance.now() ms:
+   * the expected display time for <video>, the draw for a canvas). Records its latency, stalls
+   * (a picture that froze for STALL_MS while video frames kept coming) and the first picture.
+   */
+  shown(t, when) {
+    const st = this.st;
+    if (t !== undefined) { st.lat.push(performance.timeOrigin + when - t / 1000 - this.offsetMs()); if (st.lat.length > 4000) st.lat.shift(); }
+    if (this.lastShown !== undefined && when - this.lastShown > STALL_MS && st.videoRecv - this.recvAtShown > 1) st.stalls++;
+    this.lastShown = when; this.recvAtShown = st.videoRecv;
+    st.drawn++;
+    if (st.firstPictureMs === null) { st.firstPictureMs = Math.round(when - st.startAt); st.pageToPictureMs = Math.round(when); }
+    if (st.state !== 'live' && sio.state === 'connected') this.setState('live', 'ok'); // not a buffered picture after a disconnect
   }
   report() {
     const st = this.st, now = performance.now(), dt = (now - this.last.at) / 1000;
-    st.fps = Math.round((st.videoDecoded - this.last.decoded) / dt * 10) / 10;
+    st.fps = Math.round((st.drawn - this.last.drawn) / dt * 10) / 10;
     st.kbps = Math.round((st.recvBytes - this.last.bytes) * 8 / dt / 1000);
     if (st.recvFrames !== this.last.frames) this.lastMediaAt = now;
     else if (st.state === 'live' && now - (this.lastMediaAt ?? now) > 3000) this.setState('no media', 'warn');
-    if (st.state === 'no media' && st.recvFrames !== this.last.frames) this.setState('live', 'ok');
-    this.last = { decoded: st.videoDecoded, bytes: st.recvBytes, frames: st.recvFrames, at: now };
+    this.last = { drawn: st.drawn, bytes: st.recvBytes, frames: st.recvFrames, at: now };
     const recent = st.lat.slice(-300);
     st.latencyP50 = pct(recent, 0.5); st.latencyP99 = pct(recent, 0.99);
     st.offsetMs = this.offsetMs();
-    const f = (x) => (x === null ? '–' : x.toFixed(0));
-    this.statsEl.textContent = `${st.path || '–'}  ${st.fps} fps  ${st.kbps} kbit/s\nlatency p50 ${f(st.latencyP50)} ms  p99 ${f(st.latencyP99)} ms` +
-      (st.lag !== null ? `  buffer ${(st.lag * 1000).toFixed(0)} ms` : '') +
-      `\ndropped ${st.dropped + st.seqGaps + (st.mseDropped || 0)}  first picture ${f(st.firstPictureMs)} ms  clock offset ${f(st.offsetMs)} ms`;
+    const pic = Object.values(this.sinks).find((s) => s.canvas || s.video), e = pic?.canvas || pic?.el;
+    st.width = e?.videoWidth ?? e?.width ?? 0; st.height = e?.videoHeight ?? e?.height ?? 0;
+    if (!document.body.classList.contains('show-stats')) return;
+    const f = (x, unit = ' ms') => (x === null ? '–' : x.toFixed(0) + unit);
+    this.statsEl.textContent = `${st.width}×${st.height}  ${st.fps} fps  ${st.kbps} kbit/s\n` +
+      `latency ${f(st.latencyP50)} (p99 ${f(st.latencyP99)})` + (st.lag !== null ? `  buffer ${f(st.lag * 1000)}` : '') + '\n' +
+      `${st.path || '–'}${H264_PATH === 'mse' && !FEAT.secure ? ' (plain HTTP)' : ''}` + (st.audioLag !== null ? `  audio +${f((st.audioLag - (st.lag ?? 0)) * 1000)}` : '') + '\n' +
+      `stalls ${st.stalls}  dropped ${st.dropped + st.seqGaps}  first picture ${f(st.firstPictureMs)}`;
   }
   close() { clearInterval(this.timer); clearTimeout(this.retry); this.teardown(); this.audio.close(); this.card.remove(); delete dbg.players[this.name]; }
 }
@@ -633,40 +681,50 @@ function askSecret(why) {
   $('#notice').hidden = false;
 }
 function setConn(s, cls) { dbg.conn = s; const c = $('#conn'); c.textContent = s; c.className = 'badge ' + cls; }
+function toggleStats() { document.body.classList.toggle('show-stats'); for (const p of players.values()) p.report(); }
 
 /** Watches p's stream; on refusal (e.g. a restarted gateway whose capture is not up yet) retries every second. */
 async function watch(p) {
   clearTimeout(p.retry);
   if (players.get(p.name) !== p || sio.state !== 'connected') return; // the next connect re-watches
-  p.setState('watching', 'warn');
+  if (!p.lost) p.setState('starting…');
   try {
     const [ann] = await sio.call('watch', { stream: p.name });
     if (!ann?.tracks) throw new Error(ann?.error || ann?.message || 'unknown stream');
     if (players.get(p.name) === p) p.build(ann.tracks); // no-op if the announce event came first
   } catch (e) {
-    p.setState(`waiting (${e.message})`, 'err');
+    p.setState(`waiting for the stream (${e.message})`, 'err');
     p.retry = setTimeout(() => watch(p), 1000);
   }
 }
 function play(name) {
-  audioContext()?.resume(); // this click is the gesture that lets audio start later
-  let p = players.get(name);
-  if (p) { p.st.clickAt = performance.now(); return; }
-  p = new Player(name);
+  actx?.resume(); // a click here is a gesture that lets sound start
+  if (players.has(name)) return;
+  const p = new Player(name);
   players.set(name, p);
+  markWatched();
   watch(p);
 }
-function stop(name) { const p = players.get(name); if (!p) return; players.delete(name); sio.emit('unwatch', { stream: name }); p.close(); }
+function stop(name) { const p = players.get(name); if (!p) return; players.delete(name); sio.emit('unwatch', { stream: name }); p.close(); markWatched(); }
+function markWatched() { for (const b of document.querySelectorAll('#streams button')) b.setAttribute('aria-pressed', players.has(b.dataset.stream)); }
 dbg.play = play; dbg.stop = stop; dbg.audioState = () => actx?.state ?? 'none';
 
+/** The stream picker, shown only when there is a choice; a single stream starts by itself (muted). */
+let autoplayed = false;
 function renderStreams(list) {
   dbg.streams = list;
-  const ul = $('#streams');
-  if (!list.length) { ul.replaceChildren(el('li', { className: 'empty', textContent: 'no streams' })); return; }
-  ul.replaceChildren(...list.map((s) => el('li', { dataset: { stream: s.stream } },
-    el('span', { textContent: s.stream }),
-    el('small', { textContent: (s.tracks || []).map((t) => t.codec + (t.width ? ` ${t.width}×${t.height}` : '')).join(' + ') + (s.state && s.state !== 'live' ? ` (${s.state})` : '') }),
-    el('button', { textContent: 'play', className: 'play', onclick: () => play(s.stream) }))));
+  const nav = $('#streams');
+  nav.hidden = list.length < 2;
+  document.body.classList.toggle('single', list.length < 2 && players.size < 2);
+  nav.replaceChildren(...list.map((s) => el('button', {
+    dataset: { stream: s.stream },
+    title: (s.tracks || []).map((t) => t.codec + (t.width ? ` ${t.width}×${t.height}` : '')).join(' + ') + (s.state && s.state !== 'live' ? ` (${s.state})` : ''),
+    textContent: s.stream,
+    onclick: () => (players.has(s.stream) ? stop(s.stream) : play(s.stream)),
+  })));
+  markWatched();
+  $('#players').dataset.hint = list.length ? 'Pick a stream above.' : 'The server has no streams yet.';
+  if (list.length === 1 && !players.size && !autoplayed) { autoplayed = true; play(list[0].stream); }
 }
 async function refreshStreams() {
   let list;
@@ -680,7 +738,11 @@ sio.on('connect', () => {
   refreshStreams();
   for (const p of players.values()) { p.teardown(); p.tracksJson = ''; watch(p); } // resume after a restart
 });
-sio.on('disconnect', (why) => { setConn('disconnected: ' + why, 'err'); for (const p of players.values()) p.setState('reconnecting', 'warn'); });
+sio.on('disconnect', (why) => {
+  setConn('disconnected: ' + why, 'err');
+  $('#players').dataset.hint = 'Connection lost: reconnecting…';
+  for (const p of players.values()) { p.lost = true; p.setState('connection lost: reconnecting…', 'warn'); }
+});
 sio.on('state', (s) => {
   setConn(s, s.startsWith('refused') ? 'err' : 'warn');
   if (s.startsWith('refused') && !$('#secret')) askSecret(s.slice(9));
@@ -695,6 +757,12 @@ sio.on('status', (s) => {
 sio.on('media', (m, buf) => { const p = players.get(m?.stream); if (p && buf instanceof ArrayBuffer) p.media(m, buf); });
 setInterval(() => { if (sio.state === 'connected') refreshStreams(); }, 5000);
 
-$('#mode').textContent = { webcodecs: 'WebCodecs', mse: 'MSE (fMP4)', none: 'no H.264 decoder' }[H264_PATH] + (FEAT.managedMediaSource ? ' · ManagedMediaSource' : '');
-if (H264_PATH === 'mse' && !FEAT.secure) showNotice('Plain-HTTP origin: WebCodecs is unavailable, so H.264 plays through MSE (higher latency). Open this page over HTTPS or on localhost for the lowest latency.');
-for (const name of (params.get('watch') || '').split(',').filter(Boolean)) play(name);
+document.addEventListener('keydown', (e) => {
+  if (e.target.closest?.('input, textarea') || e.ctrlKey || e.metaKey || e.altKey) return;
+  const p = players.values().next().value;
+  if (e.key === 's') toggleStats();
+  else if (e.key === 'f') p?.fullscreen();
+  else if (e.key === 'm') p?.setMuted(!p.muted);
+});
+if (params.has('stats')) toggleStats();
+for (const name of (params.get('watch') || '').split(',').filter(Boolean)) { autoplayed = true; play(name); }

@@ -57,7 +57,12 @@ pub struct Browser {
     stdin: ChildStdin,
 }
 impl Browser {
+    /// Chromium with an 800x520 window; `args` are extra command-line flags.
     pub fn launch(args: &[&str]) -> Browser {
+        Self::launch_sized(args, 800, 520)
+    }
+    /// Chromium with a `width` x `height` viewport.
+    pub fn launch_sized(args: &[&str], width: u32, height: u32) -> Browser {
         let mut proc = Proc::spawn(
             Command::new("node")
                 .arg(peers().join("viewer/browser.js"))
@@ -65,7 +70,7 @@ impl Browser {
         );
         let stdin = proc.child.stdin.take().expect("stdin is piped");
         let mut b = Browser { proc, stdin };
-        b.cmd(json!({"op": "launch", "args": args}));
+        b.cmd(json!({"op": "launch", "args": args, "width": width, "height": height}));
         b
     }
     pub fn cmd(&mut self, c: Value) -> Value {
@@ -99,18 +104,64 @@ impl Browser {
             "(() => {{ const p = window.sioedge.players[{stream:?}]; return p ? JSON.parse(JSON.stringify(p)) : null; }})()"
         ))
     }
-    /// Opens the page, clicks the stream's play button and waits for its first picture.
+    /// Opens the page and waits for the stream's first picture: a single stream starts by itself,
+    /// one of several is started with its button in the stream picker.
     pub fn open_and_play(&mut self, url: &str, stream: &str) -> Value {
         self.cmd(json!({"op": "goto", "url": url}));
-        self.cmd(
-            json!({"op": "click", "selector": format!("li[data-stream={stream}] button.play")}),
+        let button = format!("#streams:not([hidden]) button[data-stream={stream}]");
+        let autoplayed = self.wait_for(
+            &format!(
+                "window.sioedge.players[{stream:?}] ? 'autoplay' : document.querySelector({button:?}) && 'picker'"
+            ),
+            Duration::from_secs(15),
         );
+        if autoplayed == "picker" {
+            self.cmd(json!({"op": "click", "selector": button}));
+        }
         self.wait_for(
             &format!("window.sioedge.players[{stream:?}]?.firstPictureMs"),
             Duration::from_secs(15),
         );
         self.player(stream)
     }
+    /// [`Browser::picture`] after resizing the viewport to `width` x `height` (and a layout pass).
+    pub fn picture_at(&mut self, width: u32, height: u32) -> Picture {
+        self.cmd(json!({"op": "viewport", "width": width, "height": height}));
+        std::thread::sleep(Duration::from_millis(300));
+        self.picture()
+    }
+    /// The first player's picture: its rendered size inside the video/canvas element's content box
+    /// (letterboxing taken out: `object-fit: contain` scales the intrinsic size to fit), the
+    /// viewport, and how many distinct coarse colours one row of the picture has.
+    pub fn picture(&mut self) -> Picture {
+        let v = self.eval(
+            "(() => { const e = document.querySelector('.player .media > video:not([hidden]), .player .media > canvas'); \
+             const r = e.getBoundingClientRect(), iw = e.videoWidth || e.width, ih = e.videoHeight || e.height; \
+             const s = Math.min(r.width / iw, r.height / ih); \
+             const c = Object.assign(document.createElement('canvas'), { width: iw, height: ih }), g = c.getContext('2d'); g.drawImage(e, 0, 0); \
+             const d = g.getImageData(0, ih >> 2, iw, 1).data, set = new Set(); \
+             for (let i = 0; i < d.length; i += 4) set.add([d[i], d[i + 1], d[i + 2]].map((x) => x >> 6).join()); \
+             return [iw * s, ih * s, innerWidth, innerHeight, set.size, e.tagName]; })()",
+        );
+        let f = |i: usize| v[i].as_f64().unwrap_or(0.0);
+        Picture {
+            width: f(0),
+            height: f(1),
+            viewport: (f(2), f(3)),
+            colours: f(4) as usize,
+            element: v[5].as_str().unwrap_or("").to_lowercase(),
+        }
+    }
+}
+
+/// What [`Browser::picture`] measured, in CSS pixels.
+#[derive(Debug)]
+pub struct Picture {
+    pub width: f64,
+    pub height: f64,
+    pub viewport: (f64, f64),
+    pub colours: usize,
+    pub element: String,
 }
 
 /// Asserts that `video` and `audio` frames decoded in `secs` are at least 80 % of the sources'

@@ -1,9 +1,11 @@
 // A headless Chromium driven through playwright-core, controlled with JSON lines on stdin; one JSON
 // line answers each command on stdout. Used by tests/viewer_browser.rs, which keeps the assertions.
-//   {"op":"launch","args":["--host-resolver-rules=MAP viewer.test 127.0.0.1"]}
+//   {"op":"launch","args":["--host-resolver-rules=MAP viewer.test 127.0.0.1"],"width":1280,"height":720}
 //   {"op":"goto","url":"http://127.0.0.1:PORT/"}
 //   {"op":"eval","js":"window.sioedge.path"}      -> {"ok":true,"value":...}
-//   {"op":"click","selector":"li[data-stream=cam0] button.play"}
+//   {"op":"click","selector":"#streams button[data-stream=cam0]"}
+//   {"op":"press","key":"s"}
+//   {"op":"viewport","width":390,"height":844}
 //   {"op":"fill","selector":"#secret","value":"s3cret"}
 //   {"op":"screenshot","path":"target/viewer.png","selector":".player"}
 //   {"op":"close"}
@@ -17,10 +19,10 @@ const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', 
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const ops = {
-  async launch({ args = [] }) {
+  async launch({ args = [], width = 800, height = 520 }) {
     udd = fs.mkdtempSync(path.join(os.tmpdir(), 'sioedge-chr-'));
     ctx = await chromium.launchPersistentContext(udd, { executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true,
-      viewport: { width: 800, height: 520 }, args: [...FLAGS, ...args] });
+      viewport: { width, height }, args: [...FLAGS, ...args] });
     page = ctx.pages()[0] || await ctx.newPage();
     page.on('console', (m) => process.stderr.write(`console.${m.type()}: ${m.text()}\n`));
     page.on('pageerror', (e) => process.stderr.write(`pageerror: ${e}\n`));
@@ -28,6 +30,8 @@ const ops = {
   async goto({ url }) { await page.goto(url, { timeout: 15000 }); },
   async eval({ js }) { return page.evaluate(js); },
   async click({ selector }) { await page.click(selector, { timeout: 10000 }); },
+  async press({ key }) { await page.keyboard.press(key); },
+  async viewport({ width, height }) { await page.setViewportSize({ width, height }); },
   async fill({ selector, value }) { await page.fill(selector, value, { timeout: 10000 }); },
   async screenshot({ path: p, selector }) { await (selector ? page.locator(selector).first() : page).screenshot({ path: p }); },
   async close() { await shutdown(); },
