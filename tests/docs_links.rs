@@ -3,7 +3,7 @@
 //! paths and `--test`/`--example` names quoted as code exist, every docs page is listed in the
 //! docs index, and the README stays short.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 /// Issue 15: the README says what sioedge is and links to docs/; the manual lives in docs/.
@@ -336,4 +336,43 @@ fn checks_catch_breakage() {
     assert!(missing[0].contains("no src/no_such_dir/"));
     assert!(missing[1].contains("no scripts/no-such-script"));
     assert!(missing[2].contains("no tests/no_such_test.rs"));
+}
+
+/// Every entry of `src/` appears in the README's layout table, and the table names nothing that is
+/// not there: the table is how a newcomer finds their way, so it must match `ls src/`.
+#[test]
+fn readme_layout_table_matches_src() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let table = readme
+        .split("## Crate layout")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README.md has a `## Crate layout` section");
+    let named: BTreeSet<String> = table
+        .lines()
+        .filter(|l| l.starts_with("| `src/"))
+        .flat_map(|l| {
+            let first_cell = l.split('|').nth(1).unwrap_or("");
+            first_cell
+                .split('`')
+                .filter(|p| p.starts_with("src/"))
+                .map(|p| {
+                    p.trim_start_matches("src/")
+                        .trim_end_matches('/')
+                        .to_owned()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let present: BTreeSet<String> = std::fs::read_dir(root().join("src"))
+        .expect("src/")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let missing: Vec<_> = present.difference(&named).collect();
+    let stale: Vec<_> = named.difference(&present).collect();
+    assert!(
+        missing.is_empty() && stale.is_empty(),
+        "README.md's layout table and `ls src/` differ: not in the table {missing:?}, not in src/ {stale:?}"
+    );
 }
