@@ -1,7 +1,11 @@
 # Shared by scripts/bench-server and scripts/bench-relay (source it, don't run it; the caller has
 # `set -euo pipefail` and runs from the repository root): building, pinned child processes that are
-# always cleaned up, peak RSS of a process, and the load generator's JSON lines (the load generator
-# itself measures the servers' CPU time over the measured seconds: `--cpu-pids`).
+# always cleaned up, the load generators and their JSON lines, peak RSS of a process.
+#
+# Load generators: sioload (the team's, ../shared/tools/sioload: one publisher, N viewers, the plain
+# `watch` + `frame` contract; it measures the server's CPU and peak RSS and its own CPU) and, for
+# `sioedge relay`'s full contract that sioload cannot speak (`announce` before `media`),
+# scripts/bench/bench-client.rs.
 
 BENCH_CLIENT=target/release/examples/bench-client
 BENCH_TMP=$(mktemp -d)
@@ -42,11 +46,22 @@ bench_check_cpus() {
   done
 }
 
-# bench_build_ours CARGO_ARGS...: release build of sioedge pieces without GStreamer, plus the load generator.
+# bench_build_ours CARGO_ARGS...: release build of sioedge pieces without GStreamer.
 bench_build_ours() {
-  echo "building sioedge ($*) and the load generator (release)..." >&2
-  cargo build --quiet --release --no-default-features --example bench-client "$@" ||
-    bench_fail "cargo build of sioedge failed"
+  echo "building sioedge ($*) (release, --no-default-features)..." >&2
+  cargo build --quiet --release --no-default-features "$@" || bench_fail "cargo build of sioedge failed"
+}
+
+# bench_build_sioload: builds sioload from SIOLOAD_SRC (default ../shared/tools/sioload, next to
+# this repository) into target/sioload, as its README says; sets BENCH_SIOLOAD.
+bench_build_sioload() {
+  local src=${SIOLOAD_SRC:-../shared/tools/sioload}
+  [ -f "$src/Cargo.toml" ] || bench_fail "the load generator sioload is not at $src (expected the team's tools \
+checked out next to this repository, as ../shared/tools/sioload; or set SIOLOAD_SRC=/path/to/sioload)"
+  echo "building sioload from $src (release)..." >&2
+  cargo build --quiet --release --manifest-path "$src/Cargo.toml" --target-dir target/sioload ||
+    bench_fail "cargo build of sioload failed"
+  BENCH_SIOLOAD=target/sioload/release/sioload
 }
 
 # bench_build_peer: builds the socketioxide peer in target/bench-peer; sets BENCH_PEER (its binary)
@@ -108,19 +123,35 @@ bench_load() {
   cut -d' ' -f1 /proc/loadavg
 }
 
-# bench_client CPU ARGS...: runs the load generator pinned to CPU (bounded in time, killed at exit
-# like the servers) and sets BENCH_OUT to its JSON line. Call it directly, not in $(...), so that
-# the exit trap knows the process.
-bench_client() {
-  local cpu=$1 pid
-  shift
-  timeout --kill-after=5 $((secs + 120)) taskset -c "$cpu" "$BENCH_CLIENT" --secs "$secs" "$@" \
-    >"$BENCH_TMP/client.out" 2>"$BENCH_TMP/client.err" &
+# bench_generate CPU NAME COMMAND...: runs a load generator pinned to CPU (bounded in time, killed
+# at exit like the servers) and sets BENCH_OUT to its JSON line (the last line of its stdout).
+# Call it directly, not in $(...), so that the exit trap knows the process.
+bench_generate() {
+  local cpu=$1 name=$2 pid
+  shift 2
+  timeout --kill-after=5 $((secs + 120)) taskset -c "$cpu" "$@" >"$BENCH_TMP/$name.out" 2>"$BENCH_TMP/$name.err" &
   pid=$!
   bench_pids+=("$pid")
-  wait "$pid" || bench_fail "the load generator failed (bench-client $*)" "$BENCH_TMP/client.err"
+  wait "$pid" || bench_fail "the load generator failed ($*)" "$BENCH_TMP/$name.err" "$BENCH_TMP/$name.out"
   bench_stop "$pid"
-  BENCH_OUT=$(tail -n 1 "$BENCH_TMP/client.out")
+  BENCH_OUT=$(tail -n 1 "$BENCH_TMP/$name.out")
+}
+
+# bench_sioload CPU ARGS...: sioload for BENCH_SECS measured seconds (after its 1 s warm-up); its
+# one-line human summary goes to stderr, so a saturated generator or a busy machine shows at once.
+bench_sioload() {
+  local cpu=$1
+  shift
+  bench_generate "$cpu" sioload "$BENCH_SIOLOAD" --duration "$secs" "$@"
+  tail -n 1 "$BENCH_TMP/sioload.err" >&2
+}
+
+# bench_client CPU ARGS...: the relay-contract generator (scripts/bench/bench-client.rs) for
+# BENCH_SECS measured seconds (after 1 s of warm-up).
+bench_client() {
+  local cpu=$1
+  shift
+  bench_generate "$cpu" bench-client "$BENCH_CLIENT" --secs "$secs" "$@"
 }
 
 # bench_merge JSON FIELD...: the JSON object with fields added, each KEY=STRING or KEY:=NUMBER.

@@ -1,9 +1,17 @@
-//! socketioxide fan-out peer: viewers (auth {"role":"viewer"}) join `viewers`; each binary
-//! `frame` event is re-emitted to that room. Usage: socketioxide-bench-peer --port N.
+//! socketioxide fan-out peer for sioload's contract (the same one scripts/bench/bench-server.rs
+//! serves): a viewer's `watch {"stream": id}` (acked `{"ok": true}`) joins room `id`; each
+//! `frame` event (JSON meta with `stream`, then the binary frame) is re-emitted with the same two
+//! arguments to the room of its `stream`. Usage: socketioxide-bench-peer --port N (0 = any; prints
+//! "listening on ADDR").
 use axum::serve::{Listener, ListenerExt};
 use bytes::Bytes;
+use serde_json::{Value, json};
 use socketioxide::SocketIo;
-use socketioxide::extract::{Data, SocketRef};
+use socketioxide::extract::{AckSender, Data, SocketRef};
+
+fn stream_of(v: &Value) -> Option<String> {
+    v.get("stream").and_then(Value::as_str).map(str::to_owned)
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,12 +23,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let (layer, io) = SocketIo::new_layer();
-    io.ns("/", async |socket: SocketRef, Data(auth): Data<serde_json::Value>| {
-        if auth.get("role").and_then(|r| r.as_str()) == Some("viewer") {
-            socket.join("viewers");
-        }
-        socket.on("frame", async |socket: SocketRef, Data(frame): Data<Bytes>| {
-            let _ = socket.within("viewers").emit("frame", &frame).await;
+    io.ns("/", async |socket: SocketRef| {
+        socket.on("watch", async |socket: SocketRef, Data(watch): Data<Value>, ack: AckSender| {
+            let reply = match stream_of(&watch) {
+                Some(stream) => {
+                    socket.join(stream);
+                    json!({"ok": true})
+                }
+                None => json!({"error": "watch needs {stream}"}),
+            };
+            let _ = ack.send(&reply);
+        });
+        socket.on("frame", async |socket: SocketRef, Data((meta, frame)): Data<(Value, Bytes)>| {
+            if let Some(stream) = stream_of(&meta) {
+                let _ = socket.within(stream).emit("frame", &(meta, frame)).await;
+            }
         });
     });
     let app = axum::Router::new().layer(layer);
