@@ -187,6 +187,17 @@ impl<T> OutQueue<T> {
         Some(entry.item)
     }
 
+    /// The oldest item, left in place.
+    pub fn front(&self) -> Option<&T> {
+        self.entries.front().map(|e| &e.item)
+    }
+
+    /// The queued items, oldest first: a writer can point a vectored write at them and pop only
+    /// what the socket took, so the rest stays under the drop policy.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.entries.iter().map(|e| &e.item)
+    }
+
     /// Drops all queued media and volatile items and unsyncs every video track, so that nothing
     /// stale is replayed and video resumes at the next keyframe (used after a reconnect).
     pub fn clear_media(&mut self) {

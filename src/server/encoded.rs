@@ -1,9 +1,13 @@
 //! Pre-encoded outgoing packets, shared by every receiver of a broadcast.
 //!
 //! A broadcast builds one [`EncodedPacket`]: its Engine.IO packets (a text packet, then one binary
-//! packet per Socket.IO attachment) and their WebSocket frames (a small header buffer plus the
-//! shared payload `Bytes`). Each receiving connection queues an `Arc` of it, and the WebSocket
-//! writer hands the same buffers to `write_vectored`: nothing is encoded or copied per receiver.
+//! packet per Socket.IO attachment) and their WebSocket frames. Each receiving connection queues an
+//! `Arc` of it, and the WebSocket writer hands the same buffers to `write_vectored`: nothing is
+//! encoded or copied per receiver. The frames are laid out for that write: the small pieces (frame
+//! headers, the text packet, small attachments) are copied once into shared buffers, so a frame
+//! with one large attachment is two buffers (`header + text + header`, then the attachment's own
+//! `Bytes`, never copied) and a frame whose parts are all small is one. Fewer buffers per frame mean
+//! fewer `iovec`s per delivery and more frames per vectored write.
 //! Long-polling receivers (rare: old proxies, the first second of a connection) base64-encode
 //! binary parts when their poll is answered.
 
@@ -11,6 +15,10 @@ use super::ws;
 use crate::engineio::{Packet, Str};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::sync::{Arc, OnceLock};
+
+/// Payloads up to this size are copied next to their frame header; larger ones are written from
+/// their own buffer.
+const INLINE_MAX: usize = 4096;
 
 /// One or more Engine.IO packets, encoded once, with their WebSocket frames.
 #[derive(Debug)]
@@ -23,22 +31,28 @@ pub struct EncodedPacket {
 impl EncodedPacket {
     /// Encodes Engine.IO packets (e.g. a Socket.IO text packet and its attachments).
     pub fn new(parts: Vec<Packet>) -> Self {
-        let mut ws_frames = Vec::with_capacity(parts.len() * 2);
-        let mut bytes = 0;
+        let mut ws_bufs = Vec::with_capacity(2);
+        let mut small = BytesMut::new();
         for part in &parts {
             let (opcode, payload) = match part.to_ws() {
                 crate::engineio::WsFrame::Text(t) => (ws::OP_TEXT, t.into_bytes()),
                 crate::engineio::WsFrame::Binary(b) => (ws::OP_BINARY, b),
             };
-            let header = ws::header(opcode, payload.len());
-            bytes += header.len() + payload.len();
-            ws_frames.push(header);
-            ws_frames.push(payload);
+            ws::put_header(&mut small, opcode, payload.len());
+            if payload.len() <= INLINE_MAX {
+                small.extend_from_slice(&payload);
+            } else {
+                ws_bufs.push(small.split().freeze());
+                ws_bufs.push(payload);
+            }
+        }
+        if !small.is_empty() {
+            ws_bufs.push(small.freeze());
         }
         EncodedPacket {
             parts,
-            ws: ws_frames,
-            bytes,
+            bytes: ws_bufs.iter().map(Bytes::len).sum(),
+            ws: ws_bufs,
         }
     }
 
@@ -66,7 +80,7 @@ impl EncodedPacket {
         &self.parts
     }
 
-    /// The WebSocket frame buffers in write order (header, payload, header, payload, ...).
+    /// The WebSocket frames' bytes in write order, in as few buffers as the layout allows.
     pub fn ws_bufs(&self) -> &[Bytes] {
         &self.ws
     }

@@ -18,7 +18,6 @@ use crate::sync::lock;
 use bytes::{Bytes, BytesMut};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::io::IoSlice;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -192,9 +191,12 @@ impl State {
             .filter(|_| self.on_ws)
     }
 
-    /// Writes up to a batch of the queue straight to the socket when the writer task is idle
-    /// and nothing else is owed first; leaves the rest (and anything the socket did not take)
-    /// to the writer task.
+    /// Writes the queue straight to the socket when the writer task is idle and nothing else is
+    /// owed first: vectored writes pointed at the queued packets in place (up to
+    /// [`DIRECT_BATCH`] each), popping only what the socket took, until the queue is empty or
+    /// the socket is full. What stays queued stays under the drop policy; a packet the socket
+    /// took part of is finished by the writer task before anything else, and the writer task
+    /// (woken only then) waits for a full socket.
     fn write_direct(&mut self) {
         let idle = !self.ws_writing
             && self.ws_unsent.is_none()
@@ -204,33 +206,45 @@ impl State {
         let Some(sink) = self.direct().filter(|_| idle).cloned() else {
             return self.wake_ws();
         };
-        let mut batch = Vec::new();
-        self.take_queued(WRITE_BATCH, |p| batch.push(p));
-        let mut cursor = Cursor::default();
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-        loop {
-            let n = cursor.fill(&batch, &mut slices);
-            match sink.try_write_vectored(&slices[..n]) {
-                Ok(w) if w > 0 => {
-                    if cursor.advance(w, &batch) {
-                        break;
-                    }
-                }
+        while !self.queue.is_empty() {
+            let mut slices = Vec::with_capacity(self.queue.len().min(MAX_SLICES));
+            let gathered = Cursor::default().gather(self.queue.iter(), &mut slices, DIRECT_BATCH);
+            let written = match sink.try_write_vectored(&slices) {
+                Ok(w) if w > 0 => w,
                 // A full socket (or a failed one): the writer task waits for it (or reports it).
-                _ => {
-                    self.ws_unsent = Some((batch, cursor));
-                    return self.wake_ws();
+                _ => return self.wake_ws(),
+            };
+            drop(slices);
+            let mut left = written;
+            while let Some(len) = self.queue.front().map(|p| p.len()) {
+                if len > left {
+                    break;
                 }
+                left -= len;
+                self.queue.pop();
             }
-        }
-        if !self.queue.is_empty() {
-            self.wake_ws();
+            if left > 0
+                && let Some(partial) = self.queue.pop()
+            {
+                let mut cursor = Cursor::default();
+                cursor.advance(left, std::slice::from_ref(&partial));
+                self.ws_unsent = Some((vec![partial], cursor));
+                return self.wake_ws();
+            }
+            if written < gathered {
+                return self.wake_ws();
+            }
         }
     }
 }
 
-/// Bytes gathered per vectored write batch (by the writer task or a direct write).
-pub(crate) const WRITE_BATCH: usize = 256 * 1024;
+/// Bytes one direct vectored write takes from the queue (what a read batch queues for a viewer
+/// at a publisher's full rate fits in one or two).
+const DIRECT_BATCH: usize = 1 << 20;
+
+/// Bytes the writer task takes out of the queue per batch: it writes to a socket that was full, so
+/// a small batch leaves more of a slow viewer's backlog under the drop policy.
+const WRITE_BATCH: usize = 256 * 1024;
 
 thread_local! {
     /// True while this thread dispatches a message inside [`corked`].

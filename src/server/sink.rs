@@ -19,8 +19,9 @@ use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 
-/// Most buffers handed to one vectored write (Linux allows 1024; 64 covers 32 frames).
-pub(crate) const MAX_SLICES: usize = 64;
+/// Most buffers handed to one vectored write: Linux's `IOV_MAX` (more is `EINVAL`). With two
+/// buffers per frame that is 512 frames, more than a batch holds.
+pub(crate) const MAX_SLICES: usize = 1024;
 
 /// How far a batch of packets has been written: the next packet, frame buffer and byte.
 #[derive(Debug, Default, Clone, Copy)]
@@ -31,29 +32,35 @@ pub(crate) struct Cursor {
 }
 
 impl Cursor {
-    /// Points `slices` at the unwritten bytes of `packets` (at most [`MAX_SLICES`] buffers);
-    /// returns how many it set. No bytes are copied.
-    pub(crate) fn fill<'a>(
+    /// Points `slices` at the unwritten bytes of `packets` (this cursor's position on), at most
+    /// [`MAX_SLICES`] buffers and no more buffers once `max_bytes` are gathered; returns the bytes
+    /// gathered. No bytes are copied.
+    pub(crate) fn gather<'a>(
         &self,
-        packets: &'a [Arc<EncodedPacket>],
-        slices: &mut [IoSlice<'a>; MAX_SLICES],
+        packets: impl IntoIterator<Item = &'a Arc<EncodedPacket>>,
+        slices: &mut Vec<IoSlice<'a>>,
+        max_bytes: usize,
     ) -> usize {
-        let (mut p, mut b, mut offset) = (self.packet, self.buf, self.offset);
-        let mut n = 0;
-        while n < MAX_SLICES && p < packets.len() {
-            let bufs = packets[p].ws_bufs();
-            if b >= bufs.len() {
-                (p, b) = (p + 1, 0);
-                continue;
+        let mut gathered = 0;
+        for (i, packet) in packets.into_iter().enumerate().skip(self.packet) {
+            let bufs = packet.ws_bufs();
+            let from = if i == self.packet { self.buf } else { 0 };
+            for (j, buf) in bufs.iter().enumerate().skip(from) {
+                if slices.len() == MAX_SLICES || gathered >= max_bytes {
+                    return gathered;
+                }
+                let rest = if i == self.packet && j == self.buf {
+                    &buf[self.offset..]
+                } else {
+                    &buf[..]
+                };
+                if !rest.is_empty() {
+                    slices.push(IoSlice::new(rest));
+                    gathered += rest.len();
+                }
             }
-            let rest = &bufs[b][offset..];
-            if !rest.is_empty() {
-                slices[n] = IoSlice::new(rest);
-                n += 1;
-            }
-            (b, offset) = (b + 1, 0);
         }
-        n
+        gathered
     }
 
     /// Moves past `written` bytes; true once all of `packets` is written.
@@ -155,9 +162,9 @@ mod tests {
     }
 
     fn rest(cursor: &Cursor, packets: &[Arc<EncodedPacket>]) -> Vec<u8> {
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-        let n = cursor.fill(packets, &mut slices);
-        slices[..n].iter().flat_map(|s| s.iter().copied()).collect()
+        let mut slices = Vec::new();
+        cursor.gather(packets, &mut slices, usize::MAX);
+        slices.iter().flat_map(|s| s.iter().copied()).collect()
     }
 
     #[test]
@@ -181,15 +188,20 @@ mod tests {
     }
 
     #[test]
-    fn fill_stops_at_the_slice_limit() {
-        // Each ping is two buffers: a 2-byte header and a 1-byte payload.
-        let many: Vec<_> = (0..MAX_SLICES).map(|_| packets()[1].clone()).collect();
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES];
-        assert_eq!(Cursor::default().fill(&many, &mut slices), MAX_SLICES);
+    fn gather_stops_at_the_slice_limit_and_after_the_byte_budget() {
+        // A ping is one 3-byte buffer (header and payload laid out together).
+        let ping = packets()[1].clone();
+        assert_eq!(ping.ws_bufs().len(), 1);
+        let many: Vec<_> = (0..MAX_SLICES + 10).map(|_| ping.clone()).collect();
+        let mut slices = Vec::new();
+        assert_eq!(Cursor::default().gather(&many, &mut slices, usize::MAX), 3 * MAX_SLICES);
+        assert_eq!(slices.len(), MAX_SLICES);
         let mut c = Cursor::default();
-        assert!(!c.advance(MAX_SLICES / 2 * 3, &many));
-        assert_eq!(c.fill(&many, &mut slices), MAX_SLICES);
-        assert!(c.advance(MAX_SLICES / 2 * 3, &many));
-        assert_eq!(c.fill(&many, &mut slices), 0);
+        assert!(!c.advance(3 * MAX_SLICES, &many));
+        slices.clear();
+        assert_eq!(c.gather(&many, &mut slices, usize::MAX), 30);
+        slices.clear();
+        // The budget is checked before each buffer: the one that crosses it is still taken.
+        assert_eq!(Cursor::default().gather(&many, &mut slices, 7), 9);
     }
 }

@@ -14,7 +14,6 @@ use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
-use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -99,10 +98,14 @@ pub(super) fn websocket(
 
 /// How long a closing WebSocket may take to flush what is queued and say goodbye.
 const WS_CLOSE_GRACE: Duration = Duration::from_secs(2);
-/// Read chunk size; reads are bounded by the decoder's maximum message size.
+/// Room made for a read; reads are bounded by the decoder's maximum message size. A read that
+/// fills it doubles it for the next one, up to [`READ_CHUNK_MAX`] (a publisher streaming frames is
+/// read in few syscalls), and one that does not resets it (a viewer's buffer stays small).
 const READ_CHUNK: usize = 16 * 1024;
-/// Bytes a reader takes in while corked before it writes out what they queued.
-const CORK_LIMIT: usize = 64 * 1024;
+const READ_CHUNK_MAX: usize = 256 * 1024;
+/// Bytes a reader takes in while corked before it writes out what they queued: at a publisher's
+/// full rate, each viewer then gets every frame of up to this much input in one vectored write.
+const CORK_LIMIT: usize = 1 << 20;
 
 /// Drives one WebSocket attached to `conn`'s session (an upgrade candidate or the session's
 /// transport): this task reads (starting with `read_ahead`, bytes that came with the HTTP
@@ -138,7 +141,7 @@ async fn next_message<R: AsyncRead + Unpin>(
     rd: &mut R,
     decoder: &mut FrameDecoder,
     buf: &mut BytesMut,
-    since_uncork: &mut usize,
+    input: &mut Input,
 ) -> Result<Option<Message>, ReadError> {
     loop {
         if let Some(msg) = decoder.decode(buf).map_err(ReadError::Ws)? {
@@ -147,8 +150,8 @@ async fn next_message<R: AsyncRead + Unpin>(
         if buf.len() >= decoder.max_buffer() {
             return Err(ReadError::Ws(ws::WsError::TooBig(decoder.max_buffer())));
         }
-        buf.reserve(READ_CHUNK);
-        let ready = if *since_uncork < CORK_LIMIT {
+        buf.reserve(input.chunk);
+        let ready = if input.since_uncork < CORK_LIMIT {
             rd.read_buf(buf).now_or_never()
         } else {
             None
@@ -157,15 +160,28 @@ async fn next_message<R: AsyncRead + Unpin>(
             Some(read) => read,
             None => {
                 engine::uncork();
-                *since_uncork = 0;
+                input.since_uncork = 0;
                 rd.read_buf(buf).await
             }
         };
         match read.map_err(|_| ReadError::Io)? {
             0 => return Ok(None),
-            n => *since_uncork += n,
+            n => {
+                input.since_uncork += n;
+                input.chunk = if n >= input.chunk {
+                    (input.chunk * 2).min(READ_CHUNK_MAX)
+                } else {
+                    READ_CHUNK
+                };
+            }
         }
     }
+}
+
+/// A reader's input accounting: bytes read since the last uncork, room for the next read.
+struct Input {
+    since_uncork: usize,
+    chunk: usize,
 }
 
 enum ReadError {
@@ -199,10 +215,13 @@ async fn read_messages<R: AsyncRead + Unpin>(
     buf.extend_from_slice(&read_ahead);
     // It is a view of hyper's whole read buffer: do not keep that alive for the connection.
     drop(read_ahead);
-    let mut since_uncork = 0;
+    let mut input = Input {
+        since_uncork: 0,
+        chunk: READ_CHUNK,
+    };
     let mut events = Vec::new();
     loop {
-        let frame = match next_message(rd, &mut decoder, &mut buf, &mut since_uncork).await {
+        let frame = match next_message(rd, &mut decoder, &mut buf, &mut input).await {
             Ok(Some(Message::Text(t))) => match Str::from_utf8(t) {
                 Ok(text) => WsFrame::Text(text),
                 Err(_) => {
@@ -273,13 +292,13 @@ async fn write_packets<W: AsyncWrite + Unpin>(
     packets: &[Arc<EncodedPacket>],
     mut cursor: Cursor,
 ) -> std::io::Result<()> {
-    let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+    let mut slices = Vec::with_capacity((2 * packets.len()).min(MAX_SLICES));
     loop {
-        let n = cursor.fill(packets, &mut slices);
-        if n == 0 {
+        slices.clear();
+        if cursor.gather(packets, &mut slices, usize::MAX) == 0 {
             return wr.flush().await;
         }
-        let written = wr.write_vectored(&slices[..n]).await?;
+        let written = wr.write_vectored(&slices).await?;
         if written == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }

@@ -254,14 +254,6 @@ pub(super) fn frame(opcode: u8, payload: &[u8]) -> Bytes {
     out.freeze()
 }
 
-/// Just the header of a server frame, to be written before a shared payload with
-/// `write_vectored` (binary attachments are never copied).
-pub(super) fn header(opcode: u8, len: usize) -> Bytes {
-    let mut out = BytesMut::with_capacity(10);
-    put_header(&mut out, opcode, len);
-    out.freeze()
-}
-
 /// A close frame with a status code.
 pub(super) fn close_frame(code: u16) -> Bytes {
     frame(OP_CLOSE, &code.to_be_bytes())
@@ -407,6 +399,11 @@ mod tests {
 
     #[test]
     fn server_frames_have_the_right_headers() {
+        let header = |opcode, len| {
+            let mut out = Vec::new();
+            put_header(&mut out, opcode, len);
+            out
+        };
         assert_eq!(&frame(OP_TEXT, b"4hi")[..], &[0x81, 3, b'4', b'h', b'i']);
         assert_eq!(&header(OP_BINARY, 300)[..], &[0x82, 126, 1, 44]);
         assert_eq!(
