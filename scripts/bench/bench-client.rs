@@ -11,7 +11,8 @@
 //! node than the viewers.
 //!
 //! `bench-client --addr HOST:PORT --viewers N --size BYTES --rate R --secs S --token T
-//! [--device D --publish-addr HOST:PORT --gop 30 --window 64 --cpu-pids P,Q]`
+//! [--device D --publish-addr HOST:PORT --track video|audio --gop 30 --window 64 --cpu-pids P,Q]`
+//! (`--track audio` announces an Opus track instead, every frame a keyframe).
 //!
 //! Cheap enough not to be the bottleneck (it reports its own CPU, `gen_cpu_pct`): one
 //! current-thread runtime (pin it with taskset), viewers parse frames as they stream in and keep
@@ -20,14 +21,16 @@
 //!
 //! Every frame is an Annex-B-looking H.264 access unit (IDR or not) whose payload carries the
 //! publisher's send time and sequence number; viewers record latency (send → receive), frames lost
-//! (the relay's drop policy) and frames delivered out of order. `--rate 0` runs closed-loop: the
+//! (the relay's drop policy: frames sent while measuring that did not arrive) and frames delivered
+//! out of order. `--rate 0` runs closed-loop: the
 //! publisher keeps at most `--window` frames ahead of the slowest viewer's newest frame (by
 //! sequence number, so frames dropped by policy do not stall it). After 1 s of warm-up it measures
 //! `--secs` seconds of publishing, then waits (at most 2 s) for frames still on their way.
-//! `--cpu-pids P,Q` reports the CPU time those processes (the servers) used meanwhile. Prints one
-//! JSON line with sioload's field names where they mean the same: frames_sent, frames_delivered,
-//! delivered_fps, lat_p50_ms, lat_p99_ms, server_cpu_s (the first pid), gen_cpu_pct; plus
-//! server_cpu_ns (every pid), lost and out_of_order.
+//! `--cpu-pids P,Q` reports the CPU time those processes (the servers) used meanwhile and their
+//! peak RSS. Prints one JSON line with sioload's field names where they mean the same:
+//! frames_sent, frames_delivered, delivered_fps, loss_pct, out_of_order, lat_p50_ms, lat_p99_ms,
+//! server_cpu_s and server_rss_hwm_mb (the first pid), gen_cpu_pct; plus server_cpu_ns and
+//! server_rss_hwm_mb_each (every pid).
 
 use serde_json::{Value, json};
 use std::cell::{Cell, RefCell};
@@ -52,6 +55,7 @@ struct Opts {
     secs: u64,
     window: u64,
     gop: u64,
+    audio: bool,
     cpu_pids: Vec<u32>,
 }
 
@@ -67,6 +71,7 @@ fn opts() -> Result<Opts, Error> {
         secs: 10,
         window: 64,
         gop: 30,
+        audio: false,
         cpu_pids: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -83,6 +88,13 @@ fn opts() -> Result<Opts, Error> {
             "--secs" => o.secs = v.parse()?,
             "--window" => o.window = v.parse::<u64>()?.max(1),
             "--gop" => o.gop = v.parse::<u64>()?.max(1),
+            "--track" => {
+                o.audio = match v.as_str() {
+                    "video" => false,
+                    "audio" => true,
+                    other => return Err(format!("--track video|audio, not {other}").into()),
+                }
+            }
             "--cpu-pids" => o.cpu_pids = v.split(',').map(str::parse).collect::<Result<_, _>>()?,
             other => return Err(format!("unknown option {other}").into()),
         }
@@ -342,18 +354,29 @@ async fn call(ws: &mut Ws, ns: &str, id: u64, event: &str, args: &str) -> Result
     }
 }
 
+/// The announced track's id.
+fn track(o: &Opts) -> &'static str {
+    if o.audio { "audio" } else { "video" }
+}
+
 /// The relay publisher: connected, `cam0` announced (acked) and live.
 async fn publisher(o: &Opts, addr: SocketAddr) -> Result<Ws, Error> {
     let auth = json!({"token": o.token, "device": o.device}).to_string();
     let mut ws = join(addr, PUBLISH, &auth).await?;
     let fps = if o.rate > 0 { o.rate } else { 30 };
-    let announce = json!({"stream": STREAM, "tracks": [{"track": "video", "codec": "h264",
-        "codecString": "avc1.42C01F", "width": 1280, "height": 720, "fps": fps}]});
+    let info = if o.audio {
+        json!({"track": "audio", "codec": "opus", "codecString": "opus", "sampleRate": 48000,
+            "channels": 2})
+    } else {
+        json!({"track": "video", "codec": "h264", "codecString": "avc1.42C01F", "width": 1280,
+            "height": 720, "fps": fps})
+    };
+    let announce = json!({"stream": STREAM, "tracks": [info]});
     let ack = call(&mut ws, PUBLISH, 1, "announce", &format!(",{announce}")).await?;
     if ack["ok"] != true {
         return Err(format!("{addr}: announce refused: {ack}").into());
     }
-    let status = json!({"stream": STREAM, "track": "video", "state": "live", "reason": ""});
+    let status = json!({"stream": STREAM, "track": track(o), "state": "live", "reason": ""});
     ws.text(&format!("42{PUBLISH}[\"status\",{status}]"))
         .await?;
     Ok(ws)
@@ -406,6 +429,18 @@ fn cpu_ns(pid: u32) -> Result<u64, Error> {
     Ok(total)
 }
 
+/// Peak resident set size of `pid` (VmHWM) in MiB.
+fn rss_hwm_mib(pid: u32) -> Result<f64, Error> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("process {pid} is gone: {e}"))?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .ok_or(format!("no VmHWM for process {pid}"))?;
+    Ok(kib / 1024.0)
+}
+
 fn read_u64(b: &[u8], at: usize) -> u64 {
     let mut raw = [0u8; 8];
     raw.copy_from_slice(&b[at..at + 8]);
@@ -415,28 +450,12 @@ fn read_u64(b: &[u8], at: usize) -> u64 {
 /// What one viewer received.
 #[derive(Default)]
 struct Viewer {
-    received: Cell<u64>,
     /// Frames received that were sent during the measured seconds.
     measured: Cell<u64>,
-    /// The first sequence number received.
-    first_seq: Cell<u64>,
     /// The sequence number after the highest one received.
     next_seq: Cell<u64>,
     /// Frames that came after a higher sequence number (delivered out of order).
     reordered: Cell<u64>,
-}
-
-impl Viewer {
-    /// Frames missing between the first and the highest sequence number received (dropped by the
-    /// relay's policy; a reordered frame is not missing).
-    fn lost(&self) -> u64 {
-        let span = self.next_seq.get() - self.first_seq.get();
-        if self.received.get() == 0 {
-            0
-        } else {
-            span.saturating_sub(self.received.get())
-        }
-    }
 }
 
 /// State the viewers and the publisher share (one thread).
@@ -471,9 +490,6 @@ async fn watch_frames(mut ws: Ws, index: usize, shared: Rc<Shared>) {
         let now = shared.epoch.elapsed().as_nanos() as u64;
         let (sent, seq) = (read_u64(&head, TS_AT), read_u64(&head, SEQ_AT));
         let v = &shared.viewers[index];
-        if v.received.replace(v.received.get() + 1) == 0 {
-            v.first_seq.set(seq);
-        }
         if v.next_seq.get() > seq + 1 {
             v.reordered.set(v.reordered.get() + 1);
         }
@@ -573,7 +589,7 @@ async fn run() -> Result<(), Error> {
                         .await;
             }
         }
-        let key = sent.is_multiple_of(o.gop);
+        let key = o.audio || sent.is_multiple_of(o.gop);
         payload[4] = if key { 0x65 } else { 0x41 };
         let ts = shared.epoch.elapsed().as_nanos() as u64;
         payload[TS_AT..TS_AT + 8].copy_from_slice(&ts.to_le_bytes());
@@ -581,7 +597,7 @@ async fn run() -> Result<(), Error> {
         let t = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
-        let meta = json!({"stream": STREAM, "track": "video", "seq": sent,
+        let meta = json!({"stream": STREAM, "track": track(&o), "seq": sent,
             "pts": sent * frame_us, "key": key, "t": t});
         out.clear();
         for _ in 0..pongs.replace(0) {
@@ -615,10 +631,16 @@ async fn run() -> Result<(), Error> {
         cpu.push(cpu_ns(pid)?.saturating_sub(c0));
     }
     let gen_s = cpu_ns(std::process::id())?.saturating_sub(gen0) as f64 / 1e9;
+    let rss = o
+        .cpu_pids
+        .iter()
+        .map(|&p| rss_hwm_mib(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let delivered = shared.delivered();
     let t0_ns = t0.duration_since(shared.epoch).as_nanos() as u64;
     let span_s = (shared.last_delivery.get().saturating_sub(t0_ns) as f64 / 1e9).max(send_s);
-    let sum = |f: fn(&Viewer) -> u64| shared.viewers.iter().map(f).sum::<u64>();
+    let expected = (sent - s0) * o.viewers as u64;
+    let missing = expected.saturating_sub(delivered);
     let mut lat = shared.latencies_us.take();
     lat.sort_unstable();
     let pct = |p: f64| {
@@ -634,13 +656,15 @@ async fn run() -> Result<(), Error> {
             "frames_sent": sent - s0,
             "frames_delivered": delivered,
             "delivered_fps": (delivered as f64 / span_s).round(),
+            "loss_pct": 100.0 * missing as f64 / expected.max(1) as f64,
+            "out_of_order": shared.viewers.iter().map(|v| v.reordered.get()).sum::<u64>(),
             "lat_p50_ms": pct(0.50),
             "lat_p99_ms": pct(0.99),
             "server_cpu_s": cpu.first().map(|&ns| ns as f64 / 1e9),
             "server_cpu_ns": cpu,
+            "server_rss_hwm_mb": rss.first(),
+            "server_rss_hwm_mb_each": rss,
             "gen_cpu_pct": (100.0 * gen_s / wall_s).round(),
-            "lost": sum(Viewer::lost),
-            "out_of_order": sum(|v| v.reordered.get()),
             "wall_s": wall_s,
         })
     );
