@@ -286,18 +286,13 @@ async fn joined_as(addr: SocketAddr, role: &str) -> RawWs {
     ws
 }
 
-/// Frames reach a plain-TCP viewer by a direct write while its writer task is idle, and through
-/// the writer task once its socket is full; a publisher's burst is written in batches (corked).
-/// Switching between the paths, mid-frame included, must keep every byte in order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_viewer_that_pauses_gets_every_frame_whole_and_in_order() {
-    const FRAMES: u32 = 300;
-    const LEN: usize = 6000;
+/// A server whose `viewer`s join room `viewers` and whose publishers' `frame` events are re-emitted
+/// to that room (as control packets: never dropped).
+fn frame_relay() -> Server {
     let server = Server::builder()
         .ping_interval(Duration::from_secs(30))
         .build();
-    let ns = server.of("/");
-    ns.on_connect(|s, auth| {
+    server.of("/").on_connect(|s, auth| {
         match auth.get("role").and_then(|r| r.as_str()) {
             Some("viewer") => s.join("viewers"),
             _ => s.on("frame", |s, args, _| {
@@ -308,6 +303,31 @@ async fn a_viewer_that_pauses_gets_every_frame_whole_and_in_order() {
         }
         Ok(())
     });
+    server
+}
+
+/// Sends `frames` numbered frames of `len` bytes from a publisher, as one burst (its reader
+/// corks: each viewer gets them in gathered writes).
+async fn publish_burst(addr: SocketAddr, frames: u32, len: usize) -> RawWs {
+    let mut publisher = joined_as(addr, "publisher").await;
+    for seq in 0..frames {
+        publisher
+            .text(r#"451-["frame",{"_placeholder":true,"num":0}]"#)
+            .await;
+        publisher.binary(&numbered(seq, len)).await;
+    }
+    publisher
+}
+
+/// Frames reach a plain-TCP viewer by a direct write while its writer task is idle, and through
+/// the writer task once its socket is full; a publisher's burst is written in batches (corked).
+/// Switching between the paths, mid-frame included, must keep every byte in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_that_pauses_gets_every_frame_whole_and_in_order() {
+    const FRAMES: u32 = 300;
+    const LEN: usize = 6000;
+    let server = frame_relay();
+    let ns = server.of("/");
     let (addr, _) = serve(&server).await;
     let mut reading = joined_as(addr, "viewer").await;
     let mut paused = joined_as(addr, "viewer").await;
@@ -330,13 +350,98 @@ async fn a_viewer_that_pauses_gets_every_frame_whole_and_in_order() {
     expect_numbered(&mut paused, FRAMES, LEN, "paused viewer, direct").await;
 
     // From a publisher's reader (corked), sent as one burst.
-    let mut publisher = joined_as(addr, "publisher").await;
-    for seq in 0..FRAMES {
-        publisher
-            .text(r#"451-["frame",{"_placeholder":true,"num":0}]"#)
-            .await;
-        publisher.binary(&numbered(seq, LEN)).await;
-    }
+    let _publisher = publish_burst(addr, FRAMES, LEN).await;
     expect_numbered(&mut reading, FRAMES, LEN, "reading viewer, corked").await;
     expect_numbered(&mut paused, FRAMES, LEN, "paused viewer, corked").await;
+}
+
+/// A publisher's burst reaches each viewer in vectored writes of up to 1 MiB gathered from its
+/// queue in place. A viewer whose small socket takes a few KB of such a write, cutting a frame in
+/// two, must get the rest of that frame first, then the frames still queued, each whole and in
+/// order, with no frame lost or sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gathered_write_cut_mid_frame_by_a_small_socket_is_finished_in_order() {
+    const FRAMES: u32 = 200;
+    const LEN: usize = 10_007;
+    let server = frame_relay();
+    let ns = server.of("/");
+    let (addr, _) = serve(&server).await;
+    let mut small = RawWs::connect_small(addr, "/socket.io/?EIO=4&transport=websocket", 4096)
+        .await
+        .expect("upgrade");
+    assert!(matches!(small.recv().await, Some(Frame::Text(t)) if t.starts_with("0{")));
+    small.text(r#"40{"role":"viewer"}"#).await;
+    assert!(matches!(small.recv_data().await, Some(Frame::Text(t)) if t.starts_with("40{")));
+    wait_for("the viewer", || {
+        (ns.room_members("viewers").len() == 1).then_some(())
+    })
+    .await;
+    // Not read until the whole burst (2 MB) is sent: the viewer's socket is full long before.
+    let _publisher = publish_burst(addr, FRAMES, LEN).await;
+    expect_numbered(&mut small, FRAMES, LEN, "small viewer").await;
+}
+
+/// Video frames a full socket did not take stay in the viewer's queue, under the drop policy: a
+/// viewer that stops reading loses whole GOPs and, once it reads again, gets frames in order that
+/// resume at a keyframe after every gap, up to the last one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_viewer_loses_whole_gops_and_resumes_at_a_keyframe() {
+    const FRAMES: u32 = 400;
+    const GOP: u32 = 20;
+    const LEN: usize = 8000;
+    let server = Server::builder()
+        .queue_bounds(32, 8 << 20)
+        .ping_interval(Duration::from_secs(30))
+        .build();
+    let ns = server.of("/");
+    ns.on_connect(|s, _| {
+        s.join("viewers");
+        Ok(())
+    });
+    let (addr, _) = serve(&server).await;
+    let mut ws = RawWs::connect_small(addr, "/socket.io/?EIO=4&transport=websocket", 4096)
+        .await
+        .expect("upgrade");
+    assert!(matches!(ws.recv().await, Some(Frame::Text(t)) if t.starts_with("0{")));
+    ws.text("40").await;
+    assert!(matches!(ws.recv_data().await, Some(Frame::Text(t)) if t.starts_with("40{")));
+    wait_for("the viewer", || {
+        (ns.room_members("viewers").len() == 1).then_some(())
+    })
+    .await;
+    let track: Arc<str> = "cam0/video".into();
+    for seq in 0..FRAMES {
+        let packet = ns.encode_event("frame", vec![Arg::Binary(numbered(seq, LEN).into())]);
+        let key = seq % GOP == 0;
+        let class = Class::Video {
+            track: track.clone(),
+            key,
+        };
+        ns.to("viewers").emit_shared(packet, class);
+    }
+    ns.to("viewers").emit("end", vec![]);
+    let mut got = Vec::new();
+    loop {
+        match ws.recv_data().await {
+            Some(Frame::Text(t)) if t == r#"42["end"]"# => break,
+            Some(Frame::Text(t)) => assert_eq!(t, r#"451-["frame",{"_placeholder":true,"num":0}]"#),
+            Some(Frame::Binary(b)) => {
+                let seq = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+                assert!(b == numbered(seq, LEN), "frame {seq} is not whole");
+                got.push(seq);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(got.first(), Some(&0));
+    assert_eq!(got.last(), Some(&(FRAMES - 1)), "the newest frame arrives");
+    assert!(got.len() < FRAMES as usize, "a stalled viewer must lose frames");
+    for pair in got.windows(2) {
+        let (prev, next) = (pair[0], pair[1]);
+        assert!(next > prev, "{next} after {prev}: reordered or sent twice");
+        assert!(
+            next == prev + 1 || next % GOP == 0,
+            "after {prev} came {next}: a gap must end at a keyframe"
+        );
+    }
 }

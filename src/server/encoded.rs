@@ -112,3 +112,45 @@ pub(crate) fn ping() -> Arc<EncodedPacket> {
     PING.get_or_init(|| Arc::new(EncodedPacket::new(vec![Packet::Ping])))
         .clone()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The frames as separate header + payload pairs, the way any encoder would write them.
+    fn plain_frames(text: &str, attachments: &[Bytes]) -> Vec<u8> {
+        let mut out = ws::frame(ws::OP_TEXT, format!("4{text}").as_bytes()).to_vec();
+        for a in attachments {
+            out.extend_from_slice(&ws::frame(ws::OP_BINARY, a));
+        }
+        out
+    }
+
+    fn laid_out(p: &EncodedPacket) -> Vec<u8> {
+        p.ws_bufs().iter().flat_map(|b| b.iter().copied()).collect()
+    }
+
+    #[test]
+    fn small_parts_share_a_buffer_and_large_attachments_are_never_copied() {
+        let text = r#"52-["f",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]"#;
+        let small = Bytes::from(vec![1u8; 300]);
+        let large = Bytes::from(vec![2u8; INLINE_MAX + 1]);
+        for (attachments, buffers) in [
+            (vec![], 1),
+            (vec![small.clone()], 1),
+            (vec![large.clone()], 2),
+            (vec![large.clone(), small.clone()], 3),
+            (vec![small.clone(), large.clone(), large.clone()], 4),
+        ] {
+            let p = EncodedPacket::message(text.into(), attachments.clone());
+            assert_eq!(laid_out(&p), plain_frames(text, &attachments));
+            assert_eq!(p.len(), laid_out(&p).len());
+            assert_eq!(p.ws_bufs().len(), buffers, "{} attachments", attachments.len());
+            for buf in p.ws_bufs() {
+                if buf.len() == large.len() {
+                    assert_eq!(buf.as_ptr(), large.as_ptr(), "a large attachment was copied");
+                }
+            }
+        }
+    }
+}

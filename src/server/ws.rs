@@ -219,15 +219,23 @@ fn finish(opcode: u8, payload: Bytes) -> Result<Message, WsError> {
     }
 }
 
+/// XORs `payload` with the repeating 4-byte `mask`, 16 bytes per step (a publisher's frames are
+/// unmasked here, every byte of them).
 fn unmask(payload: &mut [u8], mask: [u8; 4]) {
-    let word = u32::from_ne_bytes(mask);
-    let mut chunks = payload.chunks_exact_mut(4);
+    let [a, b, c, d] = mask;
+    let word = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
+    let mut chunks = payload.chunks_exact_mut(16);
     for chunk in &mut chunks {
-        let v = u32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]) ^ word;
-        chunk.copy_from_slice(&v.to_ne_bytes());
+        let (lo, hi) = chunk.split_at_mut(8);
+        for half in [lo, hi] {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(half);
+            half.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
+        }
     }
-    for (i, b) in chunks.into_remainder().iter_mut().enumerate() {
-        *b ^= mask[i];
+    // The rest starts at a multiple of 16 bytes, so at mask byte 0.
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= mask[i % 4];
     }
 }
 

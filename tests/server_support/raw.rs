@@ -57,7 +57,20 @@ impl RawWs {
     /// Opens `path` (e.g. `/socket.io/?EIO=4&transport=websocket`); `Err(status line)` when the
     /// server refuses the upgrade.
     pub async fn connect(addr: SocketAddr, path: &str) -> Result<RawWs, String> {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        Self::upgrade(stream, addr, path).await
+    }
+
+    /// [`RawWs::connect`] over a socket with a receive buffer of about `bytes`: a server's writes
+    /// fill it after a few KB while the test does not read.
+    pub async fn connect_small(addr: SocketAddr, path: &str, bytes: u32) -> Result<RawWs, String> {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        let stream = socket.connect(addr).await.expect("connect");
+        Self::upgrade(stream, addr, path).await
+    }
+
+    async fn upgrade(mut stream: TcpStream, addr: SocketAddr, path: &str) -> Result<RawWs, String> {
         stream.set_nodelay(true).expect("nodelay");
         let req = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
