@@ -435,7 +435,10 @@ async fn a_stalled_viewer_loses_whole_gops_and_resumes_at_a_keyframe() {
     }
     assert_eq!(got.first(), Some(&0));
     assert_eq!(got.last(), Some(&(FRAMES - 1)), "the newest frame arrives");
-    assert!(got.len() < FRAMES as usize, "a stalled viewer must lose frames");
+    assert!(
+        got.len() < FRAMES as usize,
+        "a stalled viewer must lose frames"
+    );
     for pair in got.windows(2) {
         let (prev, next) = (pair[0], pair[1]);
         assert!(next > prev, "{next} after {prev}: reordered or sent twice");

@@ -261,7 +261,11 @@ impl Ws {
         };
         if !head.starts_with(b"HTTP/1.1 101") {
             let line = String::from_utf8_lossy(&head[..end]);
-            return Err(format!("{addr}: upgrade refused: {}", line.lines().next().unwrap_or("")).into());
+            return Err(format!(
+                "{addr}: upgrade refused: {}",
+                line.lines().next().unwrap_or("")
+            )
+            .into());
         }
         let (rd, wr) = stream.into_split();
         let mut ws = Ws {

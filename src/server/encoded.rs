@@ -145,10 +145,19 @@ mod tests {
             let p = EncodedPacket::message(text.into(), attachments.clone());
             assert_eq!(laid_out(&p), plain_frames(text, &attachments));
             assert_eq!(p.len(), laid_out(&p).len());
-            assert_eq!(p.ws_bufs().len(), buffers, "{} attachments", attachments.len());
+            assert_eq!(
+                p.ws_bufs().len(),
+                buffers,
+                "{} attachments",
+                attachments.len()
+            );
             for buf in p.ws_bufs() {
                 if buf.len() == large.len() {
-                    assert_eq!(buf.as_ptr(), large.as_ptr(), "a large attachment was copied");
+                    assert_eq!(
+                        buf.as_ptr(),
+                        large.as_ptr(),
+                        "a large attachment was copied"
+                    );
                 }
             }
         }

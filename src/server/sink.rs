@@ -194,7 +194,10 @@ mod tests {
         assert_eq!(ping.ws_bufs().len(), 1);
         let many: Vec<_> = (0..MAX_SLICES + 10).map(|_| ping.clone()).collect();
         let mut slices = Vec::new();
-        assert_eq!(Cursor::default().gather(&many, &mut slices, usize::MAX), 3 * MAX_SLICES);
+        assert_eq!(
+            Cursor::default().gather(&many, &mut slices, usize::MAX),
+            3 * MAX_SLICES
+        );
         assert_eq!(slices.len(), MAX_SLICES);
         let mut c = Cursor::default();
         assert!(!c.advance(3 * MAX_SLICES, &many));
