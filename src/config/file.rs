@@ -1,7 +1,7 @@
 //! [`Config`]: the whole file, its top-level table (`device`, `user`, `[server]`, `[[relay]]`,
 //! `[[stream]]`, `[relay_server]`, `[log]`), and what it says about itself.
 
-use super::error::{ConfigError, Problem};
+use super::error::{ConfigError, Escaped, Problem};
 use super::relay::RelayConfig;
 use super::server::{LogConfig, RelayServerConfig, ServerConfig, ServerTls};
 use super::stream::StreamConfig;
@@ -100,7 +100,8 @@ impl Config {
             .as_ref()
             .map_or("<embedded default>".into(), |p| p.display().to_string())
     }
-    /// One line describing what this config runs (printed by `check-config`).
+    /// One line describing what this config runs (printed by `check-config`), escaped like
+    /// errors ([`Escaped`]).
     pub fn summary(&self) -> String {
         let mut parts = vec![format!("device {}", self.device)];
         if !self.streams.is_empty() {
@@ -147,7 +148,9 @@ impl Config {
                     .unwrap_or_default()
             ));
         }
-        parts.join(", ")
+        // Names and values from the file, so escaped: the line goes to a terminal, a log, and
+        // systemd's STATUS= (where a newline would start another assignment).
+        Escaped(&parts.join(", ")).to_string()
     }
     /// Makes every relative file path in the config relative to `base` (the file's directory).
     pub(super) fn rebase_paths(&mut self, base: &Path) {
