@@ -45,7 +45,9 @@ impl From<FileProblem> for std::io::Error {
         use std::io::ErrorKind;
         match p {
             FileProblem::Io(e) => e,
-            FileProblem::NotRegular(_) => std::io::Error::new(ErrorKind::InvalidInput, p.to_string()),
+            FileProblem::NotRegular(_) => {
+                std::io::Error::new(ErrorKind::InvalidInput, p.to_string())
+            }
             FileProblem::TooLarge(_) => std::io::Error::new(ErrorKind::FileTooLarge, p.to_string()),
         }
     }
@@ -120,18 +122,32 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("f");
         sparse(&file, MAX_FILE_SIZE);
-        assert_eq!(read(&file).map(|b| b.len() as u64).ok(), Some(MAX_FILE_SIZE));
+        assert_eq!(
+            read(&file).map(|b| b.len() as u64).ok(),
+            Some(MAX_FILE_SIZE)
+        );
         sparse(&file, MAX_FILE_SIZE + 1);
         let e = read(&file).expect_err("one byte too many");
-        assert_eq!(e.to_string(), format!("{}: larger than 1 MiB", file.display()));
+        assert_eq!(
+            e.to_string(),
+            format!("{}: larger than 1 MiB", file.display())
+        );
 
         let e = read(dir.path()).expect_err("a directory");
         assert_eq!(e.problem.to_string(), "not a regular file (directory)");
         let e = read(Path::new("/dev/zero")).expect_err("a device");
-        assert_eq!(e.problem.to_string(), "not a regular file (character device)");
+        assert_eq!(
+            e.problem.to_string(),
+            "not a regular file (character device)"
+        );
         let e = read(&dir.path().join("missing")).expect_err("missing");
-        assert!(matches!(&e.problem, FileProblem::Io(io) if io.kind() == std::io::ErrorKind::NotFound));
+        assert!(
+            matches!(&e.problem, FileProblem::Io(io) if io.kind() == std::io::ErrorKind::NotFound)
+        );
         let io = std::io::Error::from(FileProblem::TooLarge(MAX_FILE_SIZE));
-        assert_eq!((io.kind(), io.to_string()), (std::io::ErrorKind::FileTooLarge, "larger than 1 MiB".into()));
+        assert_eq!(
+            (io.kind(), io.to_string()),
+            (std::io::ErrorKind::FileTooLarge, "larger than 1 MiB".into())
+        );
     }
 }

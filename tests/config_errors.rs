@@ -359,7 +359,11 @@ fn every_broken_file_is_reported_with_location_and_status_2() {
         let file = cases_dir().join(name);
         let out = check_config(&file);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let want = format!("{}:{line}:{column}: {}", file.display(), in_cases_dir(expected));
+        let want = format!(
+            "{}:{line}:{column}: {}",
+            file.display(),
+            in_cases_dir(expected)
+        );
         // Every line is a problem in a file of this directory: a value cannot forge a line, and
         // no control character (an ANSI escape) reaches the terminal.
         let dir = cases_dir().display().to_string();
@@ -510,7 +514,10 @@ fn oversized_and_special_files_are_refused_without_reading_them() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let want = format!("{}:{want}", file.display());
         assert_eq!(out.status.code(), Some(2), "{text}\n{stderr}");
-        assert!(stderr.lines().any(|l| l == want), "{text}\nwant {want}\ngot {stderr}");
+        assert!(
+            stderr.lines().any(|l| l == want),
+            "{text}\nwant {want}\ngot {stderr}"
+        );
     }
 }
 

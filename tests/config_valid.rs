@@ -106,11 +106,19 @@ fn check_config_prints_ok_and_a_summary() {
 fn check_config_escapes_what_it_echoes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("cam\u{1b}[31m\nforged: ok.toml");
-    let valid = "[[stream]]\nid = \"a\"\n[stream.video]\nsource = \"libcamera:cam\\u001b[2J\\nforged\"\n";
-    let shown = format!("{}/cam\\u{{1b}}[31m\\nforged: ok.toml", dir.path().display());
+    let valid =
+        "[[stream]]\nid = \"a\"\n[stream.video]\nsource = \"libcamera:cam\\u001b[2J\\nforged\"\n";
+    let shown = format!(
+        "{}/cam\\u{{1b}}[31m\\nforged: ok.toml",
+        dir.path().display()
+    );
     for (text, status, want) in [
         (valid.to_owned(), 0, format!("{shown}: ok (")),
-        (format!("{valid}fps = 0\n"), 2, format!("{shown}:5:7: stream[0].video.fps: ")),
+        (
+            format!("{valid}fps = 0\n"),
+            2,
+            format!("{shown}:5:7: stream[0].video.fps: "),
+        ),
     ] {
         std::fs::write(&file, text).expect("write");
         let out = Command::new(env!("CARGO_BIN_EXE_sioedge"))
@@ -125,7 +133,10 @@ fn check_config_escapes_what_it_echoes() {
         assert_eq!(printed.lines().count(), 1, "{printed}");
         assert!(!printed.trim_end().contains(char::is_control), "{printed}");
         if status == 0 {
-            assert!(printed.contains("libcamera:cam\\u{1b}[2j\\nforged"), "{printed}");
+            assert!(
+                printed.contains("libcamera:cam\\u{1b}[2j\\nforged"),
+                "{printed}"
+            );
         }
     }
 }
@@ -286,7 +297,11 @@ fn assert_located(text: &str, e: &ConfigError) -> Result<(), TestCaseError> {
     let shown = e.to_string();
     prop_assert!(!e.problems().is_empty(), "{shown}");
     prop_assert_eq!(shown.lines().count(), e.problems().len(), "{}", shown);
-    prop_assert!(!shown.contains(|c: char| c.is_control() && c != '\n'), "{}", shown);
+    prop_assert!(
+        !shown.contains(|c: char| c.is_control() && c != '\n'),
+        "{}",
+        shown
+    );
     let lines = text.split('\n').count();
     for (p, line) in e.problems().iter().zip(shown.lines()) {
         prop_assert!(p.line >= 1 && p.column >= 1, "{}", line);
@@ -299,8 +314,25 @@ fn assert_located(text: &str, e: &ConfigError) -> Result<(), TestCaseError> {
 
 /// Pieces of TOML that mutations insert, besides random characters and bytes.
 const TOKENS: &[&str] = &[
-    "[", "]", "[[", "\"", "'", "=", "\n", "#", "{", "}", ",", ".", "\\u001b[31m", "\\n", ":99999",
-    "\u{1b}", "\r", "\u{2028}", "é",
+    "[",
+    "]",
+    "[[",
+    "\"",
+    "'",
+    "=",
+    "\n",
+    "#",
+    "{",
+    "}",
+    ",",
+    ".",
+    "\\u001b[31m",
+    "\\n",
+    ":99999",
+    "\u{1b}",
+    "\r",
+    "\u{2028}",
+    "é",
 ];
 
 proptest! {

@@ -147,7 +147,10 @@ mod tests {
                 insecure_skip_verify: false,
             };
             let e = client_config(&opts).expect_err("refused");
-            assert_eq!(e.to_string(), format!("tls.ca_file {}: {why}", file.display()));
+            assert_eq!(
+                e.to_string(),
+                format!("tls.ca_file {}: {why}", file.display())
+            );
         }
     }
 }

@@ -1,8 +1,8 @@
 //! [`ListenAddr`]: a server's `listen` address, read with a message that says what is wrong
 //! (serde's own for `SocketAddr` is "invalid socket address syntax" whatever the mistake).
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -34,7 +34,9 @@ impl Visitor<'_> for AddrVisitor {
             return Ok(ListenAddr(addr));
         }
         let port = v.rsplit_once(':').map_or("", |(_, p)| p);
-        if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && port.parse::<u16>().is_err()
+        if !port.is_empty()
+            && port.bytes().all(|b| b.is_ascii_digit())
+            && port.parse::<u16>().is_err()
         {
             return Err(E::custom(format!(
                 "port must be between 0 and 65535 (got {port})"

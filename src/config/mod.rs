@@ -29,9 +29,9 @@ mod units;
 mod url;
 mod validate;
 
+pub use crate::files::{FileError, FileProblem};
 pub use diff::Diff;
 pub use duration::HumanDuration;
-pub use crate::files::{FileError, FileProblem};
 pub use error::{ConfigError, Escaped, Problem};
 pub use file::Config;
 pub use load::DEFAULT_PATH;

@@ -12,7 +12,10 @@ pub(super) fn text<'b>(bytes: &'b [u8], file: &str) -> Result<&'b str, ConfigErr
         let before = std::str::from_utf8(&bytes[..good]).unwrap_or_default();
         let bad = bytes.get(good).copied().unwrap_or_default();
         let loc = Locator::new(file.into(), before, None);
-        let problem = loc.at_span(Some(good..good), format!("invalid UTF-8 (byte 0x{bad:02X})"));
+        let problem = loc.at_span(
+            Some(good..good),
+            format!("invalid UTF-8 (byte 0x{bad:02X})"),
+        );
         ConfigError::Invalid(vec![problem])
     })
 }
@@ -52,7 +55,10 @@ fn syntax_message(text: &str, span: Option<std::ops::Range<usize>>, message: &st
         .into_iter()
         .find_map(|kind| Some((kind, message.strip_prefix(kind)?.strip_prefix(", ")?)));
     if let Some((kind, expected)) = header {
-        let line_start = text.get(..start).and_then(|t| t.rfind('\n')).map_or(0, |i| i + 1);
+        let line_start = text
+            .get(..start)
+            .and_then(|t| t.rfind('\n'))
+            .map_or(0, |i| i + 1);
         let header = text.get(line_start..start).unwrap_or_default().trim();
         return format!("{kind} header `{header}`, {expected}");
     }

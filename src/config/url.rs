@@ -27,7 +27,11 @@ impl fmt::Display for UrlError {
             UrlError::NotUrl { text, why } => write!(f, "not a URL ({text:?}): {why}"),
             UrlError::Scheme { expected, got } => {
                 let (last, rest) = expected.split_last().unwrap_or((&"", &[]));
-                write!(f, "scheme must be {} or {last} (got {got:?})", rest.join(", "))
+                write!(
+                    f,
+                    "scheme must be {} or {last} (got {got:?})",
+                    rest.join(", ")
+                )
             }
             UrlError::NoHost(text) => write!(f, "no host in {text:?}"),
             UrlError::Port(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
@@ -41,10 +45,12 @@ impl fmt::Display for UrlError {
 /// `text` as an absolute URL with one of `schemes`, a host and, when it has one, a port in
 /// 1..=65535 written in decimal digits.
 pub(super) fn parse(text: &str, schemes: &'static [&'static str]) -> Result<http::Uri, UrlError> {
-    let uri: http::Uri = text.parse().map_err(|e: http::uri::InvalidUri| UrlError::NotUrl {
-        text: text.to_owned(),
-        why: e.to_string(),
-    })?;
+    let uri: http::Uri = text
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| UrlError::NotUrl {
+            text: text.to_owned(),
+            why: e.to_string(),
+        })?;
     let scheme = uri.scheme_str().unwrap_or_default();
     if !schemes.contains(&scheme) {
         return Err(UrlError::Scheme {
@@ -52,7 +58,9 @@ pub(super) fn parse(text: &str, schemes: &'static [&'static str]) -> Result<http
             got: scheme.to_owned(),
         });
     }
-    let Some(authority) = uri.authority().filter(|_| uri.host().is_some_and(|h| !h.is_empty()))
+    let Some(authority) = uri
+        .authority()
+        .filter(|_| uri.host().is_some_and(|h| !h.is_empty()))
     else {
         return Err(UrlError::NoHost(text.to_owned()));
     };
@@ -124,9 +132,18 @@ mod tests {
             parse("ftp://h", WS).map_err(|e| e.to_string()),
             Err("scheme must be http, https, ws or wss (got \"ftp\")".into())
         );
-        assert_eq!(parse("wss://:80", WS), Err(UrlError::NoHost("wss://:80".into())));
-        assert!(matches!(parse("/relative", WS), Err(UrlError::Scheme { .. })));
-        assert!(matches!(parse("wss://a b", WS), Err(UrlError::NotUrl { .. })));
+        assert_eq!(
+            parse("wss://:80", WS),
+            Err(UrlError::NoHost("wss://:80".into()))
+        );
+        assert!(matches!(
+            parse("/relative", WS),
+            Err(UrlError::Scheme { .. })
+        ));
+        assert!(matches!(
+            parse("wss://a b", WS),
+            Err(UrlError::NotUrl { .. })
+        ));
     }
 
     #[test]

@@ -159,10 +159,14 @@ fn server(c: &mut Checker<'_>, at: &FieldPath, s: &ServerConfig) {
         match url::parse(origin, &["http", "https"]) {
             _ if origin == "*" => {}
             Err(e @ UrlError::Port(_)) => c.err(&at, e.to_string()),
-            Ok(u) if u.path_and_query().is_none_or(|p| p.as_str() == "/") && !origin.ends_with('/') => {}
+            Ok(u)
+                if u.path_and_query().is_none_or(|p| p.as_str() == "/")
+                    && !origin.ends_with('/') => {}
             _ => c.err(
                 &at,
-                format!("not an origin: expected \"*\" or \"http(s)://host[:port]\" (got {origin:?})"),
+                format!(
+                    "not an origin: expected \"*\" or \"http(s)://host[:port]\" (got {origin:?})"
+                ),
             ),
         }
     }
