@@ -27,9 +27,12 @@ pub struct FileError {
 /// What is wrong with a file (its `Display` names no file: [`FileError`] adds it).
 #[derive(Debug, thiserror::Error)]
 pub enum FileProblem {
-    /// The OS refused to open or read it.
+    /// The OS refused to open it (or to tell what it is).
+    #[error("cannot open: {0}")]
+    Open(std::io::Error),
+    /// The OS refused to read it.
     #[error("cannot read: {0}")]
-    Io(#[from] std::io::Error),
+    Read(std::io::Error),
     /// A directory, FIFO, socket or device.
     #[error("not a regular file ({0})")]
     NotRegular(&'static str),
@@ -44,7 +47,7 @@ impl From<FileProblem> for std::io::Error {
     fn from(p: FileProblem) -> Self {
         use std::io::ErrorKind;
         match p {
-            FileProblem::Io(e) => e,
+            FileProblem::Open(e) | FileProblem::Read(e) => e,
             FileProblem::NotRegular(_) => {
                 std::io::Error::new(ErrorKind::InvalidInput, p.to_string())
             }
@@ -65,13 +68,13 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>, FileError> {
         .read(true)
         .custom_flags(nix::libc::O_NONBLOCK)
         .open(path)
-        .map_err(|e| error(e.into()))?;
-    let meta = file.metadata().map_err(|e| error(e.into()))?;
+        .map_err(|e| error(FileProblem::Open(e)))?;
+    let meta = file.metadata().map_err(|e| error(FileProblem::Open(e)))?;
     check(&meta).map_err(error)?;
     let mut bytes = Vec::new();
     Read::take(&file, MAX_FILE_SIZE + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| error(e.into()))?;
+        .map_err(|e| error(FileProblem::Read(e)))?;
     if bytes.len() as u64 > MAX_FILE_SIZE {
         return Err(error(FileProblem::TooLarge(MAX_FILE_SIZE)));
     }
@@ -142,7 +145,7 @@ mod tests {
         );
         let e = read(&dir.path().join("missing")).expect_err("missing");
         assert!(
-            matches!(&e.problem, FileProblem::Io(io) if io.kind() == std::io::ErrorKind::NotFound)
+            matches!(&e.problem, FileProblem::Open(io) if io.kind() == std::io::ErrorKind::NotFound)
         );
         let io = std::io::Error::from(FileProblem::TooLarge(MAX_FILE_SIZE));
         assert_eq!(

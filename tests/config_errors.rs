@@ -127,7 +127,7 @@ const CASES: &[(&str, usize, usize, &str)] = &[
         "missing_token_file.toml",
         3,
         14,
-        "relay[0].token_file: {dir}/does-not-exist.token: cannot read: No such file or directory",
+        "relay[0].token_file: {dir}/does-not-exist.token: cannot open: No such file or directory",
     ),
     (
         "bad_transports.toml",
@@ -449,7 +449,7 @@ fn unreadable_file_is_status_2() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("/nonexistent/sioedge.toml: cannot read:"),
+        stderr.contains("/nonexistent/sioedge.toml: cannot open: No such file or directory"),
         "{stderr}"
     );
 }

@@ -336,7 +336,11 @@ const TOKENS: &[&str] = &[
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    // 512 cases each in CI; `PROPTEST_CASES=N` for a longer run.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(512),
+        ..ProptestConfig::default()
+    })]
 
     /// Random edits of the example (deleting, duplicating or replacing characters, inserting
     /// TOML punctuation) never panic: they parse or produce located, escaped errors.

@@ -5,6 +5,7 @@ use super::error::{ConfigError, Escaped, Problem};
 use super::relay::RelayConfig;
 use super::server::{LogConfig, RelayServerConfig, ServerConfig, ServerTls};
 use super::stream::StreamConfig;
+use crate::files;
 use crate::media::{AudioSpec, VideoSpec};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -41,10 +42,11 @@ pub struct Config {
 
 /// The device id used when the file sets none: the host name, else `sioedge`.
 fn default_device() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_owned())
+    files::read(Path::new("/proc/sys/kernel/hostname"))
+        .or_else(|_| files::read(Path::new("/etc/hostname")))
         .ok()
+        .and_then(|h| String::from_utf8(h).ok())
+        .map(|h| h.trim().to_owned())
         .filter(|h| {
             !h.is_empty()
                 && h.len() <= 64

@@ -83,7 +83,7 @@ impl<'l> Checker<'l> {
     fn file_exists(&mut self, at: &FieldPath, file: Option<&Path>) {
         let Some(file) = file else { return };
         let checked = std::fs::metadata(file)
-            .map_err(FileProblem::from)
+            .map_err(FileProblem::Open)
             .and_then(|m| files::check(&m));
         if let Err(e) = checked {
             self.err(at, format!("{}: {e}", file.display()));
