@@ -1,7 +1,7 @@
 //! The `sioedge` command line: `run`, `relay`, `check-config`, `devices`.
 
 use clap::{Parser, Subcommand};
-use sioedge::config::{Config, ConfigError};
+use sioedge::config::{Config, ConfigError, Escaped};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -49,7 +49,8 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig { file } => {
             let cfg = valid_or_exit(usable(Config::from_file(&file)));
-            println!("{}: ok ({})", file.display(), cfg.summary());
+            let file = file.display().to_string();
+            println!("{}: ok ({})", Escaped(&file), cfg.summary());
             Ok(())
         }
         Command::Devices { json } => {

@@ -17,6 +17,7 @@ mod diff;
 mod duration;
 mod error;
 mod file;
+mod listen;
 mod load;
 mod parse;
 mod relay;
@@ -25,11 +26,13 @@ mod size;
 mod stream;
 mod tokens;
 mod units;
+mod url;
 mod validate;
 
+pub use crate::files::{FileError, FileProblem};
 pub use diff::Diff;
 pub use duration::HumanDuration;
-pub use error::{ConfigError, Problem};
+pub use error::{ConfigError, Escaped, Problem};
 pub use file::Config;
 pub use load::DEFAULT_PATH;
 pub use relay::{

@@ -2,6 +2,7 @@
 //! settings plus the relay's own) and `[log]`.
 
 use super::duration::HumanDuration;
+use super::listen::ListenAddr;
 use super::size::ByteSize;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -18,6 +19,7 @@ pub const DEFAULT_SOCKETIO_PATH: &str = "/socket.io/";
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// `IP:port` to listen on; port 0 picks a free port (tests).
+    #[serde(deserialize_with = "super::listen::deserialize")]
     pub listen: SocketAddr,
     /// Socket.IO endpoint path, e.g. `/socket.io/`.
     pub path: String,
@@ -229,7 +231,7 @@ impl<'de> Deserialize<'de> for RelayServerConfig {
                 // TOML itself refuses a key given twice.
                 while let Some(key) = map.next_key::<RelayServerKey>()? {
                     match key {
-                        K::Listen => s.listen = map.next_value()?,
+                        K::Listen => s.listen = map.next_value::<ListenAddr>()?.0,
                         K::Path => s.path = map.next_value()?,
                         K::CorsOrigins => s.cors_origins = map.next_value()?,
                         K::ViewerToken => s.viewer_token = map.next_value()?,

@@ -8,6 +8,8 @@ use super::relay::{RelayConfig, Transport};
 use super::server::{RelayServerConfig, ServerConfig, ServerTls};
 use super::stream::StreamConfig;
 use super::tokens::load_tokens;
+use super::url::{self, UrlError};
+use crate::files::{self, FileProblem};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -48,13 +50,21 @@ impl<'l> Checker<'l> {
             && v.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         self.ensure(ok, at, || {
-            format!("must be 1 to 64 characters among A-Z a-z 0-9 - _ . (got \"{v}\")")
+            format!("must be 1 to 64 characters among A-Z a-z 0-9 - _ . (got {v:?})")
         });
     }
 
     fn absolute_path(&mut self, at: &FieldPath, v: &str, what: &str) {
         self.ensure(v.starts_with('/'), at, || {
-            format!("{what} must start with \"/\" (got \"{v}\")")
+            format!("{what} must start with \"/\" (got {v:?})")
+        });
+    }
+
+    /// An absolute URL path, as a request line carries it.
+    fn url_path(&mut self, at: &FieldPath, v: &str) {
+        self.absolute_path(at, v, "the path");
+        self.ensure(!v.starts_with('/') || url::is_path(v), at, || {
+            format!("not a URL path (got {v:?})")
         });
     }
 
@@ -68,12 +78,15 @@ impl<'l> Checker<'l> {
         self.ensure(!d.get().is_zero(), at, || "must be greater than 0".into());
     }
 
+    /// A file the program will read: a regular file within the size bound (not opened: it may
+    /// be readable by the service's user only).
     fn file_exists(&mut self, at: &FieldPath, file: Option<&Path>) {
         let Some(file) = file else { return };
-        match std::fs::metadata(file) {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => self.err(at, format!("{} is not a regular file", file.display())),
-            Err(e) => self.err(at, format!("cannot open {}: {e}", file.display())),
+        let checked = std::fs::metadata(file)
+            .map_err(FileProblem::Open)
+            .and_then(|m| files::check(&m));
+        if let Err(e) = checked {
+            self.err(at, format!("{}: {e}", file.display()));
         }
     }
 
@@ -95,7 +108,7 @@ pub(crate) fn config(c: &mut Checker<'_>, cfg: &Config) {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_".contains(&b));
         c.ensure(ok, &root.key("user"), || {
-            format!("not a valid user name (got \"{user}\")")
+            format!("not a valid user name (got {user:?})")
         });
     }
     c.ensure(
@@ -128,7 +141,7 @@ pub(crate) fn config(c: &mut Checker<'_>, cfg: &Config) {
         if let Some(first) = seen_streams.insert(s.id.as_str(), i) {
             c.err(
                 &at.key("id"),
-                format!("duplicate stream id \"{}\" (also stream[{first}])", s.id),
+                format!("duplicate stream id {:?} (also stream[{first}])", s.id),
             );
         }
     }
@@ -140,18 +153,22 @@ pub(crate) fn config(c: &mut Checker<'_>, cfg: &Config) {
 }
 
 fn server(c: &mut Checker<'_>, at: &FieldPath, s: &ServerConfig) {
-    c.absolute_path(&at.key("path"), &s.path, "the path");
+    c.url_path(&at.key("path"), &s.path);
     for (i, origin) in s.cors_origins.iter().enumerate() {
-        let ok = origin == "*"
-            || origin.parse::<http::Uri>().is_ok_and(|u| {
-                matches!(u.scheme_str(), Some("http" | "https"))
-                    && u.host().is_some_and(|h| !h.is_empty())
-                    && u.path_and_query().is_none_or(|p| p.as_str() == "/")
-                    && !origin.ends_with('/')
-            });
-        c.ensure(ok, &at.key("cors_origins").index(i), || {
-            format!("not an origin: expected \"*\" or \"http(s)://host[:port]\" (got \"{origin}\")")
-        });
+        let at = at.key("cors_origins").index(i);
+        match url::parse(origin, &["http", "https"]) {
+            _ if origin == "*" => {}
+            Err(e @ UrlError::Port(_)) => c.err(&at, e.to_string()),
+            Ok(u)
+                if u.path_and_query().is_none_or(|p| p.as_str() == "/")
+                    && !origin.ends_with('/') => {}
+            _ => c.err(
+                &at,
+                format!(
+                    "not an origin: expected \"*\" or \"http(s)://host[:port]\" (got {origin:?})"
+                ),
+            ),
+        }
     }
     c.non_empty(&at.key("viewer_token"), s.viewer_token.as_deref());
     c.non_empty(&at.key("viewer_password"), s.viewer_password.as_deref());
@@ -208,26 +225,16 @@ fn server_tls(c: &mut Checker<'_>, at: &FieldPath, tls: &ServerTls) {
 }
 
 fn relay(c: &mut Checker<'_>, at: &FieldPath, r: &RelayConfig) {
-    match r.url.parse::<http::Uri>() {
-        Ok(u) if !matches!(u.scheme_str(), Some("http" | "https" | "ws" | "wss")) => c.err(
-            &at.key("url"),
-            format!(
-                "scheme must be http, https, ws or wss (got \"{}\")",
-                u.scheme_str().unwrap_or("")
-            ),
-        ),
-        Ok(u) if u.host().is_none_or(str::is_empty) => {
-            c.err(&at.key("url"), format!("no host in \"{}\"", r.url))
-        }
+    match url::parse(&r.url, &["http", "https", "ws", "wss"]) {
         Ok(u) if !matches!(u.path(), "" | "/") => c.err(
             &at.key("url"),
             format!(
-                "no path allowed in \"{}\": put it in socketio_path, and the namespace in namespace",
+                "no path allowed in {:?}: put it in socketio_path, and the namespace in namespace",
                 r.url
             ),
         ),
         Ok(_) => {}
-        Err(e) => c.err(&at.key("url"), format!("not a URL (\"{}\"): {e}", r.url)),
+        Err(e) => c.err(&at.key("url"), e.to_string()),
     }
     c.absolute_path(&at.key("namespace"), &r.namespace, "a namespace");
     c.ensure(
@@ -235,7 +242,7 @@ fn relay(c: &mut Checker<'_>, at: &FieldPath, r: &RelayConfig) {
         &at.key("namespace"),
         || format!("{:?} contains ',' or '?'", r.namespace),
     );
-    c.absolute_path(&at.key("socketio_path"), &r.socketio_path, "the path");
+    c.url_path(&at.key("socketio_path"), &r.socketio_path);
     c.non_empty(&at.key("token"), r.token.as_deref());
     c.exclusive(
         &at.key("token_file"),
@@ -256,7 +263,7 @@ fn relay(c: &mut Checker<'_>, at: &FieldPath, r: &RelayConfig) {
         c.ensure(
             http::HeaderName::from_bytes(name.as_bytes()).is_ok(),
             &at,
-            || format!("\"{name}\" is not a valid HTTP header name"),
+            || format!("{name:?} is not a valid HTTP header name"),
         );
         c.ensure(http::HeaderValue::from_str(value).is_ok(), &at, || {
             "not a valid HTTP header value".into()
@@ -301,7 +308,7 @@ fn stream(c: &mut Checker<'_>, at: &FieldPath, s: &StreamConfig) {
     }
     if let (Some(v), Some(a)) = (&s.video, &s.audio) {
         c.ensure(v.id != a.id, &at.key("audio").key("id"), || {
-            format!("duplicate track id \"{}\" (also video.id)", a.id)
+            format!("duplicate track id {:?} (also video.id)", a.id)
         });
     }
 }
@@ -323,7 +330,7 @@ fn relay_server(c: &mut Checker<'_>, at: &FieldPath, rs: &RelayServerConfig) {
         &at.key("publisher_namespace"),
         || {
             format!(
-                "must differ from viewer_namespace (both \"{}\")",
+                "must differ from viewer_namespace (both {:?})",
                 rs.viewer_namespace
             )
         },
@@ -347,7 +354,7 @@ fn relay_server(c: &mut Checker<'_>, at: &FieldPath, rs: &RelayServerConfig) {
     if let Some(file) = &rs.tokens_file {
         match load_tokens(file) {
             Ok(_) => {}
-            Err(e @ ConfigError::Read { .. }) => c.err(&at.key("tokens_file"), e.to_string()),
+            Err(ConfigError::Read(e)) => c.err(&at.key("tokens_file"), e.to_string()),
             Err(e) => {
                 c.err(
                     &at.key("tokens_file"),
@@ -358,13 +365,14 @@ fn relay_server(c: &mut Checker<'_>, at: &FieldPath, rs: &RelayServerConfig) {
         }
     }
     if let Some(adapter) = &rs.adapter {
-        // The same parser the Redis bus uses, so what passes here connects there.
-        if let Err(e) = redis::IntoConnectionInfo::into_connection_info(adapter.as_str()) {
+        // The same parser the Redis bus uses, so what passes here connects there; a port out
+        // of range said as such first (redis only says "did not parse").
+        if let Err(e @ UrlError::Port(_)) = url::parse(adapter, &["redis", "rediss"]) {
+            c.err(&at.key("adapter"), e.to_string());
+        } else if let Err(e) = redis::IntoConnectionInfo::into_connection_info(adapter.as_str()) {
             c.err(
                 &at.key("adapter"),
-                format!(
-                    "not a usable Redis URL \"{adapter}\" (expected redis://host:port/db): {e}"
-                ),
+                format!("not a usable Redis URL {adapter:?} (expected redis://host:port/db): {e}"),
             );
         }
     }
@@ -377,7 +385,7 @@ fn relay_server(c: &mut Checker<'_>, at: &FieldPath, rs: &RelayServerConfig) {
         &at.key("adapter_prefix"),
         || {
             format!(
-                "must be non-empty, among A-Z a-z 0-9 - _ . : (got \"{}\")",
+                "must be non-empty, among A-Z a-z 0-9 - _ . : (got {:?})",
                 rs.adapter_prefix
             )
         },
@@ -395,7 +403,7 @@ fn log_level(c: &mut Checker<'_>, at: &FieldPath, level: &str) {
     c.ensure(ok, at, || {
         format!(
             "expected off, error, warn, info, debug, trace or directives like \
-             \"info,sioedge=debug\" (got \"{level}\")"
+             \"info,sioedge=debug\" (got {level:?})"
         )
     });
 }
