@@ -443,7 +443,7 @@ mod tests {
     use http_body_util::BodyExt;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-    /// Counts its calls; blocks while `closed`; answers the frame count as "JPEG".
+    /// Counts its calls; blocks while `closed` (5 s at most); answers the frame count as "JPEG".
     #[derive(Default)]
     struct Fake {
         calls: AtomicUsize,
@@ -459,7 +459,11 @@ mod tests {
             _: Duration,
         ) -> Result<Bytes, DecodeError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
-            while self.closed.load(Ordering::SeqCst) {
+            // at most 5 s, so a failing test fails instead of waiting for this thread forever
+            for _ in 0..2500 {
+                if !self.closed.load(Ordering::SeqCst) {
+                    break;
+                }
                 std::thread::sleep(Duration::from_millis(2));
             }
             if let Some(e) = lock(&self.answer).clone() {
