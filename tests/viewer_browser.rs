@@ -343,6 +343,9 @@ mod live_edge {
         b.cmd(json!({"op": "press", "key": "f"}));
         b.wait_for("!document.fullscreenElement", Duration::from_secs(5));
 
+        // a snapshot of the default stream: a 1280x720 JPEG
+        snapshot_button(&mut b, "cam0", 1280, 720);
+
         // the picture shows the test pattern and fills the width (1280x720: 16:9 under the header; a
         // phone upright); a phone on its side gives it the full height
         for (w, h) in [(390, 844), (844, 390), (1280, 720)] {
@@ -424,6 +427,68 @@ mod live_edge {
             ),
             Duration::from_secs(5),
         );
+    }
+}
+
+/// Clicks the Snapshot button of `stream`'s player once it shows: the download's name is
+/// `<stream>-<yyyymmdd>-<hhmmss>.jpg` and Chromium decodes it as a `width` x `height` JPEG.
+fn snapshot_button(b: &mut Browser, stream: &str, width: u32, height: u32) {
+    let button = format!(".player[data-stream={stream}] .snap-btn");
+    b.wait_for(
+        &format!("document.querySelector('{button}:not([hidden])')"),
+        Duration::from_secs(10),
+    );
+    let dir = tempfile::tempdir().expect("download dir");
+    let got = b.cmd(json!({"op": "download", "selector": button, "dir": dir.path()}));
+    eprintln!("snapshot of {stream}: {got}");
+    let name = got["name"].as_str().unwrap_or_default();
+    let stamp = name
+        .strip_prefix(&format!("{stream}-"))
+        .and_then(|n| n.strip_suffix(".jpg"))
+        .unwrap_or_else(|| panic!("download named {name:?}"));
+    assert!(
+        stamp.len() == 15
+            && stamp.chars().enumerate().all(|(i, c)| if i == 8 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }),
+        "download named {name:?}"
+    );
+    assert_eq!(got["jpeg"], true, "{got}");
+    assert_eq!(
+        (got["width"].as_u64(), got["height"].as_u64()),
+        (Some(width.into()), Some(height.into()))
+    );
+    assert_eq!(num(&b.player(stream), "snapshots"), 1.0);
+}
+
+/// The Snapshot button on both origins (plain HTTP, MSE; secure, WebCodecs): the gateway's JPEG of
+/// the H.264 stream (decoded on the gateway) and of the MJPEG stream (its newest frame).
+#[cfg(feature = "media")]
+#[test]
+fn snapshot_button_on_both_origins() {
+    let _g = serial();
+    let server = Server::start(Kind::Gateway, free_port());
+    for (host, args, path) in [
+        (
+            "viewer.test",
+            &["--host-resolver-rules=MAP viewer.test 127.0.0.1"][..],
+            "mse",
+        ),
+        ("127.0.0.1", &[][..], "webcodecs"),
+    ] {
+        let mut b = Browser::launch(args);
+        let url = format!("http://{host}:{}/", server.port);
+        let first = b.open_and_play(&url, "cam0");
+        assert_eq!(first["path"], format!("{path}+{path}-audio"));
+        snapshot_button(&mut b, "cam0", 320, 240);
+        b.cmd(json!({"op": "click", "selector": "#streams button[data-stream=mjpeg0]"}));
+        b.wait_for(
+            "window.sioedge.players.mjpeg0?.drawn > 0",
+            Duration::from_secs(10),
+        );
+        snapshot_button(&mut b, "mjpeg0", 320, 240);
     }
 }
 
@@ -570,6 +635,10 @@ fn asks_for_the_viewer_token() {
         "window.sioedge.players.cam0?.drawn > 5",
         Duration::from_secs(10),
     );
+    if server.kind == Kind::Gateway {
+        // the snapshot request carries the token the page was given (Authorization: Bearer)
+        snapshot_button(&mut b, "cam0", 320, 240);
+    }
 }
 
 /// The page follows `?ns=` to a relay that serves the contract on another namespace (namespaced
@@ -588,5 +657,15 @@ fn node_relay_on_a_custom_namespace() {
     b.wait_for(
         "window.sioedge.players.cam0.videoDecoded > 30 && window.sioedge.players.cam0.audioDecoded > 30",
         Duration::from_secs(10),
+    );
+    // a server without snapshots: the page asked, and shows no Snapshot button
+    let probe = b.wait_for(
+        "window.sioedge.players.cam0.snapshotProbe",
+        Duration::from_secs(5),
+    );
+    assert_eq!(probe, 404);
+    assert_eq!(
+        b.eval("document.querySelector('.player .snap-btn').hidden"),
+        true
     );
 }

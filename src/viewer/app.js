@@ -512,6 +512,7 @@ class Player {
     this.soundBtn = el('button', { className: 'sound', hidden: true, onclick: () => this.setMuted(!this.muted) });
     // The toolbar: [text, title, action, class]; a further button is one more entry here.
     const tools = [
+      ['Snapshot', 'save the picture as JPEG', () => this.snapshot(), 'snap-btn'],
       ['Stats', 'statistics (s)', toggleStats, 'stats-btn'],
       ['Full screen', 'full screen (f)', () => this.fullscreen(), 'fs-btn'],
       ['✕', 'stop watching', () => stop(name), 'close'],
@@ -520,10 +521,12 @@ class Player {
       this.box, this.statusEl, this.statsEl, this.soundBtn,
       el('div', { className: 'bar' }, el('b', { textContent: name }),
         ...tools.map(([textContent, title, onclick, className]) => el('button', { textContent, title, onclick, className }))));
+    this.snapBtn = this.view.querySelector('.snap-btn');
+    this.snapBtn.hidden = true; // until the server says it has snapshots (probeSnapshot)
     this.card = el('section', { className: 'player', dataset: { stream: name } }, this.view);
     $('#players').append(this.card);
     this.st = dbg.players[name] = { path: null, state: 'starting', recvFrames: 0, videoRecv: 0, recvBytes: 0, muted: true, videoDecoded: 0, audioDecoded: 0, audioPlayed: 0,
-      drawn: 0, dropped: 0, skipped: 0, seqGaps: 0, seeks: 0, stalls: 0, waiting: 0, lag: null, audioLag: null, lat: [], latencyP50: null, latencyP99: null,
+      drawn: 0, dropped: 0, skipped: 0, seqGaps: 0, seeks: 0, stalls: 0, snapshots: 0, snapshotProbe: null, waiting: 0, lag: null, audioLag: null, lat: [], latencyP50: null, latencyP99: null,
       fps: 0, kbps: 0, width: 0, height: 0, offsetMs: 0, startAt: performance.now(), firstPictureMs: null, pageToPictureMs: null, notes: [] };
     this.last = { drawn: 0, bytes: 0, at: performance.now() };
     this.seq = {};
@@ -554,6 +557,29 @@ class Player {
     const a = this.mseAudio;
     if (!m && a && !this.sinks[a.track]) this.box.append((this.sinks[a.track] = new MseTrack(this, 'audio', a)).el);
     for (const s of Object.values(this.sinks)) if (s.el && !s.video) { s.el.muted = m; if (!m) s.el.play().catch(() => {}); }
+  }
+  /** Shows the Snapshot button when the server answers HEAD on the stream's snapshot URL (a relay has none for H.264, a third-party server none at all). */
+  async probeSnapshot() {
+    let status = 0;
+    try { status = (await fetch(snapshotUrl(this.name), { method: 'HEAD', headers: authHeaders() })).status; } catch {}
+    this.st.snapshotProbe = status;
+    this.snapBtn.hidden = status !== 200;
+  }
+  /** Downloads the server's JPEG of the newest picture as <stream>-<yyyymmdd>-<hhmmss>.jpg. */
+  async snapshot() {
+    const b = this.snapBtn;
+    b.disabled = true;
+    try {
+      const r = await fetch(snapshotUrl(this.name), { headers: authHeaders(), cache: 'no-store' });
+      if (!r.ok) throw new Error(`${r.status} ${(await r.text()).trim()}`);
+      const d = new Date(), two = (n) => String(n).padStart(2, '0');
+      const stamp = `${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}-${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}`;
+      const a = el('a', { href: URL.createObjectURL(await r.blob()), download: `${this.name.replace(/[^\w.-]+/g, '_')}-${stamp}.jpg` });
+      document.body.append(a); a.click(); a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+      this.st.snapshots++;
+    } catch (e) { this.note('snapshot: ' + e.message); b.title = 'snapshot failed: ' + e.message; }
+    b.disabled = false;
   }
   fullscreen() {
     const c = this.card;
@@ -635,7 +661,7 @@ class Player {
     if (this.lastShown !== undefined && when - this.lastShown > STALL_MS && st.videoRecv - this.recvAtShown > 1) st.stalls++;
     this.lastShown = when; this.recvAtShown = st.videoRecv;
     st.drawn++;
-    if (st.firstPictureMs === null) { st.firstPictureMs = Math.round(when - st.startAt); st.pageToPictureMs = Math.round(when); }
+    if (st.firstPictureMs === null) { st.firstPictureMs = Math.round(when - st.startAt); st.pageToPictureMs = Math.round(when); this.probeSnapshot(); }
     if (st.state !== 'live' && sio.state === 'connected') this.setState('live', 'ok'); // not a buffered picture after a disconnect
   }
   report() {
@@ -664,6 +690,9 @@ class Player {
 const players = new Map();
 // The server checks whichever it is configured with (viewer_token → auth.token, viewer_password → auth.password).
 const authFor = (secret) => (secret ? { token: secret, password: secret } : null);
+/** The snapshot URL of a stream on the server the page talks to, and the secret for it. */
+const snapshotUrl = (name) => `${CFG.server.replace(/^ws/, 'http')}/api/streams/${encodeURIComponent(name)}/snapshot.jpg`;
+const authHeaders = () => (sio.auth?.token ? { Authorization: 'Bearer ' + sio.auth.token } : {});
 const sio = new Sio(CFG.server + CFG.path + '?EIO=4&transport=websocket', CFG.nsp, authFor(CFG.secret));
 
 function showNotice(text) { const n = $('#notice'); if (!n.textContent.includes(text)) n.textContent += (n.textContent ? ' ' : '') + text; n.hidden = false; }
