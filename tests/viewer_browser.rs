@@ -407,6 +407,56 @@ mod live_edge {
             b.eval("document.querySelector('.player .sound').textContent"),
             "Mute"
         );
+
+        // lip sync: how far the sound trails the picture (the page's own measure: the presented
+        // frame's media time minus the audio element's, per frame), first with the picture left at
+        // the live edge, then held to the sound
+        let (loose, loose_lat) = av_window(&mut b, false);
+        let (synced, synced_lat) = av_window(&mut b, true);
+        let p = |v: &[f64], q: f64| {
+            if v.is_empty() {
+                f64::NAN
+            } else {
+                percentile(v, q)
+            }
+        };
+        eprintln!(
+            "mse sound on: the sound trails the picture by p50 {:.0} ms (p10 {:.0}, p90 {:.0}; picture latency p50 {:.0} ms) \
+             at the live edge, by p50 {:.0} ms (p10 {:.0}, p90 {:.0}; picture latency p50 {:.0} ms) with lip sync",
+            p(&loose, 0.5),
+            p(&loose, 0.1),
+            p(&loose, 0.9),
+            p(&loose_lat, 0.5),
+            p(&synced, 0.5),
+            p(&synced, 0.1),
+            p(&synced, 0.9),
+            p(&synced_lat, 0.5)
+        );
+        assert!(synced.len() >= 60, "{} A/V samples in 4 s", synced.len());
+        let bound = if strict() { 20.0 } else { 60.0 };
+        assert!(
+            p(&synced, 0.5).abs() <= bound,
+            "with lip sync the sound still trails the picture by {:.0} ms",
+            p(&synced, 0.5)
+        );
+    }
+
+    /// A/V offsets (ms) and picture latencies (ms) over 4 s, after 2 s to settle, with lip sync
+    /// `on` or off.
+    fn av_window(b: &mut Browser, on: bool) -> (Vec<f64>, Vec<f64>) {
+        b.eval(&format!("window.sioedge.cfg.lipSync = {on}"));
+        std::thread::sleep(Duration::from_secs(2));
+        b.eval(
+            "window.sioedge.players.cam0.av.length = 0; window.sioedge.players.cam0.lat.length = 0",
+        );
+        std::thread::sleep(Duration::from_secs(4));
+        let p = b.player("cam0");
+        let list = |k: &str| -> Vec<f64> {
+            p[k].as_array()
+                .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                .unwrap_or_default()
+        };
+        (list("av"), list("lat"))
     }
 
     /// Secure origin (127.0.0.1): WebCodecs; the late joiner's GOP burst is decoded but only its newest
