@@ -253,9 +253,13 @@ mod tests {
     /// `n` frames of 320x240 H.264 from x264enc (keyframe first, SPS/PPS in band), as capture
     /// produces them.
     fn gop(n: usize) -> Vec<Bytes> {
+        gop_sized(n, 320, 240)
+    }
+
+    fn gop_sized(n: usize, w: u32, h: u32) -> Vec<Bytes> {
         gst::init().expect("gst init");
         let p = gst::parse::launch(&format!(
-            "videotestsrc num-buffers={n} pattern=ball ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
+            "videotestsrc num-buffers={n} pattern=smpte horizontal-speed=8 ! video/x-raw,format=I420,width={w},height={h},framerate=30/1 \
              ! x264enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max=300 \
              ! video/x-h264,profile=constrained-baseline ! h264parse config-interval=-1 \
              ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false"
@@ -320,9 +324,38 @@ mod tests {
         }
     }
 
+    /// What a snapshot of the default stream costs: a full 1 s GOP of 1280x720@30, per decoder
+    /// (`cargo test --lib media::snapshot -- --nocapture` prints it).
+    #[test]
+    fn a_720p_gop_decodes_well_within_the_time_limit() {
+        let frames = gop_sized(30, 1280, 720);
+        let snaps = JpegSnapshots::new().expect("a decoder");
+        for d in snaps.decoders.clone() {
+            let one = JpegSnapshots {
+                decoders: vec![d],
+                preferred: AtomicUsize::new(0),
+            };
+            let started = Instant::now();
+            let first = one.jpeg(&frames, Some((1280, 720)), Duration::from_secs(10));
+            let loading = started.elapsed();
+            let started = Instant::now();
+            let j = one
+                .jpeg(&frames, Some((1280, 720)), Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("{d}: {e}"));
+            let took = started.elapsed();
+            assert!(first.as_ref() == Ok(&j), "{d}: the same picture twice");
+            eprintln!(
+                "{d}: 30 frames of 1280x720 → {} B JPEG in {took:?} ({loading:?} the first time)",
+                j.len()
+            );
+            assert_eq!(jpeg_size(&j), Some((1280, 720)), "{d}");
+            assert!(took < Duration::from_secs(3), "{d}: {took:?}");
+        }
+    }
+
     #[test]
     fn the_picture_is_the_newest_frame_not_the_keyframe() {
-        // the ball moves: the keyframe alone and the whole GOP give different pictures, and the
+        // the pattern moves: the keyframe alone and the whole GOP give different pictures, and the
         // GOP's picture is the one its last frame shows
         let frames = gop(30);
         let snaps = JpegSnapshots::new().expect("a decoder");
