@@ -1,7 +1,7 @@
 //! `GET /api/streams/<id>/snapshot.jpg` on a real `sioedge run` (test sources, a viewer token):
 //! an H.264 stream decoded by the gateway and an MJPEG stream served as it is, each a JPEG of its
-//! configured size (read from the JPEG's start-of-frame and decoded again with GStreamer's
-//! jpegdec); the token rule of watching; 404s; one decode per picture however many ask.
+//! configured size (decoded again with GStreamer's jpegdec); the token rule of watching; 404s; one
+//! decode per picture however many ask.
 //! The CPU bounds (global limit, time limit, failures) are unit-tested with a fake decoder in
 //! src/service/snapshot.rs.
 #![cfg(feature = "media")]
@@ -86,24 +86,6 @@ fn header<'a>(r: &'a http::Response<Bytes>, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
-/// Width and height from the JPEG's start-of-frame marker (SOF0..SOF2).
-fn sof_size(j: &[u8]) -> Option<(u32, u32)> {
-    if !j.starts_with(b"\xff\xd8") {
-        return None;
-    }
-    let mut i = 2;
-    while i + 9 < j.len() && j[i] == 0xff {
-        let (marker, len) = (j[i + 1], u16::from_be_bytes([j[i + 2], j[i + 3]]) as usize);
-        if (0xc0..=0xc2).contains(&marker) {
-            let h = u16::from_be_bytes([j[i + 5], j[i + 6]]);
-            let w = u16::from_be_bytes([j[i + 7], j[i + 8]]);
-            return Some((w.into(), h.into()));
-        }
-        i += 2 + len;
-    }
-    None
-}
-
 /// Decodes the JPEG with GStreamer's jpegdec: the decoded picture's size.
 fn jpegdec_size(j: &Bytes) -> (i32, i32) {
     gst::init().expect("gst init");
@@ -176,7 +158,7 @@ async fn h264_and_mjpeg_snapshots_are_jpegs_of_the_configured_size() {
         assert_eq!(header(&r, "content-type"), "image/jpeg");
         assert_eq!(header(&r, "cache-control"), "no-store");
         assert_eq!(header(&r, "x-snapshot"), source);
-        assert_eq!(sof_size(r.body()), Some(size), "{stream}: start of frame");
+        assert!(r.body().starts_with(b"\xff\xd8"), "{stream}: not a JPEG");
         let (w, h) = jpegdec_size(r.body());
         assert_eq!((w as u32, h as u32), size, "{stream}: decoded");
         let head = request(gw.addr, "HEAD", &path, &headers).await;

@@ -282,6 +282,14 @@ mod tests {
         out
     }
 
+    /// Snapshots with decoder `d` alone.
+    fn only(d: &'static str) -> JpegSnapshots {
+        JpegSnapshots {
+            decoders: vec![d],
+            preferred: AtomicUsize::new(0),
+        }
+    }
+
     /// Width and height from a JPEG's start-of-frame marker.
     fn jpeg_size(j: &[u8]) -> Option<(u32, u32)> {
         let mut i = 2;
@@ -302,10 +310,7 @@ mod tests {
         let frames = gop(20);
         let snaps = JpegSnapshots::new().expect("a decoder");
         for d in snaps.decoders.clone() {
-            let one = JpegSnapshots {
-                decoders: vec![d],
-                preferred: AtomicUsize::new(0),
-            };
+            let one = only(d);
             let started = Instant::now();
             let j = one
                 .jpeg(&frames, Some((320, 240)), Duration::from_secs(10))
@@ -331,10 +336,7 @@ mod tests {
         let frames = gop_sized(30, 1280, 720);
         let snaps = JpegSnapshots::new().expect("a decoder");
         for d in snaps.decoders.clone() {
-            let one = JpegSnapshots {
-                decoders: vec![d],
-                preferred: AtomicUsize::new(0),
-            };
+            let one = only(d);
             let started = Instant::now();
             let first = one.jpeg(&frames, Some((1280, 720)), Duration::from_secs(10));
             let loading = started.elapsed();
