@@ -8,6 +8,8 @@
 
 mod gateway_support;
 mod process_support;
+#[path = "peers/relay/support.rs"]
+mod relay_support;
 
 use bytes::Bytes;
 use gateway_support::Gateway;
@@ -252,5 +254,63 @@ async fn one_decode_per_picture_however_many_ask() {
     assert!(
         decoded >= 1,
         "the frame had changed, yet nothing was decoded: {by_frame:?}"
+    );
+}
+
+/// `sioedge relay` decodes nothing: the gateway's MJPEG stream, relayed as `<device>/mjpeg0`, has
+/// snapshots there (its newest frame); the H.264 one answers 501 and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_serves_mjpeg_snapshots_and_refuses_h264_ones() {
+    let relay = relay_support::Relay::start(&relay_support::relay_config(
+        &[("snap-test", "gw-token")],
+        None,
+    ));
+    let gw = config().replacen(
+        "[[stream]]",
+        &format!(
+            "[[relay]]\nurl = \"{}\"\nnamespace = \"/publish\"\ntoken = \"gw-token\"\n\n[[stream]]",
+            relay.url()
+        ),
+        1,
+    );
+    let _gw = Gateway::start(&gw);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mjpeg = loop {
+        // the stream id holds a slash: as such in the path, or as %2F (the page's encodeURIComponent)
+        let r = request(
+            relay.addr,
+            "GET",
+            "/api/streams/snap-test/mjpeg0/snapshot.jpg",
+            &[],
+        )
+        .await;
+        if r.status() == 200 || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(mjpeg.status(), 200, "{:?}", mjpeg.body());
+    assert_eq!(header(&mjpeg, "x-snapshot"), "mjpeg");
+    assert_eq!(jpegdec_size(mjpeg.body()), (320, 240));
+    let h264 = request(
+        relay.addr,
+        "GET",
+        "/api/streams/snap-test%2Fcam0/snapshot.jpg",
+        &[],
+    )
+    .await;
+    assert_eq!(h264.status(), 501);
+    let why = String::from_utf8_lossy(h264.body()).into_owned();
+    assert!(why.contains("no decoder"), "{why}");
+    assert_eq!(
+        request(
+            relay.addr,
+            "HEAD",
+            "/api/streams/snap-test%2Fcam0/snapshot.jpg",
+            &[]
+        )
+        .await
+        .status(),
+        501
     );
 }

@@ -174,11 +174,12 @@ fn busy(msg: &str) -> Answer {
 }
 
 /// The stream id of a snapshot path, percent-decoded: `None` for other paths, `Err` for a bad id.
+/// Ids may hold `/` (a relay's `<device>/<stream>`), as such or as `%2F`.
 fn stream_of(path: &str) -> Option<Result<String, ()>> {
     let id = path
         .strip_prefix("/api/streams/")?
         .strip_suffix("/snapshot.jpg")?;
-    if id.is_empty() || id.contains('/') {
+    if id.is_empty() {
         return None;
     }
     Some(
@@ -598,9 +599,15 @@ mod tests {
             Some(Ok("a b".into()))
         );
         assert_eq!(stream_of("/api/streams/%ff/snapshot.jpg"), Some(Err(())));
+        for relayed in [
+            "/api/streams/gw/cam0/snapshot.jpg",
+            "/api/streams/gw%2Fcam0/snapshot.jpg",
+        ] {
+            assert_eq!(stream_of(relayed), Some(Ok("gw/cam0".into())), "{relayed}");
+        }
         for other in [
             "/api/streams//snapshot.jpg",
-            "/api/streams/a/b/snapshot.jpg",
+            "/api/streams/snapshot.jpg",
             "/api/status",
             "/",
         ] {
