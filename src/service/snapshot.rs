@@ -319,7 +319,7 @@ impl Snapshots {
                     jpeg: Bytes::new(),
                     seq: picture.newest.seq,
                 },
-                "decoded",
+                "not decoded (HEAD)",
             )),
             (Codec::H264, Some(decoder)) => self.decoded(stream, picture, decoder.clone()).await,
             (codec, _) => Err(text(
