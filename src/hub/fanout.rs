@@ -3,6 +3,7 @@
 
 use super::adapter::Adapter;
 use super::cache::{CacheLimits, GopCache};
+use super::picture::NewestPicture;
 use super::snapshot::{HubSnapshot, ReceiverCounters, StreamSnapshot, TrackSnapshot};
 use crate::contract::{
     Announce, ContractEvent, MediaFrame, MediaMeta, Status, TrackInfo, TrackKind, TrackState,
@@ -661,6 +662,26 @@ impl<P: Send + Sync + 'static> Hub<P> {
     /// Counters of one receiver.
     pub fn receiver_counters(&self, id: ReceiverId) -> Option<ReceiverCounters> {
         self.lock().receivers.get(&id).map(|r| r.counters)
+    }
+
+    /// The newest picture of `stream`'s first video track, from its late-joiner cache (snapshots
+    /// read it): `None` while no keyframe is cached or when the stream has no video.
+    pub fn newest_picture(&self, stream: &str) -> Result<Option<NewestPicture>, HubError> {
+        let st = self.lock();
+        let s = st
+            .streams
+            .get(stream)
+            .ok_or_else(|| HubError::UnknownStream(stream.to_owned()))?;
+        let Some(t) = s.tracks.iter().find(|t| t.info.kind() == TrackKind::Video) else {
+            return Ok(None);
+        };
+        let (cached, _) = t.cache.snapshot();
+        let info = t.info.clone();
+        drop(st);
+        Ok(NewestPicture::from_events(
+            info,
+            cached.iter().map(|(p, _)| &p.event),
+        ))
     }
 }
 

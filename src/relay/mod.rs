@@ -69,7 +69,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let tls = service::load_tls(rs.server.tls.as_ref())?;
     let node = format!("{}-{}", config.device, std::process::id());
     let observed = Arc::new(OnceLock::new());
-    let server = service::viewer_server(&rs.server, observed.clone());
+    // No decoder on a relay: MJPEG snapshots only, H.264 ones answer 501 (docs/viewer.md).
+    let server = service::viewer_server(&rs.server, observed.clone(), None);
 
     let (adapter, redis): (Arc<dyn Adapter>, Option<_>) = match &rs.adapter {
         Some(url) => {

@@ -55,7 +55,7 @@ pub use crate::engineio::TransportKind;
 pub use encoded::EncodedPacket;
 pub use engine::{CloseReason, Conn, ConnHandler, Engine, EngineConfig, EngineHandler, Incoming};
 pub use namespace::{Broadcast, ConnectHandler, Namespace};
-pub use router::{AssetHook, Cors, RouteHook};
+pub use router::{AssetHook, Cors, RouteFuture, RouteHook};
 pub use socket::{
     AckError, AckSender, DisconnectHandler, DisconnectReason, EmitError, EventHandler, Socket,
 };
@@ -140,15 +140,11 @@ impl ServerBuilder {
         self
     }
 
-    /// Extra routes, tried before assets (e.g. `/api/status`, `/metrics`).
+    /// Extra routes, tried before assets (e.g. `/api/status`, `/metrics`): the hook decides at once
+    /// whether it answers, and answers with a future.
     pub fn routes(
         mut self,
-        hook: impl Fn(
-            &::http::request::Parts,
-        ) -> Option<::http::Response<http_body_util::Full<bytes::Bytes>>>
-        + Send
-        + Sync
-        + 'static,
+        hook: impl Fn(&::http::request::Parts) -> Option<RouteFuture> + Send + Sync + 'static,
     ) -> Self {
         self.routes = Some(Arc::new(hook));
         self

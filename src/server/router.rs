@@ -15,6 +15,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -24,9 +26,11 @@ use tokio::sync::watch;
 /// Serves a static asset: path (e.g. `/index.html`) → content type and bytes.
 pub type AssetHook = Arc<dyn Fn(&str) -> Option<(&'static str, Bytes)> + Send + Sync>;
 
+/// The answer of an extra route, computed asynchronously (e.g. a snapshot decoded off the runtime).
+pub type RouteFuture = Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>;
+
 /// Serves extra routes (e.g. `/api/status`, `/metrics`): `None` falls through to assets / 404.
-pub type RouteHook =
-    Arc<dyn Fn(&http::request::Parts) -> Option<Response<Full<Bytes>>> + Send + Sync>;
+pub type RouteHook = Arc<dyn Fn(&http::request::Parts) -> Option<RouteFuture> + Send + Sync>;
 
 /// Cross-origin policy for the Engine.IO endpoints.
 #[derive(Debug, Clone, Default)]
@@ -174,7 +178,7 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Full<Bytes>> 
     if let Some(routes) = &app.routes
         && let Some(resp) = routes(&parts)
     {
-        return resp;
+        return resp.await;
     }
     if (parts.method == Method::GET || parts.method == Method::HEAD)
         && let Some(assets) = &app.assets

@@ -8,7 +8,8 @@
 //! - [`load_tls`], [`check_tls_files`]: a server's `tls` section at startup.
 //! - [`viewer_server`] and `viewers`: the server with the viewer page, and the viewer contract
 //!   bound to its namespace over a hub.
-//! - `status`: `/api/status` and `/metrics`.
+//! - `status`: `/api/status` and `/metrics`; `snapshot`: `/api/streams/<id>/snapshot.jpg`
+//!   ([`h264_decoder`] is the gateway's decoder for it).
 //!
 //! How a mode's main loop uses it:
 //!
@@ -36,6 +37,7 @@ mod listen;
 mod notify;
 mod privileges;
 mod signals;
+mod snapshot;
 pub(crate) mod status;
 mod tls;
 mod viewer_server;
@@ -47,5 +49,6 @@ pub use listen::{BindError, listen, viewer_url};
 pub use notify::{Notifier, WatchdogTimer};
 pub use privileges::{PrivilegeDrop, drop_privileges};
 pub use signals::{Signal, Signals};
+pub use snapshot::{Decode, DecodeError, SnapshotLimits, h264_decoder};
 pub use tls::{check_tls_files, load_tls};
 pub use viewer_server::viewer_server;

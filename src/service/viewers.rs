@@ -80,7 +80,7 @@ impl From<Option<ViewerAuth<'_>>> for Access {
 
 impl Access {
     /// `Err` with the CONNECT_ERROR payload when `auth` does not grant access.
-    fn check(&self, auth: &Value) -> Result<(), Value> {
+    pub(super) fn check(&self, auth: &Value) -> Result<(), Value> {
         let (field, secret) = match self {
             Access::Open => return Ok(()),
             Access::Token(t) => ("token", t),
