@@ -7,11 +7,12 @@ use super::engine::{self, CloseReason, Conn, Engine, WsLink, WsStep};
 use super::responses::{engine_error, refused};
 use super::sink::{Cursor, MAX_SLICES, SharedTcpSink, TcpSink};
 use super::ws::{self, FrameDecoder, Message};
-use crate::engineio::{Str, WsFrame};
+use crate::engineio::{RequestError, Str, WsFrame};
+use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use http::header::{self, HeaderValue};
-use http::{Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use std::io::IoSlice;
@@ -25,33 +26,26 @@ pub(super) fn websocket(
     parts: &mut http::request::Parts,
     sid: Option<&str>,
 ) -> Response<Full<Bytes>> {
-    let h = &parts.headers;
-    let is_upgrade = h
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let version_ok = h
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .is_some_and(|v| v == "13");
-    let Some(key) = h.get(header::SEC_WEBSOCKET_KEY) else {
-        return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
+    let accept = match accept_key(parts) {
+        Ok(accept) => accept,
+        Err(refusal) => return refusal,
     };
-    if !is_upgrade || !version_ok {
-        return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
-    }
-    let accept = async_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
         return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
     };
-    let candidate = match sid {
+    let attach = match sid {
         Some(sid) => match engine.get(sid) {
             Some(conn) => match conn.attach_ws() {
-                Ok(link) => Some((conn, link)),
-                Err(e) => return refused(&e),
+                Ok(link) => Attach::Candidate(conn, link),
+                Err(RequestError::Closed) => return refused(&RequestError::Closed),
+                // The session is upgrading or upgraded already. As the reference server does
+                // (engine.io lib/server.ts, `onWebSocket`): complete this handshake, then close
+                // only the new socket; the session and its WebSocket carry on.
+                Err(_) => Attach::Ignored,
             },
             None => return engine_error(StatusCode::BAD_REQUEST, 1, "Session ID unknown"),
         },
-        None => None,
+        None => Attach::Open,
     };
     let max = engine.config.max_payload;
     tokio::spawn(async move {
@@ -59,18 +53,19 @@ pub(super) fn websocket(
             Ok(upgraded) => upgraded,
             Err(e) => {
                 tracing::debug!("websocket upgrade failed: {e}");
-                if let Some((conn, link)) = candidate {
+                if let Attach::Candidate(conn, link) = attach {
                     conn.ws_closed(&link, true);
                 }
                 return;
             }
         };
-        let (conn, link) = match candidate {
-            Some(attached) => attached,
-            None => match engine.open_ws() {
+        let (conn, link) = match attach {
+            Attach::Candidate(conn, link) => (conn, link),
+            Attach::Open => match engine.open_ws() {
                 Ok(opened) => opened,
                 Err(e) => return tracing::error!("no randomness for a session id: {e}"),
             },
+            Attach::Ignored => return close_ignored(TokioIo::new(upgraded)).await,
         };
         // Plain TCP gets the direct write path (see `sink`); TLS keeps hyper's stream.
         match upgraded.downcast::<TokioIo<TcpStream>>() {
@@ -95,6 +90,64 @@ pub(super) fn websocket(
         h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
     resp
+}
+
+/// What an accepted upgrade becomes once the handshake is done.
+enum Attach {
+    /// A new session on this WebSocket.
+    Open,
+    /// The upgrade candidate of an existing polling session.
+    Candidate(Arc<Conn>, Arc<WsLink>),
+    /// A second WebSocket for a session that is upgrading or upgraded: closed right away.
+    Ignored,
+}
+
+/// Checks an upgrade request against RFC 6455 section 4.2.1 and gives the
+/// `Sec-WebSocket-Accept` value, or the refusal: 400 for a request that is not a WebSocket
+/// handshake (not a GET, no `Upgrade: websocket`, no `Connection: Upgrade`, a key that is not
+/// the base64 of 16 bytes), 426 with `Sec-WebSocket-Version: 13` for another version (§4.4).
+fn accept_key(parts: &http::request::Parts) -> Result<String, Response<Full<Bytes>>> {
+    let h = &parts.headers;
+    let has_token = |name: header::HeaderName, token: &str| {
+        h.get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    let bad = || engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
+    if parts.method != Method::GET
+        || !has_token(header::UPGRADE, "websocket")
+        || !has_token(header::CONNECTION, "upgrade")
+    {
+        return Err(bad());
+    }
+    if h.get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        let mut resp = engine_error(StatusCode::UPGRADE_REQUIRED, 3, "Bad request");
+        resp.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        return Err(resp);
+    }
+    let key = h.get(header::SEC_WEBSOCKET_KEY).ok_or_else(bad)?;
+    let nonce = base64::engine::general_purpose::STANDARD.decode(key.as_bytes());
+    if !nonce.is_ok_and(|n| n.len() == 16) {
+        return Err(bad());
+    }
+    Ok(async_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes()))
+}
+
+/// Says goodbye on a WebSocket the session ignores: a close frame without a status, as the
+/// reference server's `websocket.close()` sends, then the end of the stream.
+async fn close_ignored<S: AsyncWrite + Unpin>(mut stream: S) {
+    let _ = tokio::time::timeout(WS_CLOSE_GRACE, async {
+        stream.write_all(ws::CLOSE_NO_STATUS).await?;
+        stream.shutdown().await
+    })
+    .await;
 }
 
 /// How long a closing WebSocket may take to flush what is queued and say goodbye.
@@ -253,13 +306,18 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, conn: Arc<Conn>, link: Arc
             }
             WsStep::Wait => link.wait().await,
             WsStep::Close(reason) => {
-                let code = match reason {
-                    Some(CloseReason::ServerShuttingDown) => ws::CLOSE_GOING_AWAY,
+                let (code, why) = match reason {
+                    Some(CloseReason::ServerShuttingDown) => (ws::CLOSE_GOING_AWAY, ""),
                     // A packet that is not Engine.IO, or an abandoned upgrade probe.
-                    Some(CloseReason::ParseError) | None => ws::CLOSE_PROTOCOL,
-                    Some(_) => link.close_code().unwrap_or(ws::CLOSE_NORMAL),
+                    Some(CloseReason::ParseError) | None => (ws::CLOSE_PROTOCOL, ""),
+                    // Said with a reason: this is the server's policy, not a normal end.
+                    Some(CloseReason::QueueOverflow) => (
+                        ws::CLOSE_POLICY,
+                        "queue overflow: the client reads too slowly",
+                    ),
+                    Some(_) => (link.close_code().unwrap_or(ws::CLOSE_NORMAL), ""),
                 };
-                let _ = wr.write_all(&ws::close_frame(code)).await;
+                let _ = wr.write_all(&ws::close_frame(code, why)).await;
                 let _ = wr.shutdown().await;
                 return;
             }

@@ -37,12 +37,40 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u
     (status, out[body_at..].to_vec())
 }
 
+/// A WebSocket upgrade request head for `path`: the headers RFC 6455 asks for, each of which
+/// `replace` may drop (an empty value) or change.
+pub fn upgrade_request(
+    method: &str,
+    path: &str,
+    addr: SocketAddr,
+    replace: &[(&str, &str)],
+) -> String {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    let standard = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "13"),
+    ];
+    for (name, value) in standard {
+        let value = replace
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or(value, |(_, v)| v);
+        if !value.is_empty() {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head + "\r\n"
+}
+
 /// A frame from the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
     Text(String),
     Binary(Vec<u8>),
-    Close(Option<u16>),
+    /// The status code, if any, and the reason.
+    Close(Option<u16>, String),
     Ping(Vec<u8>),
     Pong,
 }
@@ -57,13 +85,15 @@ impl RawWs {
     /// Opens `path` (e.g. `/socket.io/?EIO=4&transport=websocket`); `Err(status line)` when the
     /// server refuses the upgrade.
     pub async fn connect(addr: SocketAddr, path: &str) -> Result<RawWs, String> {
+        RawWs::upgrade(addr, &upgrade_request("GET", path, addr, &[])).await
+    }
+
+    /// Sends `request` (a whole request head) and reads the answer: the WebSocket on a 101,
+    /// else `Err(the response head)`.
+    pub async fn upgrade(addr: SocketAddr, request: &str) -> Result<RawWs, String> {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
         stream.set_nodelay(true).expect("nodelay");
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        stream.write_all(req.as_bytes()).await.expect("write");
+        stream.write_all(request.as_bytes()).await.expect("write");
         let mut buf = BytesMut::new();
         let head_end = loop {
             if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -79,7 +109,7 @@ impl RawWs {
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
         if !head.starts_with("HTTP/1.1 101") {
-            return Err(head.lines().next().unwrap_or("").to_owned());
+            return Err(head);
         }
         buf.advance(head_end);
         Ok(RawWs { stream, buf })
@@ -147,12 +177,19 @@ impl RawWs {
         }
     }
 
-    /// Waits for the connection to end (close frame or EOF), answering pings meanwhile.
+    /// Waits for the connection to end (close frame or EOF), answering pings meanwhile: the
+    /// close frame's code.
     pub async fn expect_closed(&mut self) -> Option<u16> {
+        self.expect_close_frame().await.and_then(|(code, _)| code)
+    }
+
+    /// Waits for the connection to end, answering pings meanwhile: the close frame's code and
+    /// reason, `None` at the end of the stream without one.
+    pub async fn expect_close_frame(&mut self) -> Option<(Option<u16>, String)> {
         loop {
             match self.recv().await {
                 None => return None,
-                Some(Frame::Close(code)) => return code,
+                Some(Frame::Close(code, reason)) => return Some((code, reason)),
                 Some(Frame::Text(t)) if t == "2" => self.text("3").await,
                 Some(_) => {}
             }
@@ -185,9 +222,10 @@ fn parse(buf: &[u8]) -> Option<(Frame, usize)> {
     let frame = match opcode {
         0x1 => Frame::Text(String::from_utf8_lossy(&payload).into_owned()),
         0x2 => Frame::Binary(payload),
-        0x8 => {
-            Frame::Close((payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]])))
-        }
+        0x8 => Frame::Close(
+            (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]])),
+            String::from_utf8_lossy(payload.get(2..).unwrap_or_default()).into_owned(),
+        ),
         0x9 => Frame::Ping(payload),
         _ => Frame::Pong,
     };
