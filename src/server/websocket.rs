@@ -2,10 +2,12 @@
 //! session (corked, so a burst of messages is written out in one batch) and one writing what the
 //! session and its queue have, plain TCP on the direct write path.
 
+use super::connections::Busy;
 use super::encoded::EncodedPacket;
 use super::engine::{self, CloseReason, Conn, Engine, WsLink, WsStep};
-use super::responses::{engine_error, refused};
+use super::responses::{engine_error, refused, session_refused};
 use super::sink::{Cursor, MAX_SLICES, SharedTcpSink, TcpSink};
+use super::timed_io::TimedIo;
 use super::ws::{self, FrameDecoder, Message};
 use crate::engineio::{RequestError, Str, WsFrame};
 use base64::Engine as _;
@@ -23,6 +25,7 @@ use tokio::net::TcpStream;
 
 pub(super) fn websocket(
     engine: Arc<Engine>,
+    busy: &Busy,
     parts: &mut http::request::Parts,
     sid: Option<&str>,
 ) -> Response<Full<Bytes>> {
@@ -36,7 +39,7 @@ pub(super) fn websocket(
     let attach = match sid {
         Some(sid) => match engine.get(sid) {
             Some(conn) => match conn.attach_ws() {
-                Ok(link) => Attach::Candidate(conn, link),
+                Ok(link) => Attach::Session(conn, link),
                 Err(RequestError::Closed) => return refused(&RequestError::Closed),
                 // The session is upgrading or upgraded already. As the reference server does
                 // (engine.io lib/server.ts, `onWebSocket`): complete this handshake, then close
@@ -45,32 +48,33 @@ pub(super) fn websocket(
             },
             None => return engine_error(StatusCode::BAD_REQUEST, 1, "Session ID unknown"),
         },
-        None => Attach::Open,
+        None => match engine.open_ws(busy.address()) {
+            Ok((conn, link)) => Attach::Session(conn, link),
+            Err(e) => return session_refused(&e, busy),
+        },
     };
     let max = engine.config.max_payload;
+    // The connection stays busy (no idle deadline, never evicted) while the WebSocket lives.
+    let busy = busy.clone();
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(e) => {
                 tracing::debug!("websocket upgrade failed: {e}");
-                if let Attach::Candidate(conn, link) = attach {
+                if let Attach::Session(conn, link) = attach {
                     conn.ws_closed(&link, true);
                 }
                 return;
             }
         };
         let (conn, link) = match attach {
-            Attach::Candidate(conn, link) => (conn, link),
-            Attach::Open => match engine.open_ws() {
-                Ok(opened) => opened,
-                Err(e) => return tracing::error!("no randomness for a session id: {e}"),
-            },
+            Attach::Session(conn, link) => (conn, link),
             Attach::Ignored => return close_ignored(TokioIo::new(upgraded)).await,
         };
         // Plain TCP gets the direct write path (see `sink`); TLS keeps hyper's stream.
-        match upgraded.downcast::<TokioIo<TcpStream>>() {
+        match upgraded.downcast::<TokioIo<TimedIo<TcpStream>>>() {
             Ok(parts) => {
-                let (rd, wr) = parts.io.into_inner().into_split();
+                let (rd, wr) = parts.io.into_inner().into_inner().into_split();
                 let sink = TcpSink::new(wr);
                 link.set_direct(sink.clone());
                 run_ws(rd, SharedTcpSink(sink), parts.read_buf, conn, link, max).await
@@ -80,6 +84,7 @@ pub(super) fn websocket(
                 run_ws(rd, wr, Bytes::new(), conn, link, max).await
             }
         }
+        drop(busy);
     });
     let mut resp = Response::new(Full::new(Bytes::new()));
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -94,10 +99,8 @@ pub(super) fn websocket(
 
 /// What an accepted upgrade becomes once the handshake is done.
 enum Attach {
-    /// A new session on this WebSocket.
-    Open,
-    /// The upgrade candidate of an existing polling session.
-    Candidate(Arc<Conn>, Arc<WsLink>),
+    /// The transport of a new session, or the upgrade candidate of a polling session.
+    Session(Arc<Conn>, Arc<WsLink>),
     /// A second WebSocket for a session that is upgrading or upgraded: closed right away.
     Ignored,
 }

@@ -1,9 +1,10 @@
-//! The server as both modes run it: the viewer page at `/`, `/api/status` and `/metrics`, and
-//! per-viewer queues sized for live media.
+//! The server as both modes run it: the viewer page at `/`, `/api/status` and `/metrics`,
+//! per-viewer queues sized for live media, and the configured connection limits.
 
+use super::fd_limit::within_fd_limit;
 use super::status::{ObservedSlot, http_route};
 use crate::config::ServerConfig;
-use crate::server::{Cors, Server};
+use crate::server::{ConnLimits, Connections, Cors, Server};
 use bytes::Bytes;
 use std::time::Duration;
 
@@ -15,6 +16,13 @@ const VIEWER_QUEUE_BYTES: usize = 4 << 20;
 
 /// The server for `settings`, answering the status routes from `observed` once it is set.
 pub fn viewer_server(settings: &ServerConfig, observed: ObservedSlot) -> Server {
+    let connections = Connections::new(within_fd_limit(ConnLimits {
+        max_connections: settings.max_connections,
+        max_per_address: settings.max_connections_per_address,
+        idle_timeout: settings.idle_timeout.get(),
+        header_timeout: settings.header_timeout.get(),
+        body_timeout: settings.body_timeout.get(),
+    }));
     Server::builder()
         .path(&settings.path)
         .ping_interval(settings.ping_interval.get())
@@ -25,7 +33,11 @@ pub fn viewer_server(settings: &ServerConfig, observed: ObservedSlot) -> Server 
             credentials: false,
         })
         .assets(|path| crate::viewer::asset(path).map(|(t, b)| (t, Bytes::from_static(b))))
-        .routes(move |parts| http_route(parts.uri.path(), || observed.get().map(|o| o.report())))
+        .connections(connections.clone())
+        .routes(move |parts| {
+            let report = || observed.get().map(|o| o.report(connections.stats()));
+            http_route(parts.uri.path(), report)
+        })
         .queue_bounds(VIEWER_QUEUE_ITEMS, VIEWER_QUEUE_BYTES)
         .shutdown_grace(Duration::from_secs(1))
         .build()
