@@ -34,6 +34,8 @@ pub(crate) struct TimedIo<S> {
     head_started: bool,
     /// The deadline passed: reads end.
     expired: bool,
+    /// The idle period a write woke the task for (see `poll_flush`).
+    woken_for: u64,
 }
 
 impl<S> TimedIo<S> {
@@ -46,6 +48,7 @@ impl<S> TimedIo<S> {
             period: 0,
             head_started: false,
             expired: false,
+            woken_for: 0,
         }
     }
 
@@ -110,7 +113,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<S> {
     }
 }
 
-impl<S: AsyncWrite + Unpin> AsyncWrite for TimedIo<S> {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TimedIo<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -131,8 +134,20 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedIo<S> {
         self.io.is_write_vectored()
     }
 
+    /// Also arms the idle deadline after a response: hyper flushes it, then waits for the next
+    /// request without reading while its last read found nothing (it relies on the socket's
+    /// wake-up). Waking the task once per idle period makes it read, and so start the clock.
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        let flushed = Pin::new(&mut self.io).poll_flush(cx);
+        if flushed.is_ready()
+            && let Some(period) = self.slot.idle_period()
+            && period != self.period
+            && period != self.woken_for
+        {
+            self.woken_for = period;
+            cx.waker().wake_by_ref();
+        }
+        flushed
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
