@@ -386,3 +386,66 @@ async fn engine_io_sessions_are_bounded_like_connections() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     server.shutdown().await;
 }
+
+/// Out of file descriptors: `accept` fails for every newcomer. The server retries with backoff
+/// and logs it once with a count (not a line every 50 ms), and serves again once descriptors
+/// are free. The conformance server has no connection limit low enough to prevent it.
+#[test]
+fn accept_errors_back_off_with_one_log_line_and_the_server_recovers() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::CommandExt;
+    let (mut server, url) = server_support::start_conformance_server_with(|cmd| {
+        cmd.env("RUST_LOG", "warn")
+            .stderr(std::process::Stdio::piped());
+        // SAFETY: only setrlimit (async-signal-safe) runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                use nix::sys::resource::{Resource, setrlimit};
+                setrlimit(Resource::RLIMIT_NOFILE, 48, 48).map_err(std::io::Error::from)
+            });
+        }
+    });
+    let stderr = server.stderr.take().expect("piped stderr");
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    std::thread::spawn({
+        let lines = lines.clone();
+        move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.lock().expect("lines").push(line);
+            }
+        }
+    });
+    let addr: SocketAddr = url.trim_start_matches("http://").parse().expect("address");
+    let held: Vec<_> = (0..100)
+        .map(|_| std::net::TcpStream::connect(addr).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let accept_lines = |lines: &[String]| -> Vec<String> {
+        lines
+            .iter()
+            .filter(|l| l.contains("accept:"))
+            .cloned()
+            .collect()
+    };
+    let logged = accept_lines(&lines.lock().expect("lines"));
+    assert_eq!(logged.len(), 1, "{logged:#?}");
+    assert!(logged[0].contains("Too many open files"), "{logged:#?}");
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let served = loop {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (status, _) = rt.block_on(http(
+            addr,
+            "GET",
+            "/engine.io/?EIO=4&transport=polling",
+            b"",
+        ));
+        if status == 200 || Instant::now() > deadline {
+            break status;
+        }
+    };
+    assert_eq!(served, 200);
+}

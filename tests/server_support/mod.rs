@@ -55,12 +55,18 @@ pub fn example(name: &str) -> PathBuf {
 
 /// Starts the conformance server on a free port; returns it and its base URL.
 pub fn start_conformance_server() -> (ChildGuard, String) {
-    let mut child = Command::new(example("conformance-server"))
-        .args(["--port", "0"])
+    start_conformance_server_with(|_| {})
+}
+
+/// [`start_conformance_server`], with `prepare` adjusting the command first (environment,
+/// stderr, resource limits).
+pub fn start_conformance_server_with(prepare: impl FnOnce(&mut Command)) -> (ChildGuard, String) {
+    let mut cmd = Command::new(example("conformance-server"));
+    cmd.args(["--port", "0"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start conformance-server");
+        .stderr(Stdio::inherit());
+    prepare(&mut cmd);
+    let mut child = cmd.spawn().expect("start conformance-server");
     let stdout = child.stdout.take().expect("piped stdout");
     let guard = ChildGuard(child);
     let (tx, rx) = std::sync::mpsc::channel();
