@@ -4,7 +4,7 @@
 mod process_support;
 mod server_support;
 
-use server_support::raw::{Frame, RawWs, http, upgrade_request};
+use server_support::raw::{Frame, RawWs, http, open_polling, upgrade_request};
 use sioedge::server::Server;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -31,13 +31,6 @@ const WS: &str = "/socket.io/?EIO=4&transport=websocket";
 
 fn polling(sid: &str) -> String {
     format!("/socket.io/?EIO=4&transport=polling&sid={sid}")
-}
-
-async fn open_polling(addr: SocketAddr) -> String {
-    let (status, body) = http(addr, "GET", "/socket.io/?EIO=4&transport=polling", b"").await;
-    assert_eq!(status, 200);
-    let v: serde_json::Value = serde_json::from_slice(&body[1..]).expect("handshake json");
-    v["sid"].as_str().expect("sid").to_owned()
 }
 
 /// A WebSocket that joined `/`.

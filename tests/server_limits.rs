@@ -5,15 +5,16 @@
 mod process_support;
 mod server_support;
 
-use server_support::raw::{Frame, RawWs, http};
+use server_support::raw::{
+    Frame, POLLING, RawWs, closed_within, connect_from, http, open_polling, post_head,
+};
 use sioedge::server::{ConnLimits, ConnectionStats, Server};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 const WS: &str = "/socket.io/?EIO=4&transport=websocket";
-const POLLING: &str = "/socket.io/?EIO=4&transport=polling";
 
 /// Limits with timeouts long enough not to matter unless a test shortens them.
 fn limits() -> ConnLimits {
@@ -40,32 +41,6 @@ async fn start(limits: ConnLimits, max_payload: usize) -> (Server, SocketAddr) {
     });
     let (addr, _) = server_support::serve(&server).await;
     (server, addr)
-}
-
-/// A TCP connection to `addr` from the loopback address `from`.
-async fn connect_from(from: &str, addr: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().expect("socket");
-    let ip = from.parse().expect("an IPv4 address");
-    socket.bind(SocketAddr::new(ip, 0)).expect("bind");
-    socket.connect(addr).await.expect("connect")
-}
-
-/// What the server sent before it closed `s`, if it does within `within`; `None` if it is
-/// still open then.
-async fn closed_within(s: &mut TcpStream, within: Duration) -> Option<String> {
-    let mut got = Vec::new();
-    let end = tokio::time::timeout(within, async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    end.ok()
-        .map(|()| String::from_utf8_lossy(&got).into_owned())
 }
 
 /// A WebSocket that joined `/` and gets its echo.
@@ -97,23 +72,6 @@ async fn wait_stats(server: &Server, ok: impl Fn(&ConnectionStats) -> bool) -> C
         assert!(Instant::now() < deadline, "{stats:#?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-async fn open_polling(addr: SocketAddr) -> String {
-    let (status, body) = http(addr, "GET", POLLING, b"").await;
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let v: serde_json::Value = serde_json::from_slice(&body[1..]).expect("handshake json");
-    v["sid"].as_str().expect("sid").to_owned()
-}
-
-/// A POST to session `sid` declaring `length` bytes, of which it sends none yet.
-async fn post_head(addr: SocketAddr, sid: &str, length: usize) -> TcpStream {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    let head = format!(
-        "POST {POLLING}&sid={sid} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {length}\r\n\r\n"
-    );
-    s.write_all(head.as_bytes()).await.expect("write");
-    s
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

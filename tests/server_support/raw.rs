@@ -5,9 +5,12 @@ use bytes::{Buf, BytesMut};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The Socket.IO endpoint's long-polling handshake path.
+pub const POLLING: &str = "/socket.io/?EIO=4&transport=polling";
 
 /// One HTTP request on a fresh connection: (status, body).
 pub async fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
@@ -35,6 +38,50 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u
         .position(|w| w == b"\r\n\r\n")
         .map_or(out.len(), |p| p + 4);
     (status, out[body_at..].to_vec())
+}
+
+/// A TCP connection to `addr` from the loopback address `from`.
+pub async fn connect_from(from: &str, addr: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    let ip = from.parse().expect("an IPv4 address");
+    socket.bind(SocketAddr::new(ip, 0)).expect("bind");
+    socket.connect(addr).await.expect("connect")
+}
+
+/// What the server sent before it closed `s`, if it does within `within`; `None` if it is
+/// still open then.
+pub async fn closed_within(s: &mut TcpStream, within: Duration) -> Option<String> {
+    let mut got = Vec::new();
+    let end = tokio::time::timeout(within, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    end.ok()
+        .map(|()| String::from_utf8_lossy(&got).into_owned())
+}
+
+/// Opens a long-polling session at `/socket.io/`: its sid.
+pub async fn open_polling(addr: SocketAddr) -> String {
+    let (status, body) = http(addr, "GET", POLLING, b"").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let v: serde_json::Value = serde_json::from_slice(&body[1..]).expect("handshake json");
+    v["sid"].as_str().expect("sid").to_owned()
+}
+
+/// A POST to session `sid` declaring `length` bytes, of which it sends none yet.
+pub async fn post_head(addr: SocketAddr, sid: &str, length: usize) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST {POLLING}&sid={sid} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {length}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.expect("write");
+    s
 }
 
 /// A WebSocket upgrade request head for `path`: the headers RFC 6455 asks for, each of which
