@@ -170,3 +170,53 @@ async fn viewers_are_served_through_a_flood_of_idle_and_slow_sockets() {
     assert_eq!(after["viewers"], viewers.len(), "{after}");
     eprintln!("connections after the flood: {c}");
 }
+
+/// At start the soft descriptor limit is raised to the hard one (both logged), and
+/// `max_connections` (default 512) is lowered, with a warning, to what the limit leaves.
+#[test]
+fn the_descriptor_limit_is_raised_at_start_and_bounds_max_connections() {
+    use std::io::{BufRead, BufReader};
+    let config = gateway_support::test_config("", "");
+    let mut gw = Gateway::start_prepared(&config, &[("RUST_LOG", "info")], Stdio::piped(), |cmd| {
+        // SAFETY: only setrlimit (async-signal-safe) runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                use nix::sys::resource::{Resource, setrlimit};
+                setrlimit(Resource::RLIMIT_NOFILE, 200, 300).map_err(std::io::Error::from)
+            });
+        }
+    });
+    let stderr = gw.proc.0.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = String::new();
+    while !log.contains("gateway running") {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("no start line in:\n{log}"));
+        log.push_str(&line);
+        log.push('\n');
+    }
+    assert!(
+        log.contains("file descriptor limit: raised from 200 to the hard limit 300"),
+        "{log}"
+    );
+    assert!(log.contains("serving at most 172 connections"), "{log}");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", gw.pid())).expect("limits");
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    assert_eq!(
+        open_files.split_whitespace().collect::<Vec<_>>()[3..5],
+        ["300", "300"],
+        "{open_files}"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&gw.get("/api/status")).expect("status JSON");
+    assert_eq!(status["connections"]["limit"], 172, "{status}");
+}
