@@ -12,19 +12,11 @@ use std::time::Duration;
 const MAX_PAYLOAD: usize = 10_000;
 
 async fn start() -> (Server, SocketAddr) {
-    let server = Server::builder()
+    let builder = Server::builder()
         .max_payload(MAX_PAYLOAD)
         .ping_interval(Duration::from_secs(20))
-        .ping_timeout(Duration::from_secs(20))
-        .build();
-    server.of("/").on_connect(|socket, _auth| {
-        socket.on("message", |s, args, _| {
-            let _ = s.emit("message-back", args);
-        });
-        Ok(())
-    });
-    let (addr, _) = server_support::serve(&server).await;
-    (server, addr)
+        .ping_timeout(Duration::from_secs(20));
+    server_support::serve_echo(builder).await
 }
 
 const WS: &str = "/socket.io/?EIO=4&transport=websocket";
@@ -217,7 +209,13 @@ async fn bad_input_closes_only_the_offending_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_handshakes_outside_rfc_6455_are_refused() {
     let (server, addr) = start().await;
-    let cases: [(&str, &[(&str, &str)], &str); 12] = [
+    /// Method, headers replaced (an empty value drops one), status expected.
+    type Case = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        &'static str,
+    );
+    let cases: [Case; 12] = [
         ("POST", &[], "400"),
         ("PUT", &[], "400"),
         ("GET", &[("Sec-WebSocket-Key", "x")], "400"),

@@ -29,18 +29,10 @@ fn limits() -> ConnLimits {
 
 /// A server with `limits` whose namespace `/` answers `message` with `message-back`.
 async fn start(limits: ConnLimits, max_payload: usize) -> (Server, SocketAddr) {
-    let server = Server::builder()
+    let builder = Server::builder()
         .max_payload(max_payload)
-        .connections(sioedge::server::Connections::new(limits))
-        .build();
-    server.of("/").on_connect(|socket, _auth| {
-        socket.on("message", |s, args, _| {
-            let _ = s.emit("message-back", args);
-        });
-        Ok(())
-    });
-    let (addr, _) = server_support::serve(&server).await;
-    (server, addr)
+        .connections(sioedge::server::Connections::new(limits));
+    server_support::serve_echo(builder).await
 }
 
 /// A WebSocket that joined `/` and gets its echo.

@@ -31,7 +31,7 @@ pub(super) fn websocket(
 ) -> Response<Full<Bytes>> {
     let accept = match accept_key(parts) {
         Ok(accept) => accept,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.response(),
     };
     let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
         return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
@@ -105,11 +105,34 @@ enum Attach {
     Ignored,
 }
 
+/// Why an upgrade request is not a WebSocket opening handshake we accept.
+enum Refusal {
+    /// Not a GET, no `Upgrade: websocket` or `Connection: Upgrade`, or a bad key: 400.
+    NotAHandshake,
+    /// Another `Sec-WebSocket-Version` than 13: 426 with the version we speak (§4.4).
+    Version,
+}
+
+impl Refusal {
+    fn response(self) -> Response<Full<Bytes>> {
+        match self {
+            Refusal::NotAHandshake => engine_error(StatusCode::BAD_REQUEST, 3, "Bad request"),
+            Refusal::Version => {
+                let mut resp = engine_error(StatusCode::UPGRADE_REQUIRED, 3, "Bad request");
+                resp.headers_mut().insert(
+                    header::SEC_WEBSOCKET_VERSION,
+                    HeaderValue::from_static("13"),
+                );
+                resp
+            }
+        }
+    }
+}
+
 /// Checks an upgrade request against RFC 6455 section 4.2.1 and gives the
-/// `Sec-WebSocket-Accept` value, or the refusal: 400 for a request that is not a WebSocket
-/// handshake (not a GET, no `Upgrade: websocket`, no `Connection: Upgrade`, a key that is not
-/// the base64 of 16 bytes), 426 with `Sec-WebSocket-Version: 13` for another version (§4.4).
-fn accept_key(parts: &http::request::Parts) -> Result<String, Response<Full<Bytes>>> {
+/// `Sec-WebSocket-Accept` value: a GET with `Upgrade: websocket`, `Connection: Upgrade`,
+/// `Sec-WebSocket-Version: 13` and a key that is the base64 of 16 bytes.
+fn accept_key(parts: &http::request::Parts) -> Result<String, Refusal> {
     let h = &parts.headers;
     let has_token = |name: header::HeaderName, token: &str| {
         h.get_all(name)
@@ -118,27 +141,23 @@ fn accept_key(parts: &http::request::Parts) -> Result<String, Response<Full<Byte
             .flat_map(|v| v.split(','))
             .any(|t| t.trim().eq_ignore_ascii_case(token))
     };
-    let bad = || engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
     if parts.method != Method::GET
         || !has_token(header::UPGRADE, "websocket")
         || !has_token(header::CONNECTION, "upgrade")
     {
-        return Err(bad());
+        return Err(Refusal::NotAHandshake);
     }
     if h.get(header::SEC_WEBSOCKET_VERSION)
         .is_none_or(|v| v.as_bytes() != b"13")
     {
-        let mut resp = engine_error(StatusCode::UPGRADE_REQUIRED, 3, "Bad request");
-        resp.headers_mut().insert(
-            header::SEC_WEBSOCKET_VERSION,
-            HeaderValue::from_static("13"),
-        );
-        return Err(resp);
+        return Err(Refusal::Version);
     }
-    let key = h.get(header::SEC_WEBSOCKET_KEY).ok_or_else(bad)?;
+    let key = h
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or(Refusal::NotAHandshake)?;
     let nonce = base64::engine::general_purpose::STANDARD.decode(key.as_bytes());
     if !nonce.is_ok_and(|n| n.len() == 16) {
-        return Err(bad());
+        return Err(Refusal::NotAHandshake);
     }
     Ok(async_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes()))
 }

@@ -196,63 +196,69 @@ impl StatusReport {
             vec![(String::new(), self.viewers.to_string())],
         );
         let c = &self.connections;
-        let one = |v: &dyn ToString| vec![(String::new(), v.to_string())];
-        let by_reason = |rows: &[(&str, u64)]| -> Vec<(String, String)> {
-            rows.iter()
+        let counts = [
+            (
+                "sioedge_connections",
+                "gauge",
+                "Open HTTP and WebSocket connections.",
+                c.open as u64,
+            ),
+            (
+                "sioedge_connections_limit",
+                "gauge",
+                "Most connections open at once (max_connections).",
+                c.limit as u64,
+            ),
+            (
+                "sioedge_connections_per_address_limit",
+                "gauge",
+                "Most connections open at once from one address (0: none).",
+                c.per_address_limit as u64,
+            ),
+            (
+                "sioedge_connections_accepted_total",
+                "counter",
+                "Connections accepted.",
+                c.accepted,
+            ),
+            (
+                "sioedge_accept_errors_total",
+                "counter",
+                "Failed accepts (out of file descriptors and the like).",
+                c.accept_errors,
+            ),
+        ];
+        for (name, kind, help, value) in counts {
+            family(name, kind, help, vec![(String::new(), value.to_string())]);
+        }
+        let reasons = [
+            (
+                "sioedge_connections_refused_total",
+                "Connections (or Engine.IO sessions) refused, by limit reached.",
+                vec![
+                    ("limit", c.refused.limit),
+                    ("per_address", c.refused.per_address),
+                    ("sessions", c.refused.sessions),
+                ],
+            ),
+            (
+                "sioedge_connections_closed_total",
+                "Connections the server closed, by reason.",
+                vec![
+                    ("idle_timeout", c.closed.idle_timeout),
+                    ("header_timeout", c.closed.header_timeout),
+                    ("body_timeout", c.closed.body_timeout),
+                    ("evicted", c.closed.evicted),
+                ],
+            ),
+        ];
+        for (name, help, counts) in reasons {
+            let rows = counts
+                .iter()
                 .map(|(r, v)| (format!("{{reason=\"{r}\"}}"), v.to_string()))
-                .collect()
-        };
-        family(
-            "sioedge_connections",
-            "gauge",
-            "Open HTTP and WebSocket connections.",
-            one(&c.open),
-        );
-        family(
-            "sioedge_connections_limit",
-            "gauge",
-            "Most connections open at once (max_connections).",
-            one(&c.limit),
-        );
-        family(
-            "sioedge_connections_per_address_limit",
-            "gauge",
-            "Most connections open at once from one address (0: none).",
-            one(&c.per_address_limit),
-        );
-        family(
-            "sioedge_connections_accepted_total",
-            "counter",
-            "Connections accepted.",
-            one(&c.accepted),
-        );
-        family(
-            "sioedge_connections_refused_total",
-            "counter",
-            "Connections (or Engine.IO sessions) refused, by limit reached.",
-            by_reason(&[
-                ("limit", c.refused.limit),
-                ("per_address", c.refused.per_address),
-                ("sessions", c.refused.sessions),
-            ]),
-        );
-        family(
-            "sioedge_connections_closed_total",
-            "counter",
-            "Connections the server closed, by reason.",
-            by_reason(&[
-                ("idle_timeout", c.closed.idle_timeout),
-                ("header_timeout", c.closed.header_timeout),
-                ("body_timeout", c.closed.body_timeout),
-                ("evicted", c.closed.evicted),
-            ]),
-        );
-        family(
-            "sioedge_accept_errors_total",
-            "counter",
-            "Failed accepts (out of file descriptors and the like).",
-            one(&c.accept_errors),
-        );
+                .collect();
+            family(name, "counter", help, rows);
+        }
         let relay = |f: &dyn Fn(&LinkReport) -> String| -> Vec<(String, String)> {
             self.relays
                 .iter()

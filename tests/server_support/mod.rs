@@ -27,6 +27,22 @@ pub async fn serve(server: &sioedge::server::Server) -> (SocketAddr, tokio::task
     (addr, serving)
 }
 
+/// Builds `builder`'s server with namespace `/` answering `message` with `message-back` (same
+/// arguments) and serves it like [`serve`]: the server and its address.
+pub async fn serve_echo(
+    builder: sioedge::server::ServerBuilder,
+) -> (sioedge::server::Server, SocketAddr) {
+    let server = builder.build();
+    server.of("/").on_connect(|socket, _auth| {
+        socket.on("message", |s, args, _| {
+            let _ = s.emit("message-back", args);
+        });
+        Ok(())
+    });
+    let (addr, _) = serve(&server).await;
+    (server, addr)
+}
+
 /// `tests/peers` (node_modules live there).
 pub fn peers_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
