@@ -256,6 +256,43 @@ async fn polling_bodies_sent_slowly_get_408_and_a_close() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_heads_are_bounded_in_size() {
+    let (server, addr) = start(limits(), 1_000_000).await;
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(40_000)
+    );
+    let _ = s.write_all(head.as_bytes()).await;
+    let answer = closed_within(&mut s, Duration::from_secs(2))
+        .await
+        .expect("answered");
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
+    // A head that never ends is not buffered past the bound either.
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: ").await;
+    for _ in 0..10 {
+        let _ = s.write_all(&[b'a'; 10_000]).await;
+    }
+    let answer = closed_within(&mut s, Duration::from_secs(2))
+        .await
+        .expect("answered");
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
+    // 16 KiB of headers (Node's limit) are fine.
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "GET /nothing HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(16_000)
+    );
+    s.write_all(head.as_bytes()).await.expect("write");
+    let answer = closed_within(&mut s, Duration::from_secs(2))
+        .await
+        .expect("answered");
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_length_above_max_payload_gets_413_before_the_body() {
     let (server, addr) = start(limits(), 10_000).await;
     let sid = open_polling(addr).await;

@@ -99,6 +99,11 @@ impl App {
 /// 2.5 Mbit/s stream.
 const NOTSENT_LOWAT: u32 = 64 * 1024;
 
+/// Largest request head (beyond it: 431), and the read buffer a connection grows to while the
+/// head is incomplete. hyper's default buffer, about 400 KiB, would let a Pi's 512 connections
+/// hold 200 MB of half-sent headers; Node allows 16 KiB of headers, nginx 4 × 8 KiB.
+const MAX_HEAD: usize = 32 * 1024;
+
 /// The answer to a connection refused at accept (plain HTTP only; a TLS client gets a close).
 const SERVICE_UNAVAILABLE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\
       Content-Length: 0\r\nRetry-After: 5\r\n\r\n";
@@ -258,6 +263,8 @@ async fn serve_conn<S>(
         async move { Ok::<_, Infallible>(handle(app, &busy, req).await) }
     });
     let conn = http1::Builder::new()
+        .max_buf_size(MAX_HEAD)
+        .max_header_size(MAX_HEAD)
         .serve_connection(TokioIo::new(stream), svc)
         .with_upgrades();
     tokio::pin!(conn);
