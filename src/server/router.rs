@@ -6,7 +6,7 @@ use super::connections::{Busy, ConnLimits, Connections, Event, Refusal, Slot};
 use super::engine::Engine;
 use super::polling::polling;
 use super::responses::{engine_error, text_response};
-use super::summarized::Summarized;
+use super::summarized::{Summarized, since_last};
 use super::timed_io::TimedIo;
 use super::websocket::websocket;
 use bytes::Bytes;
@@ -122,9 +122,8 @@ struct AcceptLog {
 impl AcceptLog {
     fn failed(&mut self, e: &std::io::Error, retry: Duration) {
         if let Some(more) = self.failed.occurred(Instant::now()) {
-            tracing::warn!(
-                "accept: {e} (retrying in {retry:?}; {more} more since the last report)"
-            );
+            let more = since_last(more);
+            tracing::warn!("accept: {e} (retrying in {retry:?}; {more})");
         }
     }
 
@@ -133,19 +132,17 @@ impl AcceptLog {
         match refusal {
             Refusal::Full => {
                 if let Some(more) = self.full.occurred(now) {
+                    let (max, more) = (limits.max_connections, since_last(more));
                     tracing::warn!(
-                        "refused a connection from {peer}: {} open, none idle \
-                         ({more} more since the last report)",
-                        limits.max_connections
+                        "refused a connection from {peer}: {max} open, none idle ({more})"
                     );
                 }
             }
             Refusal::PerAddress => {
                 if let Some(more) = self.per_address.occurred(now) {
+                    let (max, more) = (limits.max_per_address, since_last(more));
                     tracing::warn!(
-                        "refused a connection from {peer}: {} open from its address \
-                         ({more} more from any address since the last report)",
-                        limits.max_per_address
+                        "refused a connection from {peer}: {max} open from its address ({more})"
                     );
                 }
             }

@@ -26,6 +26,14 @@ impl Summarized {
     }
 }
 
+/// How a line ends for `more` occurrences since the last one.
+pub(crate) fn since_last(more: u64) -> String {
+    match more {
+        0 => "repeats are logged once a minute".to_owned(),
+        n => format!("{n} more since the last report"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +49,6 @@ mod tests {
         assert_eq!(s.occurred(t0 + LOG_EVERY), Some(1000));
         assert_eq!(s.occurred(t0 + LOG_EVERY), None);
         assert_eq!(s.occurred(t0 + LOG_EVERY * 3), Some(1));
+        assert_eq!(since_last(1), "1 more since the last report");
     }
 }
