@@ -104,12 +104,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<S> {
                 "request headers not complete in {:?}",
                 limits.header_timeout
             );
-            Poll::Ready(Err(io::ErrorKind::TimedOut.into()))
         } else {
+            // Closed quietly, as an idle keep-alive connection.
             table.count(Event::IdleTimeout);
-            tracing::trace!("connection idle for {:?}", limits.idle_timeout);
-            Poll::Ready(Err(io::ErrorKind::TimedOut.into()))
         }
+        Poll::Ready(Err(io::ErrorKind::TimedOut.into()))
     }
 }
 
