@@ -38,6 +38,20 @@ pub struct ServerConfig {
     pub max_payload: ByteSize,
     /// Serve HTTPS (and WSS) directly with rustls.
     pub tls: Option<ServerTls>,
+    /// Most connections open at once (HTTP and WebSocket; also bounds the Engine.IO sessions).
+    /// When reached, the connection idle for the longest is closed to make room, else a
+    /// newcomer gets 503. Lowered at start to what the file descriptor limit allows.
+    pub max_connections: usize,
+    /// Most connections open at once from one address (an IPv6 /64 counts as one); 0: no
+    /// limit (e.g. behind a reverse proxy, where every client has the proxy's address).
+    pub max_connections_per_address: usize,
+    /// How long a connection may stay open with no request in progress (before its first
+    /// request, between keep-alive requests); WebSockets are kept alive by pings instead.
+    pub idle_timeout: HumanDuration,
+    /// How long a request's headers may take from their first byte (then 408 and close).
+    pub header_timeout: HumanDuration,
+    /// How long a request body (a long-polling POST) may take (then 408 and close).
+    pub body_timeout: HumanDuration,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +66,13 @@ impl Default for ServerConfig {
             ping_timeout: HumanDuration::from_secs(20),
             max_payload: ByteSize::new(1_000_000),
             tls: None,
+            // A Pi with 512 MB: far more viewers than its uplink can feed, far fewer sockets than
+            // the descriptors it has; one LAN host gets a dozen browser tabs' worth.
+            max_connections: 512,
+            max_connections_per_address: 64,
+            idle_timeout: HumanDuration::from_secs(30),
+            header_timeout: HumanDuration::from_secs(10),
+            body_timeout: HumanDuration::from_secs(20),
         }
     }
 }
@@ -144,7 +165,8 @@ pub enum DuplicatePublisher {
 }
 
 /// `[relay_server]`: settings of `sioedge relay`: the [`ServerConfig`] keys (listen, path, CORS,
-/// viewer auth, ping, `max_payload`, TLS) with the relay's defaults, plus the relay's own.
+/// viewer auth, ping, `max_payload`, TLS, connection limits and timeouts) with the relay's
+/// defaults, plus the relay's own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RelayServerConfig {
     /// The HTTP + Socket.IO server, written at the top level of `[relay_server]`.
@@ -173,6 +195,9 @@ impl Default for RelayServerConfig {
             server: ServerConfig {
                 listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
                 max_payload: ByteSize::new(4 * 1024 * 1024),
+                // An internet-facing server: many viewers, some behind one NAT address.
+                max_connections: 8192,
+                max_connections_per_address: 256,
                 ..ServerConfig::default()
             },
             publisher_namespace: "/publish".into(),
@@ -201,6 +226,11 @@ enum RelayServerKey {
     PingTimeout,
     MaxPayload,
     Tls,
+    MaxConnections,
+    MaxConnectionsPerAddress,
+    IdleTimeout,
+    HeaderTimeout,
+    BodyTimeout,
     PublisherNamespace,
     ViewerNamespace,
     Tokens,
@@ -240,6 +270,13 @@ impl<'de> Deserialize<'de> for RelayServerConfig {
                         K::PingTimeout => s.ping_timeout = map.next_value()?,
                         K::MaxPayload => s.max_payload = map.next_value()?,
                         K::Tls => s.tls = map.next_value()?,
+                        K::MaxConnections => s.max_connections = map.next_value()?,
+                        K::MaxConnectionsPerAddress => {
+                            s.max_connections_per_address = map.next_value()?
+                        }
+                        K::IdleTimeout => s.idle_timeout = map.next_value()?,
+                        K::HeaderTimeout => s.header_timeout = map.next_value()?,
+                        K::BodyTimeout => s.body_timeout = map.next_value()?,
                         K::PublisherNamespace => rs.publisher_namespace = map.next_value()?,
                         K::ViewerNamespace => rs.viewer_namespace = map.next_value()?,
                         K::Tokens => rs.tokens = map.next_value()?,

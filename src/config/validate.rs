@@ -181,6 +181,21 @@ fn server(c: &mut Checker<'_>, at: &FieldPath, s: &ServerConfig) {
     c.positive(&at.key("ping_interval"), s.ping_interval);
     c.positive(&at.key("ping_timeout"), s.ping_timeout);
     c.range(&at.key("max_payload"), s.max_payload.get(), 1024, 256 << 20);
+    c.range(&at.key("max_connections"), s.max_connections, 1, 1_000_000);
+    let per_address = s.max_connections_per_address;
+    c.ensure(
+        per_address <= s.max_connections,
+        &at.key("max_connections_per_address"),
+        || {
+            format!(
+                "must be at most max_connections ({}), or 0 for no limit (got {per_address})",
+                s.max_connections
+            )
+        },
+    );
+    c.positive(&at.key("idle_timeout"), s.idle_timeout);
+    c.positive(&at.key("header_timeout"), s.header_timeout);
+    c.positive(&at.key("body_timeout"), s.body_timeout);
     if let Some(tls) = &s.tls {
         server_tls(c, &at.key("tls"), tls);
     }

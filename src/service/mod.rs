@@ -3,7 +3,7 @@
 //!
 //! - [`Service`]: running unattended under systemd — `sd_notify` readiness, status and watchdog
 //!   ([`Notifier`]), SIGHUP/SIGTERM ([`Signals`]), dropping root once the ports are bound
-//!   ([`drop_privileges`]).
+//!   ([`drop_privileges`]), the file descriptor limit raised at start (`fd_limit`).
 //! - [`listen`], [`BindError`], [`viewer_url`]: the listening socket and the URL printed for it.
 //! - [`load_tls`], [`check_tls_files`]: a server's `tls` section at startup.
 //! - [`viewer_server`] and `viewers`: the server with the viewer page, and the viewer contract
@@ -32,6 +32,7 @@
 //! ```
 
 mod error;
+mod fd_limit;
 mod lifecycle;
 mod listen;
 mod notify;

@@ -5,7 +5,7 @@
 use super::viewers::ViewerHub;
 use crate::contract::{TrackKind, TrackState};
 use crate::hub::{HubSnapshot, TrackSnapshot};
-use crate::server::Namespace;
+use crate::server::{ConnectionStats, Namespace};
 use bytes::Bytes;
 use http_body_util::Full;
 use serde::Serialize;
@@ -28,12 +28,13 @@ pub struct Observed {
 }
 
 impl Observed {
-    /// The report as of now.
-    pub fn report(&self) -> StatusReport {
+    /// The report as of now, with the server's `connections`.
+    pub fn report(&self, connections: ConnectionStats) -> StatusReport {
         StatusReport {
             device: self.device.clone(),
             uptime_seconds: self.started.elapsed().as_secs(),
             viewers: self.viewers.sockets().len(),
+            connections,
             hub: self.hub.snapshot(),
             relays: (self.links)(),
         }
@@ -99,6 +100,8 @@ pub struct StatusReport {
     pub uptime_seconds: u64,
     /// Connected viewers.
     pub viewers: usize,
+    /// The server's connections: open, limits, refused and closed by reason.
+    pub connections: ConnectionStats,
     /// Streams and tracks with their counters.
     #[serde(flatten)]
     pub hub: HubSnapshot,
@@ -192,6 +195,70 @@ impl StatusReport {
             "Connected viewers.",
             vec![(String::new(), self.viewers.to_string())],
         );
+        let c = &self.connections;
+        let counts = [
+            (
+                "sioedge_connections",
+                "gauge",
+                "Open HTTP and WebSocket connections.",
+                c.open as u64,
+            ),
+            (
+                "sioedge_connections_limit",
+                "gauge",
+                "Most connections open at once (max_connections).",
+                c.limit as u64,
+            ),
+            (
+                "sioedge_connections_per_address_limit",
+                "gauge",
+                "Most connections open at once from one address (0: none).",
+                c.per_address_limit as u64,
+            ),
+            (
+                "sioedge_connections_accepted_total",
+                "counter",
+                "Connections accepted.",
+                c.accepted,
+            ),
+            (
+                "sioedge_accept_errors_total",
+                "counter",
+                "Failed accepts (out of file descriptors and the like).",
+                c.accept_errors,
+            ),
+        ];
+        for (name, kind, help, value) in counts {
+            family(name, kind, help, vec![(String::new(), value.to_string())]);
+        }
+        let reasons = [
+            (
+                "sioedge_connections_refused_total",
+                "Connections (or Engine.IO sessions) refused, by limit reached.",
+                vec![
+                    ("limit", c.refused.limit),
+                    ("per_address", c.refused.per_address),
+                    ("sessions", c.refused.sessions),
+                ],
+            ),
+            (
+                "sioedge_connections_closed_total",
+                "Connections the server closed, by reason.",
+                vec![
+                    ("idle_timeout", c.closed.idle_timeout),
+                    ("header_timeout", c.closed.header_timeout),
+                    ("body_timeout", c.closed.body_timeout),
+                    ("evicted", c.closed.evicted),
+                ],
+            ),
+        ];
+        for (name, help, counts) in reasons {
+            let rows = counts
+                .iter()
+                .map(|(r, v)| (format!("{{reason=\"{r}\"}}"), v.to_string()))
+                .collect();
+            family(name, "counter", help, rows);
+        }
         let relay = |f: &dyn Fn(&LinkReport) -> String| -> Vec<(String, String)> {
             self.relays
                 .iter()
@@ -237,6 +304,24 @@ mod tests {
             device: "pi".into(),
             uptime_seconds: 5,
             viewers: 3,
+            connections: crate::server::ConnectionStats {
+                open: 5,
+                limit: 512,
+                per_address_limit: 64,
+                accepted: 40,
+                refused: crate::server::Refused {
+                    limit: 1,
+                    per_address: 7,
+                    sessions: 0,
+                },
+                closed: crate::server::Closed {
+                    idle_timeout: 11,
+                    header_timeout: 2,
+                    body_timeout: 3,
+                    evicted: 4,
+                },
+                accept_errors: 9,
+            },
             hub: HubSnapshot {
                 streams: vec![StreamSnapshot {
                     stream: "cam\"0".into(),
@@ -281,6 +366,13 @@ mod tests {
             "sioedge_viewers 3",
             "sioedge_relay_connected{relay=\"ws://r/publish\"} 0",
             "sioedge_relay_reconnects_total{relay=\"ws://r/publish\"} 2",
+            "sioedge_connections 5",
+            "sioedge_connections_limit 512",
+            "sioedge_connections_per_address_limit 64",
+            "sioedge_connections_refused_total{reason=\"per_address\"} 7",
+            "sioedge_connections_closed_total{reason=\"header_timeout\"} 2",
+            "sioedge_connections_closed_total{reason=\"evicted\"} 4",
+            "sioedge_accept_errors_total 9",
             "# TYPE sioedge_frames_out_total counter",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
@@ -295,5 +387,10 @@ mod tests {
         assert_eq!(v["streams"][0]["tracks"][0]["reason"], "unplugged");
         assert_eq!(v["relays"][0]["lastError"], "refused");
         assert_eq!(v["relays"][0]["state"], "reconnecting");
+        assert_eq!(v["connections"]["limit"], 512);
+        assert_eq!(v["connections"]["perAddressLimit"], 64);
+        assert_eq!(v["connections"]["refused"]["perAddress"], 7);
+        assert_eq!(v["connections"]["closed"]["idleTimeout"], 11);
+        assert_eq!(v["connections"]["acceptErrors"], 9);
     }
 }

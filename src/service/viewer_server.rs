@@ -1,11 +1,13 @@
 //! The server as both modes run it: the viewer page at `/`, `/api/status`, `/metrics` and
-//! `/api/streams/<id>/snapshot.jpg`, and per-viewer queues sized for live media.
+//! `/api/streams/<id>/snapshot.jpg`, per-viewer queues sized for live media, and the configured
+//! connection limits.
 
+use super::fd_limit::within_fd_limit;
 use super::snapshot::{Decode, SnapshotLimits, Snapshots};
 use super::status::{ObservedSlot, http_route};
 use super::viewers::Access;
 use crate::config::ServerConfig;
-use crate::server::{Cors, RouteFuture, Server};
+use crate::server::{ConnLimits, Connections, Cors, RouteFuture, Server};
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +30,13 @@ pub fn viewer_server(
         decoder,
         SnapshotLimits::default(),
     ));
+    let connections = Connections::new(within_fd_limit(ConnLimits {
+        max_connections: settings.max_connections,
+        max_per_address: settings.max_connections_per_address,
+        idle_timeout: settings.idle_timeout.get(),
+        header_timeout: settings.header_timeout.get(),
+        body_timeout: settings.body_timeout.get(),
+    }));
     Server::builder()
         .path(&settings.path)
         .ping_interval(settings.ping_interval.get())
@@ -38,12 +47,13 @@ pub fn viewer_server(
             credentials: false,
         })
         .assets(|path| crate::viewer::asset(path).map(|(t, b)| (t, Bytes::from_static(b))))
+        .connections(connections.clone())
         .routes(move |parts| {
             snapshots
                 .route(parts, || observed.get().map(|o| o.hub.clone()))
                 .or_else(|| {
-                    let status =
-                        http_route(parts.uri.path(), || observed.get().map(|o| o.report()));
+                    let report = || observed.get().map(|o| o.report(connections.stats()));
+                    let status = http_route(parts.uri.path(), report);
                     status.map(|r| Box::pin(std::future::ready(r)) as RouteFuture)
                 })
         })
