@@ -349,7 +349,8 @@ impl<P: Send + Sync + 'static> Hub<P> {
     }
 
     /// Sets a local track live or down. Down clears its cache (no stale picture for late joiners)
-    /// and makes watchers wait for a keyframe when it comes back.
+    /// and makes watchers wait for a keyframe when it comes back. Watchers are told each change
+    /// once: a status equal to the track's current one (state and reason) is not sent again.
     pub fn status(&self, status: Status) -> Result<(), HubError> {
         self.status_inner(&status)?;
         self.propagate(vec![Propagate::Status(status)]);
@@ -361,6 +362,9 @@ impl<P: Send + Sync + 'static> Hub<P> {
         let mut guard = self.lock();
         let st = &mut *guard;
         let slot = st.track_mut(&status.stream, &status.track)?;
+        if slot.state == status.state && slot.reason == status.reason {
+            return Ok(());
+        }
         slot.state = status.state;
         slot.reason = status.reason.clone();
         slot.status_packet = packet.clone();
@@ -776,18 +780,28 @@ impl<P: Send + Sync + 'static> State<P> {
         }
     }
 
-    /// A changed announce for a receiver already watching: the announce, and restarted tracks wait
-    /// for their next keyframe.
+    /// A changed announce for a receiver already watching: the announce, then the `status` of each
+    /// restarted (new or changed) track it wants — a track that comes up is a state change like
+    /// any other — and those tracks wait for their next keyframe.
     fn reannounce(&mut self, id: ReceiverId, stream: &str, restarted: &[String]) {
         let (Some(s), Some(r)) = (self.streams.get(stream), self.receivers.get_mut(&id)) else {
             return;
         };
-        if let Some(w) = r.watches.get_mut(stream) {
-            for t in restarted {
-                w.waiting_key.insert(t.clone());
-            }
+        let Some(w) = r.watches.get_mut(stream) else {
+            return;
+        };
+        let wanted: Vec<&TrackSlot<P>> = s
+            .tracks
+            .iter()
+            .filter(|t| restarted.contains(&t.info.track) && w.wants(&t.info.track))
+            .collect();
+        for t in &wanted {
+            w.waiting_key.insert(t.info.track.clone());
         }
         push_counted(r, &s.announce_packet, Class::Control);
+        for t in wanted {
+            push_counted(r, &t.status_packet, Class::Control);
+        }
     }
 }
 
@@ -1219,6 +1233,69 @@ mod tests {
         hub.resync(id).unwrap();
         let names: Vec<String> = summary(&relay.drain()).into_iter().map(|s| s.0).collect();
         assert_eq!(names.iter().filter(|n| *n == "announce").count(), 2);
+    }
+
+    /// (name, track, state) of the `status` events among `packets`.
+    fn statuses(packets: &[SharedEvent<usize>]) -> Vec<(String, String)> {
+        packets
+            .iter()
+            .filter(|p| p.event.name == "status")
+            .map(|p| {
+                let v: serde_json::Value = serde_json::from_str(&p.event.json).unwrap();
+                (
+                    v["track"].as_str().unwrap().into(),
+                    v["state"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    }
+
+    /// A track that comes up after a viewer and a relay client are attached — audio first, video
+    /// once its SPS/PPS are known — reaches both as `announce` *and* `status` live, the same as
+    /// when they attach afterwards.
+    #[test]
+    fn a_track_that_comes_up_later_is_sent_as_status_live_to_everyone_attached() {
+        let hub = hub();
+        let mut audio_only = cam("cam0");
+        audio_only.tracks.remove(0);
+        hub.announce(audio_only).unwrap();
+        let viewer = QueueSink::new(100, 1 << 20);
+        let vid = hub.add_receiver(viewer.clone(), false);
+        hub.watch(vid, "cam0", None).unwrap();
+        let relay = QueueSink::new(100, 1 << 20);
+        hub.add_receiver(relay.clone(), true);
+        for sink in [&viewer, &relay] {
+            assert_eq!(statuses(&sink.drain()), [("audio".into(), "live".into())]);
+        }
+        hub.announce(cam("cam0")).unwrap();
+        for sink in [&viewer, &relay] {
+            let got = sink.drain();
+            assert_eq!(got[0].event.name, "announce");
+            assert_eq!(statuses(&got), [("video".into(), "live".into())]);
+        }
+        // The publisher's own `status` live for that track changes nothing: not sent twice.
+        hub.status(Status {
+            stream: "cam0".into(),
+            track: "video".into(),
+            state: TrackState::Live,
+            reason: String::new(),
+        })
+        .unwrap();
+        assert!(viewer.drain().is_empty() && relay.drain().is_empty());
+        // A track whose description changed while it was down comes back live.
+        hub.status(Status {
+            stream: "cam0".into(),
+            track: "video".into(),
+            state: TrackState::Down,
+            reason: "camera unplugged".into(),
+        })
+        .unwrap();
+        assert_eq!(statuses(&viewer.drain()), [("video".into(), "down".into())]);
+        let mut wider = cam("cam0");
+        wider.tracks[0].width = Some(640);
+        hub.announce(wider).unwrap();
+        assert_eq!(statuses(&viewer.drain()), [("video".into(), "live".into())]);
+        assert_eq!(hub.snapshot().streams[0].tracks[0].state, TrackState::Live);
     }
 
     #[test]
