@@ -2,7 +2,8 @@
 //!
 //! Layers, bottom up (each imports only from layers below it; `tests/layers.rs` checks it):
 //! - Leaves: [`contract`] (the event contract: tracks, frames, announce/status/media),
-//!   [`queue`] (the media-aware bounded queue in front of every receiver), [`engineio`]
+//!   [`queue`] (the media-aware bounded queue in front of every receiver), `repeats` (a failure
+//!   that keeps happening, logged as a summary with its count), [`engineio`]
 //!   (sans-IO Engine.IO), [`viewer`] (the embedded viewer page).
 //! - [`socketio`]: sans-IO Socket.IO (packets, decoder, the client's and the server's namespace
 //!   rules, the pending-ack table); [`media`]: GStreamer capture (behind the `media` feature).
@@ -25,6 +26,7 @@ pub mod hub;
 pub mod media;
 pub mod queue;
 pub mod relay;
+mod repeats;
 pub mod server;
 pub mod service;
 pub mod socketio;

@@ -17,6 +17,7 @@ mod diff;
 mod duration;
 mod error;
 mod file;
+mod id;
 mod load;
 mod parse;
 mod relay;
@@ -31,6 +32,7 @@ pub use diff::Diff;
 pub use duration::HumanDuration;
 pub use error::{ConfigError, Problem};
 pub use file::Config;
+pub use id::{ID_RULE, is_valid_id};
 pub use load::DEFAULT_PATH;
 pub use relay::{
     DEFAULT_CONNECT_TIMEOUT, QueueLimits, Reconnection, RelayConfig, TlsOptions, Transport,

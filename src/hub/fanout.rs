@@ -2,7 +2,7 @@
 //! bookkeeping, and the fan-out of each frame — encoded once — to every receiver that watches it.
 
 use super::adapter::Adapter;
-use super::cache::{CacheLimits, GopCache};
+use super::cache::{CacheBudget, CacheLimits, GopCache};
 use super::snapshot::{HubSnapshot, ReceiverCounters, StreamSnapshot, TrackSnapshot};
 use crate::contract::{
     Announce, ContractEvent, MediaFrame, MediaMeta, Status, TrackInfo, TrackKind, TrackState,
@@ -218,12 +218,28 @@ impl<P: Send + Sync + 'static> Hub<P> {
     /// Announces a local stream, or changes its tracks. Watchers get the new `announce`; tracks whose
     /// description changed restart (fresh seq and cache, viewers wait for their next keyframe).
     pub fn announce(&self, announce: Announce) -> Result<(), HubError> {
-        let a = self.announce_inner(announce)?;
+        let a = self.announce_inner(announce, None)?;
         self.propagate(vec![Propagate::Announced(a)]);
         Ok(())
     }
 
-    fn announce_inner(&self, announce: Announce) -> Result<Arc<Announce>, HubError> {
+    /// [`Hub::announce`] for a stream whose late-joiner cache counts against `budget`, which the
+    /// streams of one publisher share (tracks kept from an earlier announce keep their budget).
+    pub fn announce_within(
+        &self,
+        announce: Announce,
+        budget: &Arc<CacheBudget>,
+    ) -> Result<(), HubError> {
+        let a = self.announce_inner(announce, Some(budget))?;
+        self.propagate(vec![Propagate::Announced(a)]);
+        Ok(())
+    }
+
+    fn announce_inner(
+        &self,
+        announce: Announce,
+        budget: Option<&Arc<CacheBudget>>,
+    ) -> Result<Arc<Announce>, HubError> {
         let mut ids = HashSet::new();
         if let Some(t) = announce.tracks.iter().find(|t| !ids.insert(&t.track)) {
             return Err(HubError::InvalidAnnounce(format!(
@@ -267,7 +283,7 @@ impl<P: Send + Sync + 'static> Hub<P> {
                         next_seq: 0,
                         state: TrackState::Live,
                         reason: String::new(),
-                        cache: GopCache::new(self.limits),
+                        cache: GopCache::new(self.limits, budget.cloned()),
                         frames_in: 0,
                         bytes_in: 0,
                         frames_out: 0,
@@ -408,7 +424,7 @@ impl<P: Send + Sync + 'static> Hub<P> {
     /// Applies what another node published (called by the adapter); nothing is propagated back.
     pub fn apply_remote(&self, remote: Remote) -> Result<(), HubError> {
         match remote {
-            Remote::Announce(a) => self.announce_inner(a).map(drop),
+            Remote::Announce(a) => self.announce_inner(a, None).map(drop),
             Remote::Withdraw(s) => self.withdraw_inner(&s),
             Remote::Status(s) => self.status_inner(&s),
             Remote::Frame(m, data) => self

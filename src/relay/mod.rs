@@ -20,7 +20,7 @@ use crate::service::status::{LinkReport, Observed};
 use crate::service::viewers::{self, Access};
 use crate::service::{self, Service};
 use cluster::RedisAdapter;
-use publishers::Publishers;
+use publishers::{Limits, Publishers};
 use redis_bus::BusConfig;
 use std::future::Future;
 use std::path::Path;
@@ -91,12 +91,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         hub.clone(),
         Access::from(rs.server.viewer_auth()),
     );
-    let publishers = Publishers::new(rs.publisher_tokens()?, rs.duplicate_publisher);
-    publishers::serve(
-        &server.of(&rs.publisher_namespace),
+    let publishers = Publishers::new(
         hub.clone(),
-        publishers.clone(),
+        rs.publisher_tokens()?,
+        rs.duplicate_publisher,
+        Limits {
+            streams: rs.max_streams_per_publisher,
+            cache: rs.max_cache_per_publisher.as_usize(),
+        },
     );
+    publishers::serve(&server.of(&rs.publisher_namespace), publishers.clone());
     let redis = redis.map(|(adapter, feeder)| {
         tokio::spawn(feeder.run(hub.clone()));
         adapter

@@ -35,6 +35,7 @@ mod lifecycle;
 mod listen;
 mod notify;
 mod privileges;
+pub(crate) mod secret;
 mod signals;
 pub(crate) mod status;
 mod tls;
