@@ -93,11 +93,13 @@ impl Repeats {
     }
 }
 
-/// `d` for a log line: `850 ms`, `42 s`, `17 min`, `3.5 h`.
+/// `d` for a log line: `850 ms`, `1.5 s`, `42 s`, `17 min`, `3.5 h`.
 pub(crate) fn human(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s < 1.0 {
         format!("{} ms", d.as_millis())
+    } else if s < 10.0 {
+        format!("{s:.1} s")
     } else if s < 120.0 {
         format!("{s:.0} s")
     } else if s < 7200.0 {
@@ -158,6 +160,7 @@ mod tests {
     #[test]
     fn durations_read_naturally() {
         assert_eq!(human(Duration::from_millis(850)), "850 ms");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5 s");
         assert_eq!(human(Duration::from_secs(42)), "42 s");
         assert_eq!(human(Duration::from_secs(17 * 60)), "17 min");
         assert_eq!(human(Duration::from_secs(3 * 3600 + 1800)), "3.5 h");

@@ -19,6 +19,7 @@ use crate::hub::{Adapter, CacheLimits, InProcess};
 use crate::service::status::{LinkReport, Observed};
 use crate::service::viewers::{self, Access};
 use crate::service::{self, Service};
+use crate::sync::lock;
 use cluster::RedisAdapter;
 use publishers::{Limits, Publishers};
 use redis_bus::BusConfig;
@@ -35,12 +36,15 @@ fn links(publishers: &Publishers, redis: Option<&RedisAdapter>) -> Vec<LinkRepor
         name: "publishers".into(),
         state: format!("{} connected", publishers.count()),
         last_error: None,
+        last_error_at: None,
         sent: 0,
         dropped: 0,
         reconnects: 0,
+        attempts: 0,
     }];
     if let Some(redis) = redis {
         let s = redis.bus().stats();
+        let last_error = lock(&s.last_error).clone();
         links.push(LinkReport {
             name: "redis".into(),
             state: if s.connected.load(Ordering::Relaxed) {
@@ -48,11 +52,13 @@ fn links(publishers: &Publishers, redis: Option<&RedisAdapter>) -> Vec<LinkRepor
             } else {
                 "reconnecting".into()
             },
-            last_error: None,
+            last_error_at: last_error.as_ref().map(|(_, at)| *at),
+            last_error: last_error.map(|(e, _)| e),
             sent: s.published.load(Ordering::Relaxed),
             dropped: s.publish_dropped.load(Ordering::Relaxed)
                 + s.receive_dropped.load(Ordering::Relaxed),
             reconnects: s.reconnects.load(Ordering::Relaxed),
+            attempts: s.failed_attempts.load(Ordering::Relaxed),
         });
     }
     links

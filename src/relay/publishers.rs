@@ -458,7 +458,7 @@ pub(super) fn serve(ns: &Namespace, publishers: Arc<Publishers>) {
         tracing::info!(device, sid = socket.id(), "publisher connected");
         let (p, d) = (publishers.clone(), device.clone());
         socket.on("announce", move |socket, args, ack| {
-            let result = match first_json(&args).map(|v| Announce::deserialize(v)) {
+            let result = match first_json(&args).map(Announce::deserialize) {
                 Some(Ok(announce)) => p.announce(&d, socket, announce),
                 _ => Err("announce must be {stream, tracks}".into()),
             };
@@ -480,10 +480,9 @@ pub(super) fn serve(ns: &Namespace, publishers: Arc<Publishers>) {
         });
         let (p, d) = (publishers.clone(), device.clone());
         socket.on("media", move |socket, args, _| {
-            let (Some(Ok(meta)), Some(Arg::Binary(data))) = (
-                first_json(&args).map(|v| MediaMeta::deserialize(v)),
-                args.get(1),
-            ) else {
+            let (Some(Ok(meta)), Some(Arg::Binary(data))) =
+                (first_json(&args).map(MediaMeta::deserialize), args.get(1))
+            else {
                 tracing::debug!(device = d, "malformed media event ignored");
                 return;
             };
@@ -491,7 +490,7 @@ pub(super) fn serve(ns: &Namespace, publishers: Arc<Publishers>) {
         });
         let (p, d) = (publishers.clone(), device.clone());
         socket.on("status", move |socket, args, _| {
-            if let Some(Ok(status)) = first_json(&args).map(|v| Status::deserialize(v)) {
+            if let Some(Ok(status)) = first_json(&args).map(Status::deserialize) {
                 p.status(&d, socket, status);
             }
         });
