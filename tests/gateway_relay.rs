@@ -185,13 +185,23 @@ async fn a_wrong_token_is_reported_in_the_status_and_viewers_still_watch() {
     assert!(m.key);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rotated_token_file_is_presented_at_the_next_reconnection() {
+/// A python relay accepting `accepted`, and a `[[relay]]` to it whose `token_file` holds `token`:
+/// the file's directory (keep it), the file, the relay, its port and the `[[relay]]` text.
+fn token_file_relay(
+    token: &str,
+    accepted: &str,
+) -> (tempfile::TempDir, std::path::PathBuf, Peer, u64, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let token_file = dir.path().join("relay.token");
-    std::fs::write(&token_file, "first\n").expect("write token");
-    let (mut relay, port) = Peer::python_relay("first");
+    std::fs::write(&token_file, format!("{token}\n")).expect("write token");
+    let (relay, port) = Peer::python_relay(accepted);
     let relays = relay_config_with(port, &format!("token_file = \"{}\"", token_file.display()));
+    (dir, token_file, relay, port, relays)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_token_file_is_presented_at_the_next_reconnection() {
+    let (_dir, token_file, mut relay, port, relays) = token_file_relay("first", "first");
     let _gw = Gateway::start(&test_config("", &relays));
     let publisher = relay.wait_for("publisher", Duration::from_secs(10));
     assert_eq!(publisher["auth"]["token"], "first");
@@ -246,11 +256,7 @@ fn logged(log: &std::sync::Mutex<Vec<String>>, level: &str, text: &str) -> Vec<S
 /// warning.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_loop_is_one_warning_counted_in_the_status_and_recovery_one_info_line() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let token_file = dir.path().join("relay.token");
-    std::fs::write(&token_file, "wrong\n").expect("write token");
-    let (mut relay, port) = Peer::python_relay("right");
-    let relays = relay_config_with(port, &format!("token_file = \"{}\"", token_file.display()));
+    let (_dir, token_file, mut relay, port, relays) = token_file_relay("wrong", "right");
     let mut gw = Gateway::start_with(
         &test_config("", &relays),
         &[("RUST_LOG", "info")],

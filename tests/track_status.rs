@@ -44,15 +44,20 @@ fn track_names(announce: &Value) -> Vec<&str> {
         .collect()
 }
 
-/// Watches `stream` on the viewer namespace at `addr` as soon as it is announced (5 s); returns
-/// the viewer and the `watch` ack.
-async fn watch_early(addr: SocketAddr, stream: &str) -> (Viewer, Value) {
+/// Watches `stream` on the viewer namespace at `addr` as soon as it is announced (5 s), and checks
+/// the test's premise: only audio is up yet.
+async fn watch_early(addr: SocketAddr, stream: &str) -> Viewer {
     let mut viewer = Viewer::connect(addr).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let ack = viewer.watch(stream).await;
         if ack["error"].is_null() {
-            return (viewer, ack);
+            assert_eq!(
+                track_names(&ack),
+                ["audio"],
+                "the viewer must watch before video is up (the test's premise): {ack}"
+            );
+            return viewer;
         }
         assert!(Instant::now() < deadline, "{stream} not announced: {ack}");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -104,12 +109,7 @@ async fn expect_video_live(viewer: &mut Viewer, who: &str) -> Vec<(String, Value
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lan_viewer_watching_before_video_is_up_gets_status_live_for_it() {
     let gw = start_gateway("");
-    let (mut viewer, ack) = watch_early(gw.addr, "cam0").await;
-    assert_eq!(
-        track_names(&ack),
-        ["audio"],
-        "the viewer must watch before video is up (the test's premise): {ack}"
-    );
+    let mut viewer = watch_early(gw.addr, "cam0").await;
     expect_video_live(&mut viewer, "LAN viewer").await;
 }
 
@@ -167,11 +167,6 @@ async fn a_viewer_of_sioedge_relay_watching_before_video_is_up_gets_status_live_
         "[[relay]]\nurl = \"{}\"\ntoken = \"gw-token\"\n",
         relay.url()
     ));
-    let (mut viewer, ack) = watch_early(relay.addr, "test-gw/cam0").await;
-    assert_eq!(
-        track_names(&ack),
-        ["audio"],
-        "the viewer must watch before video is up (the test's premise): {ack}"
-    );
+    let mut viewer = watch_early(relay.addr, "test-gw/cam0").await;
     expect_video_live(&mut viewer, "viewer of sioedge relay").await;
 }

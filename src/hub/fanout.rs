@@ -1208,13 +1208,8 @@ mod tests {
         let id = hub.add_receiver(sink.clone(), false);
         hub.watch(id, "cam0", None).unwrap();
         sink.drain();
-        hub.status(Status {
-            stream: "cam0".into(),
-            track: "video".into(),
-            state: TrackState::Down,
-            reason: "camera unplugged".into(),
-        })
-        .unwrap();
+        hub.status(video_status(TrackState::Down, "camera unplugged"))
+            .unwrap();
         let snap = hub.snapshot();
         assert_eq!(snap.streams[0].tracks[0].state, TrackState::Down);
         assert_eq!(snap.streams[0].tracks[0].cache_bytes, 0);
@@ -1251,7 +1246,17 @@ mod tests {
         assert_eq!(names.iter().filter(|n| *n == "announce").count(), 2);
     }
 
-    /// (name, track, state) of the `status` events among `packets`.
+    /// A `status` of cam0's video track.
+    fn video_status(state: TrackState, reason: &str) -> Status {
+        Status {
+            stream: "cam0".into(),
+            track: "video".into(),
+            state,
+            reason: reason.into(),
+        }
+    }
+
+    /// (track, state) of the `status` events among `packets`.
     fn statuses(packets: &[SharedEvent<usize>]) -> Vec<(String, String)> {
         packets
             .iter()
@@ -1290,22 +1295,11 @@ mod tests {
             assert_eq!(statuses(&got), [("video".into(), "live".into())]);
         }
         // The publisher's own `status` live for that track changes nothing: not sent twice.
-        hub.status(Status {
-            stream: "cam0".into(),
-            track: "video".into(),
-            state: TrackState::Live,
-            reason: String::new(),
-        })
-        .unwrap();
+        hub.status(video_status(TrackState::Live, "")).unwrap();
         assert!(viewer.drain().is_empty() && relay.drain().is_empty());
         // A track whose description changed while it was down comes back live.
-        hub.status(Status {
-            stream: "cam0".into(),
-            track: "video".into(),
-            state: TrackState::Down,
-            reason: "camera unplugged".into(),
-        })
-        .unwrap();
+        hub.status(video_status(TrackState::Down, "camera unplugged"))
+            .unwrap();
         assert_eq!(statuses(&viewer.drain()), [("video".into(), "down".into())]);
         let mut wider = cam("cam0");
         wider.tracks[0].width = Some(640);

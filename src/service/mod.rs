@@ -9,6 +9,7 @@
 //! - [`viewer_server`] and `viewers`: the server with the viewer page, and the viewer contract
 //!   bound to its namespace over a hub.
 //! - `status`: `/api/status` and `/metrics`.
+//! - `secret`: tokens and passwords compared in constant time (viewers and publishers alike).
 //!
 //! How a mode's main loop uses it:
 //!
