@@ -299,7 +299,7 @@ async fn a_refusal_loop_is_one_warning_counted_in_the_status_and_recovery_one_in
 
     // The token is fixed: the next attempt is accepted, and that is one INFO line.
     std::fs::write(&token_file, "right\n").expect("fix token");
-    relay.wait_for("publisher", Duration::from_secs(10));
+    relay.wait_for("publisher", Duration::from_secs(20));
     let deadline = Instant::now() + Duration::from_secs(5);
     let link = loop {
         let status: Value = serde_json::from_str(&gw.get("/api/status")).expect("status");

@@ -131,8 +131,8 @@ impl Publishers {
             return Err(json!({"message": "publisher auth must carry {token, device}"}));
         }
         let known = read(&self.tokens).get(device).cloned();
-        if !known.is_some_and(|t| secrets_match(token, &t)) {
-            self.refused(device, known_device(&self.tokens, device));
+        if !known.as_deref().is_some_and(|t| secrets_match(token, t)) {
+            self.refused(device, known.is_some());
             return Err(json!({"message": format!("invalid token for device {}", shown(device))}));
         }
         let previous = {
@@ -432,11 +432,6 @@ impl Publishers {
             devices.remove(device);
         }
     }
-}
-
-/// Whether `device` has a token at all.
-fn known_device(tokens: &RwLock<BTreeMap<String, String>>, device: &str) -> bool {
-    read(tokens).contains_key(device)
 }
 
 /// The relay-wide id of a device's stream.

@@ -90,11 +90,11 @@ pub struct BusStats {
 }
 
 impl BusStats {
-    /// Records a failure of the subscriber.
+    /// Records a failure of the subscriber (the error first: whoever sees it disconnected sees why).
     fn failed(&self, error: String) {
-        self.connected.store(false, Ordering::Relaxed);
-        self.failed_attempts.fetch_add(1, Ordering::Relaxed);
         *lock(&self.last_error) = Some((error, SystemTime::now()));
+        self.failed_attempts.fetch_add(1, Ordering::Relaxed);
+        self.connected.store(false, Ordering::Relaxed);
     }
 }
 
