@@ -124,7 +124,7 @@ pub(super) async fn run(
             tracing::error!(
                 "relay {}: {error}; giving up after {} failed attempts",
                 opts.url,
-                backoff.failures().saturating_sub(1)
+                backoff.failures()
             );
             shared.lock().state = ConnState::Closed;
             return;
