@@ -148,7 +148,10 @@ async fn client_fault_relay_killed_and_restarted_ten_times() {
         "reconnect after relay restart: {:?} (worst {worst:?}); frames pushed {sent_frames}, send_media {send_times:?}; stats {stats:?}; RSS after round 1 {rss_after_first} KiB, after round 10 {rss_end} KiB",
         timings
     );
-    assert_eq!(stats.reconnects, 10, "{stats:?}");
+    // Ten successful reconnections; attempts that found the relay still down count as
+    // reconnects too.
+    assert_eq!(stats.connects, 11, "{stats:?}");
+    assert!(stats.reconnects >= 10, "{stats:?}");
     assert!(
         worst <= max_delay + Duration::from_millis(1500),
         "worst reconnect {worst:?}"

@@ -244,6 +244,12 @@ const CASES: &[(&str, usize, usize, &str)] = &[
         "relay_server.listne: unknown field `listne`, expected one of `listen`",
     ),
     (
+        "relay_server_zero_streams.toml",
+        3,
+        29,
+        "relay_server.max_streams_per_publisher: must be between 1 and 100000 (got 0)",
+    ),
+    (
         "same_namespaces.toml",
         3,
         23,

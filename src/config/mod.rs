@@ -17,6 +17,7 @@ mod diff;
 mod duration;
 mod error;
 mod file;
+mod id;
 mod listen;
 mod load;
 mod parse;
@@ -34,6 +35,7 @@ pub use diff::Diff;
 pub use duration::HumanDuration;
 pub use error::{ConfigError, Escaped, Problem};
 pub use file::Config;
+pub use id::{ID_RULE, is_valid_id};
 pub use load::DEFAULT_PATH;
 pub use relay::{
     DEFAULT_CONNECT_TIMEOUT, QueueLimits, Reconnection, RelayConfig, TlsOptions, Transport,

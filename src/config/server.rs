@@ -187,6 +187,12 @@ pub struct RelayServerConfig {
     pub adapter_prefix: String,
     /// How long the late-joiner cache lives in Redis without refresh.
     pub cache_ttl: HumanDuration,
+    /// Streams one publisher (device) may have on the relay at once; an `announce` past it is
+    /// refused with an error naming this key.
+    pub max_streams_per_publisher: usize,
+    /// Late-joiner cache one publisher's streams may hold together; past it, a keyframe that does
+    /// not fit is relayed live but not cached (late joiners wait for the next one that fits).
+    pub max_cache_per_publisher: ByteSize,
 }
 
 impl Default for RelayServerConfig {
@@ -208,6 +214,8 @@ impl Default for RelayServerConfig {
             adapter: None,
             adapter_prefix: "sioedge".into(),
             cache_ttl: HumanDuration::from_secs(60),
+            max_streams_per_publisher: 32,
+            max_cache_per_publisher: ByteSize::new(32 << 20),
         }
     }
 }
@@ -239,6 +247,8 @@ enum RelayServerKey {
     Adapter,
     AdapterPrefix,
     CacheTtl,
+    MaxStreamsPerPublisher,
+    MaxCachePerPublisher,
 }
 
 /// Reads `[relay_server]` key by key into [`RelayServerConfig::default`], so the server keys land
@@ -285,6 +295,10 @@ impl<'de> Deserialize<'de> for RelayServerConfig {
                         K::Adapter => rs.adapter = map.next_value()?,
                         K::AdapterPrefix => rs.adapter_prefix = map.next_value()?,
                         K::CacheTtl => rs.cache_ttl = map.next_value()?,
+                        K::MaxStreamsPerPublisher => {
+                            rs.max_streams_per_publisher = map.next_value()?
+                        }
+                        K::MaxCachePerPublisher => rs.max_cache_per_publisher = map.next_value()?,
                     }
                 }
                 Ok(rs)

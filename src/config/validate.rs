@@ -4,6 +4,7 @@
 use super::duration::HumanDuration;
 use super::error::{ConfigError, FieldPath, Locator, Problem};
 use super::file::Config;
+use super::id::{ID_RULE, is_valid_id};
 use super::relay::{RelayConfig, Transport};
 use super::server::{RelayServerConfig, ServerConfig, ServerTls};
 use super::stream::StreamConfig;
@@ -45,12 +46,8 @@ impl<'l> Checker<'l> {
     }
 
     fn id(&mut self, at: &FieldPath, v: &str) {
-        let ok = !v.is_empty()
-            && v.len() <= 64
-            && v.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        self.ensure(ok, at, || {
-            format!("must be 1 to 64 characters among A-Z a-z 0-9 - _ . (got {v:?})")
+        self.ensure(is_valid_id(v), at, || {
+            format!("must be {ID_RULE} (got {v:?})")
         });
     }
 
@@ -406,6 +403,19 @@ fn relay_server(c: &mut Checker<'_>, at: &FieldPath, rs: &RelayServerConfig) {
         },
     );
     c.positive(&at.key("cache_ttl"), rs.cache_ttl);
+    c.range(
+        &at.key("max_streams_per_publisher"),
+        rs.max_streams_per_publisher,
+        1,
+        100_000,
+    );
+    // At least one 64 KiB keyframe; at most 1 TiB.
+    c.range(
+        &at.key("max_cache_per_publisher"),
+        rs.max_cache_per_publisher.get(),
+        64 << 10,
+        1 << 40,
+    );
 }
 
 fn log_level(c: &mut Checker<'_>, at: &FieldPath, level: &str) {

@@ -10,6 +10,7 @@
 //!   bound to its namespace over a hub.
 //! - `status`: `/api/status` and `/metrics`; `snapshot`: `/api/streams/<id>/snapshot.jpg`
 //!   ([`h264_decoder`] is the gateway's decoder for it).
+//! - `secret`: tokens and passwords compared in constant time (viewers and publishers alike).
 //!
 //! How a mode's main loop uses it:
 //!
@@ -37,6 +38,7 @@ mod lifecycle;
 mod listen;
 mod notify;
 mod privileges;
+pub(crate) mod secret;
 mod signals;
 mod snapshot;
 pub(crate) mod status;

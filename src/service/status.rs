@@ -11,7 +11,7 @@ use http_body_util::Full;
 use serde::Serialize;
 use std::fmt::Write;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// What `/api/status` and `/metrics` read, set once the server and the links exist.
 pub struct Observed {
@@ -73,14 +73,40 @@ pub struct LinkReport {
     pub name: String,
     /// `connected`, `connecting`, `reconnecting`, `stopped`, …
     pub state: String,
-    /// The last error, if any (kept after recovery so a flapping link shows its cause).
+    /// The last error, if any (kept after recovery so a flapping link shows its cause; see
+    /// `last_error_at`).
     pub last_error: Option<String>,
+    /// When `last_error` happened (RFC 3339, UTC, in the JSON).
+    #[serde(serialize_with = "rfc3339")]
+    pub last_error_at: Option<SystemTime>,
     /// Media frames sent.
     pub sent: u64,
     /// Media frames dropped by the link's queue.
     pub dropped: u64,
-    /// Successful reconnections.
+    /// Reconnection attempts, successful or not.
     pub reconnects: u64,
+    /// Failures in a row right now (0 while connected).
+    pub attempts: u32,
+}
+
+/// Writes a time as RFC 3339 UTC to the second (`2026-11-23T22:41:02Z`), `null` for none.
+fn rfc3339<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    let utc = t
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok());
+    match utc {
+        Some(d) => s.serialize_str(&format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            d.year(),
+            u8::from(d.month()),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second()
+        )),
+        None => s.serialize_none(),
+    }
 }
 
 impl LinkReport {
@@ -286,8 +312,14 @@ impl StatusReport {
         family(
             "sioedge_relay_reconnects_total",
             "counter",
-            "Reconnections to the relay.",
+            "Reconnection attempts to the relay, successful or not.",
             relay(&|r| r.reconnects.to_string()),
+        );
+        family(
+            "sioedge_relay_failed_attempts",
+            "gauge",
+            "Failures in a row on the relay link right now (0 while connected).",
+            relay(&|r| r.attempts.to_string()),
         );
         out
     }
@@ -348,9 +380,11 @@ mod tests {
                 name: "ws://r/publish".into(),
                 state: "reconnecting".into(),
                 last_error: Some("refused".into()),
+                last_error_at: Some(UNIX_EPOCH + std::time::Duration::from_secs(1_795_473_662)),
                 sent: 7,
                 dropped: 1,
                 reconnects: 2,
+                attempts: 3,
             }],
         }
     }
@@ -366,6 +400,7 @@ mod tests {
             "sioedge_viewers 3",
             "sioedge_relay_connected{relay=\"ws://r/publish\"} 0",
             "sioedge_relay_reconnects_total{relay=\"ws://r/publish\"} 2",
+            "sioedge_relay_failed_attempts{relay=\"ws://r/publish\"} 3",
             "sioedge_connections 5",
             "sioedge_connections_limit 512",
             "sioedge_connections_per_address_limit 64",
@@ -386,6 +421,8 @@ mod tests {
         assert_eq!(v["streams"][0]["tracks"][0]["state"], "down");
         assert_eq!(v["streams"][0]["tracks"][0]["reason"], "unplugged");
         assert_eq!(v["relays"][0]["lastError"], "refused");
+        assert_eq!(v["relays"][0]["lastErrorAt"], "2026-11-23T22:41:02Z");
+        assert_eq!(v["relays"][0]["attempts"], 3);
         assert_eq!(v["relays"][0]["state"], "reconnecting");
         assert_eq!(v["connections"]["limit"], 512);
         assert_eq!(v["connections"]["perAddressLimit"], 64);
