@@ -3,7 +3,9 @@
 //! Layers, bottom up (each imports only from layers below it; `tests/layers.rs` checks it):
 //! - Leaves: [`contract`] (the event contract: tracks, frames, announce/status/media),
 //!   [`queue`] (the media-aware bounded queue in front of every receiver), [`engineio`]
-//!   (sans-IO Engine.IO), [`viewer`] (the embedded viewer page).
+//!   (sans-IO Engine.IO), [`viewer`] (the embedded viewer page), and the crate-private `sync`
+//!   (the one lock helper), `files` (bounded reads of the files a config names) and `repeats`
+//!   (a failure that keeps happening, logged as a summary with its count).
 //! - [`socketio`]: sans-IO Socket.IO (packets, decoder, the client's and the server's namespace
 //!   rules, the pending-ack table); [`media`]: GStreamer capture (behind the `media` feature).
 //! - [`config`] (the TOML file), [`hub`] (streams, late-joiner cache, bounded fan-out) and
@@ -20,11 +22,13 @@ pub mod client;
 pub mod config;
 pub mod contract;
 pub mod engineio;
+mod files;
 pub mod gateway;
 pub mod hub;
 pub mod media;
 pub mod queue;
 pub mod relay;
+mod repeats;
 pub mod server;
 pub mod service;
 pub mod socketio;

@@ -1,7 +1,7 @@
 //! The `sioedge` command line: `run`, `relay`, `check-config`, `devices`.
 
 use clap::{Parser, Subcommand};
-use sioedge::config::{Config, ConfigError};
+use sioedge::config::{Config, ConfigError, Escaped};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -44,12 +44,15 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Colours for a person at a terminal, not escape codes in the journal or a log file.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig { file } => {
             let cfg = valid_or_exit(usable(Config::from_file(&file)));
-            println!("{}: ok ({})", file.display(), cfg.summary());
+            let file = file.display().to_string();
+            println!("{}: ok ({})", Escaped(&file), cfg.summary());
             Ok(())
         }
         Command::Devices { json } => {

@@ -1,10 +1,15 @@
 //! `sioedge check-config` on broken files: each must exit with status 2 and print the expected
 //! problem at the expected FILE:LINE:COL, naming the field.
 
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
-/// (case file, line, column, expected `field: message` text after `FILE:LINE:COL: `).
+/// (case file, line, column, expected `field: message` text after `FILE:LINE:COL: `, where `{dir}`
+/// stands for this directory).
 const CASES: &[(&str, usize, usize, &str)] = &[
     (
         "unknown_key.toml",
@@ -91,7 +96,8 @@ const CASES: &[(&str, usize, usize, &str)] = &[
         "bad_listen.toml",
         2,
         10,
-        "server.listen: invalid socket address syntax",
+        "server.listen: expected an IP address and port such as \"0.0.0.0:8080\" or \"[::]:8080\" \
+         (got \"localhost:8080\")",
     ),
     (
         "relay_scheme.toml",
@@ -121,7 +127,7 @@ const CASES: &[(&str, usize, usize, &str)] = &[
         "missing_token_file.toml",
         3,
         14,
-        "relay[0].token_file: cannot open ",
+        "relay[0].token_file: {dir}/does-not-exist.token: cannot open: No such file or directory",
     ),
     (
         "bad_transports.toml",
@@ -238,6 +244,12 @@ const CASES: &[(&str, usize, usize, &str)] = &[
         "relay_server.listne: unknown field `listne`, expected one of `listen`",
     ),
     (
+        "relay_server_zero_streams.toml",
+        3,
+        29,
+        "relay_server.max_streams_per_publisher: must be between 1 and 100000 (got 0)",
+    ),
+    (
         "same_namespaces.toml",
         3,
         23,
@@ -249,19 +261,101 @@ const CASES: &[(&str, usize, usize, &str)] = &[
         9,
         "log.level: expected off, error, warn, info, debug, trace",
     ),
+    ("invalid_utf8.toml", 4, 26, "invalid UTF-8 (byte 0xFF)"),
+    (
+        "value_newline.toml",
+        2,
+        6,
+        "stream[0].id: must be 1 to 64 characters among A-Z a-z 0-9 - _ . \
+         (got \"cam0\\nstream[0].video.fps: forged line\")",
+    ),
+    (
+        "value_ansi.toml",
+        1,
+        10,
+        "device: must be 1 to 64 characters among A-Z a-z 0-9 - _ . \
+         (got \"\\u{1b}[2J\\u{1b}[31mpwned\")",
+    ),
+    (
+        "key_ansi.toml",
+        2,
+        1,
+        "server.\\u{1b}[31mlisten: unknown field `\\u{1b}[31mlisten`, expected one of `listen`",
+    ),
+    (
+        "relay_url_port.toml",
+        2,
+        7,
+        "relay[0].url: port must be between 1 and 65535 (got 99999)",
+    ),
+    (
+        "cors_origin_port.toml",
+        2,
+        47,
+        "server.cors_origins[1]: port must be between 1 and 65535 (got 70000)",
+    ),
+    (
+        "listen_port.toml",
+        2,
+        10,
+        "server.listen: port must be between 0 and 65535 (got 99999)",
+    ),
+    (
+        "relay_server_adapter_port.toml",
+        3,
+        11,
+        "relay_server.adapter: port must be between 1 and 65535 (got 99999)",
+    ),
+    (
+        "unclosed_table_header.toml",
+        1,
+        8,
+        "unclosed table header `[server`, expected `]`",
+    ),
+    (
+        "relay_socketio_path_crlf.toml",
+        3,
+        17,
+        "relay[0].socketio_path: not a URL path \
+         (got \"/socket.io/ HTTP/1.1\\r\\nX-Injected: 1\")",
+    ),
+    (
+        "relay_server_tokens_dev_zero.toml",
+        2,
+        15,
+        "relay_server.tokens_file: /dev/zero: not a regular file (character device)",
+    ),
 ];
 
 fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/config_cases")
 }
 
+/// Runs `sioedge check-config FILE`; a run that takes longer than 30 s (a file read without end)
+/// is killed (its status then has no code).
 fn check_config(file: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sioedge"))
+    let child = Command::new(env!("CARGO_BIN_EXE_sioedge"))
         .arg("check-config")
         .arg(file)
         .env_remove("RUST_LOG")
-        .output()
-        .expect("run sioedge check-config")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sioedge check-config");
+    let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let out = rx.recv_timeout(Duration::from_secs(30)).or_else(|_| {
+        let _ = kill(pid, Signal::SIGKILL);
+        rx.recv()
+    });
+    out.expect("check-config's output")
+        .expect("wait for sioedge check-config")
+}
+
+/// `text` with every `{dir}` replaced by the cases directory.
+fn in_cases_dir(text: &str) -> String {
+    text.replace("{dir}", &cases_dir().display().to_string())
 }
 
 #[test]
@@ -271,18 +365,29 @@ fn every_broken_file_is_reported_with_location_and_status_2() {
         let file = cases_dir().join(name);
         let out = check_config(&file);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let want = format!("{}:{line}:{column}: {expected}", file.display());
-        if out.status.code() != Some(2) || !stderr.lines().any(|l| l.starts_with(&want)) {
+        let want = format!(
+            "{}:{line}:{column}: {}",
+            file.display(),
+            in_cases_dir(expected)
+        );
+        // Every line is a problem in a file of this directory: a value cannot forge a line, and
+        // no control character (an ANSI escape) reaches the terminal.
+        let dir = cases_dir().display().to_string();
+        let forged = stderr
+            .lines()
+            .any(|l| !l.starts_with(&dir) || l.contains(char::is_control));
+        if out.status.code() != Some(2)
+            || forged
+            || !out.stdout.is_empty()
+            || !stderr.lines().any(|l| l.starts_with(&want))
+        {
             failures.push(format!(
-                "{name}: status {:?}\n  want: {want}\n  got:  {}",
+                "{name}: status {:?}\n  want: {want}\n  got:  {}{}",
                 out.status.code(),
-                stderr.trim().replace('\n', "\n        ")
+                stderr.trim().replace('\n', "\n        "),
+                String::from_utf8_lossy(&out.stdout).trim(),
             ));
         }
-        assert!(
-            out.stdout.is_empty(),
-            "{name}: nothing on stdout on failure"
-        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -350,7 +455,92 @@ fn unreadable_file_is_status_2() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("/nonexistent/sioedge.toml: cannot read:"),
+        stderr.contains("/nonexistent/sioedge.toml: cannot open: No such file or directory"),
         "{stderr}"
     );
+}
+
+/// A config file, or a file it names, that is too big or not a regular file (a FIFO that would
+/// block, `/dev/zero` that never ends) is refused before it is read, at the field that names it.
+#[test]
+fn oversized_and_special_files_are_refused_without_reading_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = dir.path().join("big");
+    // 2 MiB of zeros, sparse: costs no disk.
+    std::fs::File::create(&big)
+        .and_then(|f| f.set_len(2 << 20))
+        .expect("sparse file");
+    let fifo = dir.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+
+    for (file, problem) in [
+        (&big, "larger than 1 MiB"),
+        (&fifo, "not a regular file (FIFO)"),
+    ] {
+        let out = check_config(file);
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr, format!("{}: {problem}\n", file.display()));
+    }
+
+    let d = dir.path().display();
+    let stream = "[[stream]]\nid = \"a\"\n[stream.audio]\n";
+    let relay = "[[relay]]\nurl = \"wss://relay.example.com\"\n";
+    let cases = [
+        (
+            "[relay_server]\ntokens_file = \"big\"\n".to_owned(),
+            format!("2:15: relay_server.tokens_file: {d}/big: larger than 1 MiB"),
+        ),
+        (
+            "[relay_server]\ntokens_file = \"fifo\"\n".to_owned(),
+            format!("2:15: relay_server.tokens_file: {d}/fifo: not a regular file (FIFO)"),
+        ),
+        (
+            format!("{relay}token_file = \"big\"\n{stream}"),
+            format!("3:14: relay[0].token_file: {d}/big: larger than 1 MiB"),
+        ),
+        (
+            format!("{relay}token = \"t\"\ntls = {{ ca_file = \"fifo\" }}\n{stream}"),
+            format!("4:19: relay[0].tls.ca_file: {d}/fifo: not a regular file (FIFO)"),
+        ),
+        (
+            format!("[server]\ntls = {{ cert = \"big\", key = \"fifo\" }}\n{stream}"),
+            format!("2:16: server.tls.cert: {d}/big: larger than 1 MiB"),
+        ),
+        (
+            format!("[server]\ntls = {{ cert = \"big\", key = \"fifo\" }}\n{stream}"),
+            format!("2:29: server.tls.key: {d}/fifo: not a regular file (FIFO)"),
+        ),
+    ];
+    for (text, want) in cases {
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, &text).expect("write");
+        let out = check_config(&file);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let want = format!("{}:{want}", file.display());
+        assert_eq!(out.status.code(), Some(2), "{text}\n{stderr}");
+        assert!(
+            stderr.lines().any(|l| l == want),
+            "{text}\nwant {want}\ngot {stderr}"
+        );
+    }
+}
+
+/// The relay's `token_file`, re-read at each connection attempt, is read with the same bound.
+#[test]
+fn a_token_file_is_read_with_a_bound() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("t"), "tok\n").expect("write");
+    let cfg = sioedge::config::Config::parse(
+        "[[relay]]\nurl = \"wss://relay.example.com\"\ntoken_file = \"t\"\n[[stream]]\nid = \"a\"\n[stream.audio]\n",
+        "c.toml",
+        dir.path(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut relay = cfg.relays[0].clone();
+    assert_eq!(relay.read_token().ok().flatten().as_deref(), Some("tok"));
+    relay.token_file = Some("/dev/zero".into());
+    let e = relay.read_token().expect_err("not read");
+    assert_eq!(e.to_string(), "not a regular file (character device)");
 }

@@ -2,7 +2,7 @@
 //! is spelled right, `check-config` says ok, reloads can be diffed, and no input panics.
 
 use proptest::prelude::*;
-use sioedge::config::{Config, DuplicatePublisher, StreamConfig, Transport};
+use sioedge::config::{Config, ConfigError, DuplicatePublisher, StreamConfig, Transport};
 use sioedge::media::{AudioCodec, VideoCodec, VideoSource};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -98,6 +98,47 @@ fn check_config_prints_ok_and_a_summary() {
         "{stdout}"
     );
     assert_eq!(stdout.lines().count(), 1);
+}
+
+/// Names and values echoed by `check-config` (the file name, a camera name in the summary) stay on
+/// one line, with control characters escaped as Rust's `escape_debug` writes them.
+#[test]
+fn check_config_escapes_what_it_echoes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("cam\u{1b}[31m\nforged: ok.toml");
+    let valid =
+        "[[stream]]\nid = \"a\"\n[stream.video]\nsource = \"libcamera:cam\\u001b[2J\\nforged\"\n";
+    let shown = format!(
+        "{}/cam\\u{{1b}}[31m\\nforged: ok.toml",
+        dir.path().display()
+    );
+    for (text, status, want) in [
+        (valid.to_owned(), 0, format!("{shown}: ok (")),
+        (
+            format!("{valid}fps = 0\n"),
+            2,
+            format!("{shown}:5:7: stream[0].video.fps: "),
+        ),
+    ] {
+        std::fs::write(&file, text).expect("write");
+        let out = Command::new(env!("CARGO_BIN_EXE_sioedge"))
+            .arg("check-config")
+            .arg(&file)
+            .output()
+            .expect("run sioedge");
+        assert_eq!(out.status.code(), Some(status));
+        let printed = if status == 0 { out.stdout } else { out.stderr };
+        let printed = String::from_utf8_lossy(&printed);
+        assert!(printed.starts_with(&want), "{printed}");
+        assert_eq!(printed.lines().count(), 1, "{printed}");
+        assert!(!printed.trim_end().contains(char::is_control), "{printed}");
+        if status == 0 {
+            assert!(
+                printed.contains("libcamera:cam\\u{1b}[2j\\nforged"),
+                "{printed}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -250,33 +291,101 @@ id = "d"
     assert_eq!(old.server, new.server);
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+/// What a rejected config must look like: one line per problem, each at a real line and column
+/// of `text`, with no control character that could forge a line or reach the terminal.
+fn assert_located(text: &str, e: &ConfigError) -> Result<(), TestCaseError> {
+    let shown = e.to_string();
+    prop_assert!(!e.problems().is_empty(), "{shown}");
+    prop_assert_eq!(shown.lines().count(), e.problems().len(), "{}", shown);
+    prop_assert!(
+        !shown.contains(|c: char| c.is_control() && c != '\n'),
+        "{}",
+        shown
+    );
+    let lines = text.split('\n').count();
+    for (p, line) in e.problems().iter().zip(shown.lines()) {
+        prop_assert!(p.line >= 1 && p.column >= 1, "{}", line);
+        prop_assert!(p.line <= lines, "{}", line);
+        let prefix = format!("fuzz.toml:{}:{}: ", p.line, p.column);
+        prop_assert!(line.starts_with(&prefix), "{}", line);
+    }
+    Ok(())
+}
 
-    /// Random edits of the example (deleting, duplicating or replacing bytes) never panic:
-    /// they parse or produce located errors.
+/// Pieces of TOML that mutations insert, besides random characters and bytes.
+const TOKENS: &[&str] = &[
+    "[",
+    "]",
+    "[[",
+    "\"",
+    "'",
+    "=",
+    "\n",
+    "#",
+    "{",
+    "}",
+    ",",
+    ".",
+    "\\u001b[31m",
+    "\\n",
+    ":99999",
+    "\u{1b}",
+    "\r",
+    "\u{2028}",
+    "é",
+];
+
+proptest! {
+    // 512 cases each in CI; `PROPTEST_CASES=N` for a longer run.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(512),
+        ..ProptestConfig::default()
+    })]
+
+    /// Random edits of the example (deleting, duplicating or replacing characters, inserting
+    /// TOML punctuation) never panic: they parse or produce located, escaped errors.
     #[test]
-    fn mutated_example_never_panics(edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<char>()), 1..6)) {
+    fn mutated_example_never_panics(edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..4, any::<char>(), any::<prop::sample::Index>()), 1..6)) {
         let mut text: Vec<char> = example_enabled().chars().collect();
-        for (at, op, ch) in edits {
+        for (at, op, ch, token) in edits {
             let i = at.index(text.len());
             match op {
                 0 => { text.remove(i); }
                 1 => text.insert(i, ch),
-                _ => text[i] = ch,
+                2 => text[i] = ch,
+                _ => { text.splice(i..i, token.get(TOKENS).chars()); }
             }
         }
         let text: String = text.into_iter().collect();
         if let Err(e) = Config::parse(&text, "fuzz.toml", Path::new("/")) {
-            for p in e.problems() {
-                prop_assert!(p.line >= 1 && p.column >= 1);
-                prop_assert!(p.line <= text.lines().count() + 1);
+            assert_located(&text, &e)?;
+        }
+    }
+
+    /// Random bytes put into the example (invalid UTF-8 among them) are reported at the line and
+    /// column of the first bad byte, or parse.
+    #[test]
+    fn mutated_bytes_are_located(edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4)) {
+        let mut bytes = example_enabled().into_bytes();
+        for (at, byte) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+        }
+        let text = String::from_utf8_lossy(&bytes);
+        if let Err(e) = Config::parse_bytes(&bytes, "fuzz.toml", Path::new("/")) {
+            assert_located(&text, &e)?;
+            if let Err(bad) = std::str::from_utf8(&bytes) {
+                let good = &bytes[..bad.valid_up_to()];
+                let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
+                prop_assert_eq!(e.problems()[0].line, line);
             }
         }
     }
 
     #[test]
     fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
-        let _ = Config::parse(&text, "fuzz.toml", Path::new("/"));
+        if let Err(e) = Config::parse(&text, "fuzz.toml", Path::new("/")) {
+            assert_located(&text, &e)?;
+        }
     }
 }

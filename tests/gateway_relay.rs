@@ -185,13 +185,23 @@ async fn a_wrong_token_is_reported_in_the_status_and_viewers_still_watch() {
     assert!(m.key);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rotated_token_file_is_presented_at_the_next_reconnection() {
+/// A python relay accepting `accepted`, and a `[[relay]]` to it whose `token_file` holds `token`:
+/// the file's directory (keep it), the file, the relay, its port and the `[[relay]]` text.
+fn token_file_relay(
+    token: &str,
+    accepted: &str,
+) -> (tempfile::TempDir, std::path::PathBuf, Peer, u64, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let token_file = dir.path().join("relay.token");
-    std::fs::write(&token_file, "first\n").expect("write token");
-    let (mut relay, port) = Peer::python_relay("first");
+    std::fs::write(&token_file, format!("{token}\n")).expect("write token");
+    let (relay, port) = Peer::python_relay(accepted);
     let relays = relay_config_with(port, &format!("token_file = \"{}\"", token_file.display()));
+    (dir, token_file, relay, port, relays)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_token_file_is_presented_at_the_next_reconnection() {
+    let (_dir, token_file, mut relay, port, relays) = token_file_relay("first", "first");
     let _gw = Gateway::start(&test_config("", &relays));
     let publisher = relay.wait_for("publisher", Duration::from_secs(10));
     assert_eq!(publisher["auth"]["token"], "first");
@@ -209,5 +219,127 @@ async fn a_rotated_token_file_is_presented_at_the_next_reconnection() {
         relay.all("refused").is_empty(),
         "the old token was presented: {:?}",
         relay.all("refused")
+    );
+}
+
+/// The gateway's log lines (stderr), collected as they come.
+fn collect_log(gw: &mut Gateway) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::BufRead;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stderr = gw.proc.0.stderr.take().expect("stderr piped");
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            eprintln!("gateway: {line}");
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+/// Log lines at `level` (`WARN`, `INFO`, …) that contain `text`.
+fn logged(log: &std::sync::Mutex<Vec<String>>, level: &str, text: &str) -> Vec<String> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains(&format!(" {level} ")) && l.contains(text))
+        .cloned()
+        .collect()
+}
+
+/// Operators' view of a refusal loop: one WARN when it starts (not two lines per attempt), the
+/// attempts counted in /api/status (`attempts`, `reconnects`) with the error and when it
+/// happened, one INFO line when the relay accepts again, and a clean SIGTERM that logs no
+/// warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_loop_is_one_warning_counted_in_the_status_and_recovery_one_info_line() {
+    let (_dir, token_file, mut relay, port, relays) = token_file_relay("wrong", "right");
+    let mut gw = Gateway::start_with(
+        &test_config("", &relays),
+        &[("RUST_LOG", "info")],
+        std::process::Stdio::piped(),
+    );
+    let log = collect_log(&mut gw);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while relay.all("refused").len() < 5 {
+        assert!(Instant::now() < deadline, "fewer than 5 attempts in 15 s");
+        relay.collect_for(Duration::from_millis(100));
+    }
+    let refusals = relay.all("refused").len() as u64;
+    let status: Value = serde_json::from_str(&gw.get("/api/status")).expect("status");
+    let link = &status["relays"][0];
+    assert_ne!(link["state"], "connected", "{link}");
+    assert!(link["attempts"].as_u64() >= Some(refusals - 1), "{link}");
+    assert!(link["reconnects"].as_u64() >= Some(refusals - 1), "{link}");
+    assert!(
+        link["lastError"]
+            .as_str()
+            .unwrap_or("")
+            .contains("bad token"),
+        "{link}"
+    );
+    let at = link["lastErrorAt"].as_str().unwrap_or("");
+    assert!(
+        at.len() == 20 && at.ends_with('Z') && at.as_bytes()[10] == b'T',
+        "lastErrorAt is not an RFC 3339 UTC time: {link}"
+    );
+    assert!(gw.get("/metrics").contains(&format!(
+        "sioedge_relay_failed_attempts{{relay=\"http://127.0.0.1:{port}/publish\"}} {}",
+        link["attempts"]
+    )));
+    let warnings = logged(&log, "WARN", "bad token");
+    assert_eq!(
+        warnings.len(),
+        1,
+        "{refusals} refusals must be one warning (a summary follows after a minute): {warnings:#?}"
+    );
+
+    // The token is fixed: the next attempt is accepted, and that is one INFO line.
+    std::fs::write(&token_file, "right\n").expect("fix token");
+    relay.wait_for("publisher", Duration::from_secs(20));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let link = loop {
+        let status: Value = serde_json::from_str(&gw.get("/api/status")).expect("status");
+        if status["relays"][0]["state"] == "connected" {
+            break status["relays"][0].clone();
+        }
+        assert!(Instant::now() < deadline, "not connected: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(link["attempts"], 0, "{link}");
+    assert_eq!(link["lastErrorAt"], at, "{link}");
+    let again = logged(&log, "INFO", "connected again after");
+    assert_eq!(again.len(), 1, "{again:#?}");
+    assert!(again[0].contains(" failures over "), "{again:#?}");
+    assert_eq!(logged(&log, "WARN", "bad token").len(), 1);
+
+    // SIGTERM: the relay link closes cleanly — one INFO line, no warning.
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &gw.pid().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    let exit = gw
+        .proc
+        .exit_before(Instant::now() + Duration::from_secs(3))
+        .expect("gateway exited");
+    assert!(exit.success(), "{exit:?}");
+    std::thread::sleep(Duration::from_millis(200));
+    let closed = logged(
+        &log,
+        "INFO",
+        &format!("relay http://127.0.0.1:{port}: closed"),
+    );
+    assert_eq!(closed.len(), 1, "{:#?}", log.lock().unwrap());
+    let warned: Vec<String> = logged(&log, "WARN", "")
+        .into_iter()
+        .filter(|l| !l.contains("bad token"))
+        .collect();
+    assert!(
+        warned.is_empty(),
+        "warnings besides the refusal: {warned:#?}"
     );
 }

@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 
 /// Top-level modules by layer, bottom first. A module may import only modules of lower layers.
 const LAYERS: &[&[&str]] = &[
-    &["sync", "queue", "contract", "viewer", "engineio"],
+    &[
+        "sync", "files", "repeats", "queue", "contract", "viewer", "engineio",
+    ],
     &["socketio", "media"],
     &["config", "hub", "server"],
     &["client"],

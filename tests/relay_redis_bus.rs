@@ -145,6 +145,17 @@ async fn nodes_recover_when_redis_restarts() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     while b_rx.try_recv().is_ok() {}
+    // The status shows why and since when, and counts the failures.
+    let (error, at) = b
+        .stats()
+        .last_error
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("last error");
+    assert_eq!(error, "connection lost");
+    assert!(at.elapsed().unwrap_or_default() < Duration::from_secs(5));
+    assert!(b.stats().failed_attempts.load(Ordering::Relaxed) >= 1);
 
     redis.restart();
     let t = Instant::now();
@@ -155,5 +166,10 @@ async fn nodes_recover_when_redis_restarts() {
         "recovered after {recovered:?}"
     );
     assert!(b.stats().reconnects.load(Ordering::Relaxed) >= 1);
+    assert_eq!(b.stats().failed_attempts.load(Ordering::Relaxed), 0);
+    assert!(
+        b.stats().last_error.lock().unwrap().is_some(),
+        "kept after recovery"
+    );
     assert!(a.stats().publish_dropped.load(Ordering::Relaxed) > 0);
 }

@@ -165,9 +165,10 @@ async fn assets_routes_and_cors() {
         })
         .routes(|parts| {
             (parts.uri.path() == "/api/status").then(|| {
-                http::Response::new(http_body_util::Full::new(Bytes::from_static(
+                let resp = http::Response::new(http_body_util::Full::new(Bytes::from_static(
                     b"{\"ok\":true}",
-                )))
+                )));
+                Box::pin(std::future::ready(resp)) as sioedge::server::RouteFuture
             })
         })
         .cors(Cors {

@@ -343,6 +343,9 @@ mod live_edge {
         b.cmd(json!({"op": "press", "key": "f"}));
         b.wait_for("!document.fullscreenElement", Duration::from_secs(5));
 
+        // a snapshot of the default stream: a 1280x720 JPEG
+        snapshot_button(&mut b, "cam0", 1280, 720);
+
         // the picture shows the test pattern and fills the width (1280x720: 16:9 under the header; a
         // phone upright); a phone on its side gives it the full height
         for (w, h) in [(390, 844), (844, 390), (1280, 720)] {
@@ -404,6 +407,56 @@ mod live_edge {
             b.eval("document.querySelector('.player .sound').textContent"),
             "Mute"
         );
+
+        // lip sync: how far the sound trails the picture (the page's own measure: the presented
+        // frame's media time minus the audio element's, per frame), first with the picture left at
+        // the live edge, then held to the sound
+        let (loose, loose_lat) = av_window(&mut b, false);
+        let (synced, synced_lat) = av_window(&mut b, true);
+        let p = |v: &[f64], q: f64| {
+            if v.is_empty() {
+                f64::NAN
+            } else {
+                percentile(v, q)
+            }
+        };
+        eprintln!(
+            "mse sound on: the sound trails the picture by p50 {:.0} ms (p10 {:.0}, p90 {:.0}; picture latency p50 {:.0} ms) \
+             at the live edge, by p50 {:.0} ms (p10 {:.0}, p90 {:.0}; picture latency p50 {:.0} ms) with lip sync",
+            p(&loose, 0.5),
+            p(&loose, 0.1),
+            p(&loose, 0.9),
+            p(&loose_lat, 0.5),
+            p(&synced, 0.5),
+            p(&synced, 0.1),
+            p(&synced, 0.9),
+            p(&synced_lat, 0.5)
+        );
+        assert!(synced.len() >= 60, "{} A/V samples in 4 s", synced.len());
+        let bound = if strict() { 20.0 } else { 60.0 };
+        assert!(
+            p(&synced, 0.5).abs() <= bound,
+            "with lip sync the sound still trails the picture by {:.0} ms",
+            p(&synced, 0.5)
+        );
+    }
+
+    /// A/V offsets (ms) and picture latencies (ms) over 4 s, after 2 s to settle, with lip sync
+    /// `on` or off.
+    fn av_window(b: &mut Browser, on: bool) -> (Vec<f64>, Vec<f64>) {
+        b.eval(&format!("window.sioedge.cfg.lipSync = {on}"));
+        std::thread::sleep(Duration::from_secs(2));
+        b.eval(
+            "window.sioedge.players.cam0.av.length = 0; window.sioedge.players.cam0.lat.length = 0",
+        );
+        std::thread::sleep(Duration::from_secs(4));
+        let p = b.player("cam0");
+        let list = |k: &str| -> Vec<f64> {
+            p[k].as_array()
+                .map(|a| a.iter().filter_map(Value::as_f64).collect())
+                .unwrap_or_default()
+        };
+        (list("av"), list("lat"))
     }
 
     /// Secure origin (127.0.0.1): WebCodecs; the late joiner's GOP burst is decoded but only its newest
@@ -424,6 +477,68 @@ mod live_edge {
             ),
             Duration::from_secs(5),
         );
+    }
+}
+
+/// Clicks the Snapshot button of `stream`'s player once it shows: the download's name is
+/// `<stream>-<yyyymmdd>-<hhmmss>.jpg` and Chromium decodes it as a `width` x `height` JPEG.
+fn snapshot_button(b: &mut Browser, stream: &str, width: u32, height: u32) {
+    let button = format!(".player[data-stream={stream}] .snap-btn");
+    b.wait_for(
+        &format!("document.querySelector('{button}:not([hidden])')"),
+        Duration::from_secs(10),
+    );
+    let dir = tempfile::tempdir().expect("download dir");
+    let got = b.cmd(json!({"op": "download", "selector": button, "dir": dir.path()}));
+    eprintln!("snapshot of {stream}: {got}");
+    let name = got["name"].as_str().unwrap_or_default();
+    let stamp = name
+        .strip_prefix(&format!("{stream}-"))
+        .and_then(|n| n.strip_suffix(".jpg"))
+        .unwrap_or_else(|| panic!("download named {name:?}"));
+    assert!(
+        stamp.len() == 15
+            && stamp.chars().enumerate().all(|(i, c)| if i == 8 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }),
+        "download named {name:?}"
+    );
+    assert_eq!(got["jpeg"], true, "{got}");
+    assert_eq!(
+        (got["width"].as_u64(), got["height"].as_u64()),
+        (Some(width.into()), Some(height.into()))
+    );
+    assert_eq!(num(&b.player(stream), "snapshots"), 1.0);
+}
+
+/// The Snapshot button on both origins (plain HTTP, MSE; secure, WebCodecs): the gateway's JPEG of
+/// the H.264 stream (decoded on the gateway) and of the MJPEG stream (its newest frame).
+#[cfg(feature = "media")]
+#[test]
+fn snapshot_button_on_both_origins() {
+    let _g = serial();
+    let server = Server::start(Kind::Gateway, free_port());
+    for (host, args, path) in [
+        (
+            "viewer.test",
+            &["--host-resolver-rules=MAP viewer.test 127.0.0.1"][..],
+            "mse",
+        ),
+        ("127.0.0.1", &[][..], "webcodecs"),
+    ] {
+        let mut b = Browser::launch(args);
+        let url = format!("http://{host}:{}/", server.port);
+        let first = b.open_and_play(&url, "cam0");
+        assert_eq!(first["path"], format!("{path}+{path}-audio"));
+        snapshot_button(&mut b, "cam0", 320, 240);
+        b.cmd(json!({"op": "click", "selector": "#streams button[data-stream=mjpeg0]"}));
+        b.wait_for(
+            "window.sioedge.players.mjpeg0?.drawn > 0",
+            Duration::from_secs(10),
+        );
+        snapshot_button(&mut b, "mjpeg0", 320, 240);
     }
 }
 
@@ -570,6 +685,10 @@ fn asks_for_the_viewer_token() {
         "window.sioedge.players.cam0?.drawn > 5",
         Duration::from_secs(10),
     );
+    if server.kind == Kind::Gateway {
+        // the snapshot request carries the token the page was given (Authorization: Bearer)
+        snapshot_button(&mut b, "cam0", 320, 240);
+    }
 }
 
 /// The page follows `?ns=` to a relay that serves the contract on another namespace (namespaced
@@ -588,5 +707,15 @@ fn node_relay_on_a_custom_namespace() {
     b.wait_for(
         "window.sioedge.players.cam0.videoDecoded > 30 && window.sioedge.players.cam0.audioDecoded > 30",
         Duration::from_secs(10),
+    );
+    // a server without snapshots: the page asked, and shows no Snapshot button
+    let probe = b.wait_for(
+        "window.sioedge.players.cam0.snapshotProbe",
+        Duration::from_secs(5),
+    );
+    assert_eq!(probe, 404);
+    assert_eq!(
+        b.eval("document.querySelector('.player .snap-btn').hidden"),
+        true
     );
 }

@@ -10,6 +10,7 @@ use super::transport::{self, Dialer, HttpConn, WsReceiver, WsSender, WsStream};
 use crate::engineio::Packet as EioPacket;
 use crate::engineio::PayloadBuilder;
 use crate::engineio::client::{Channel, ClientSession, ClientSessionEvent};
+use crate::repeats::{Repeats, Report, human};
 use crate::socketio::{
     ClientNamespaces, Decoder, DecoderLimits, NamespaceError, NamespaceEvent, Packet as SioPacket,
 };
@@ -73,15 +74,19 @@ pub(super) async fn run(
     mut close_rx: mpsc::Receiver<()>,
 ) {
     let mut backoff = Backoff::new(opts.reconnection.clone());
-    let mut ever_connected = false;
+    let mut failures = Repeats::default();
+    let mut first = true;
     loop {
+        if !std::mem::take(&mut first) {
+            shared.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
         let mut conn = Attempt {
             opts: &opts,
             auth: auth.as_ref(),
             dialer: &dialer,
             shared: &shared,
             events: &events,
-            ever_connected: &mut ever_connected,
+            failures: &mut failures,
             connected: false,
         };
         let outcome = conn.run(&mut close_rx).await;
@@ -97,6 +102,7 @@ pub(super) async fn run(
                         },
                     );
                 }
+                tracing::info!("relay {}: closed", opts.url);
                 return;
             }
             Outcome::Failed { error, connected } => (error, connected),
@@ -115,24 +121,53 @@ pub(super) async fn run(
             backoff.reset();
         }
         let Some(delay) = backoff.next_delay(fastrand::f64()) else {
-            tracing::error!("relay {}: {error}; giving up", opts.url);
+            tracing::error!(
+                "relay {}: {error}; giving up after {} failed attempts",
+                opts.url,
+                backoff.failures()
+            );
             shared.lock().state = ConnState::Closed;
             return;
         };
         shared.lock().failed_attempts = backoff.failures();
-        tracing::warn!(
-            "relay {}: {error}; reconnecting in {:.2} s (attempt {})",
-            opts.url,
-            delay.as_secs_f64(),
-            backoff.failures()
-        );
+        let report = failures.failed(Instant::now().into_std());
+        log_failure(&opts.url, &error, connected, delay, report);
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = close_rx.recv() => {
                 shared.reset_link(ConnState::Closed, None);
+                tracing::info!("relay {}: closed", opts.url);
                 return;
             }
         }
+    }
+}
+
+/// Logs a failed attempt or a lost connection: the first of a run at WARN, then a summary with
+/// the count now and then (see [`Repeats`]); the attempts in between at DEBUG.
+fn log_failure(
+    url: &str,
+    error: &ClientError,
+    lost: bool,
+    delay: Duration,
+    report: Option<Report>,
+) {
+    let next = human(delay);
+    match report {
+        Some(Report::First) if lost => {
+            tracing::warn!("relay {url}: connection lost: {error}; reconnecting in {next}")
+        }
+        Some(Report::First) => tracing::warn!("relay {url}: {error}; retrying in {next}"),
+        Some(Report::Summary {
+            count,
+            total,
+            since,
+        }) => tracing::warn!(
+            "relay {url}: still not connected: {count} more failed attempts ({total} in {}), \
+             the last: {error}; next in {next}",
+            human(since)
+        ),
+        None => tracing::debug!("relay {url}: {error}; retrying in {next}"),
     }
 }
 
@@ -152,7 +187,8 @@ struct Attempt<'a> {
     dialer: &'a Dialer,
     shared: &'a Arc<Link>,
     events: &'a mpsc::Sender<ClientEvent>,
-    ever_connected: &'a mut bool,
+    /// The current run of failures, ended by this connection if it succeeds.
+    failures: &'a mut Repeats,
     /// Every namespace got its CONNECT answer on this connection.
     connected: bool,
 }
@@ -575,7 +611,7 @@ impl Attempt<'_> {
             None => {}
             Some(NamespaceEvent::Connected { namespace, all }) => {
                 self.shared.lock().connected.insert(namespace.clone());
-                tracing::info!("relay {}: namespace {namespace} connected", self.opts.url);
+                tracing::debug!("relay {}: namespace {namespace} connected", self.opts.url);
                 // State and counters first: whoever sees the event must see them updated.
                 if all {
                     self.connected = true;
@@ -583,13 +619,20 @@ impl Attempt<'_> {
                     inner.state = ConnState::Connected;
                     inner.failed_attempts = 0;
                     drop(inner);
-                    if *self.ever_connected {
-                        self.shared
-                            .counters
-                            .reconnects
-                            .fetch_add(1, Ordering::Relaxed);
+                    self.shared
+                        .counters
+                        .connects
+                        .fetch_add(1, Ordering::Relaxed);
+                    match self.failures.recovered(Instant::now().into_std()) {
+                        Some(run) => tracing::info!(
+                            "relay {}: connected again after {} failure{} over {}",
+                            self.opts.url,
+                            run.failures,
+                            if run.failures == 1 { "" } else { "s" },
+                            human(run.lasted)
+                        ),
+                        None => tracing::info!("relay {}: connected", self.opts.url),
                     }
-                    *self.ever_connected = true;
                 }
                 send_event(
                     self.shared,

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
 use tokio::sync::{Notify, oneshot};
 
 /// The connection state, as shown on status pages.
@@ -41,12 +42,18 @@ pub struct ClientStats {
     pub dropped: u64,
     /// Packets refused because they exceed the relay's `maxPayload`.
     pub too_large: u64,
-    /// Successful reconnections (the first connection is not counted).
+    /// Reconnection attempts: every attempt after the first, successful or not (so a relay that
+    /// refuses every attempt shows them counting).
     pub reconnects: u64,
-    /// Failed connection attempts in a row right now.
+    /// Successful connections, the first included.
+    pub connects: u64,
+    /// Failures in a row right now (a lost connection and each failed attempt since); 0 once
+    /// connected.
     pub failed_attempts: u32,
-    /// The last connection error, if any.
+    /// The last connection error, if any; kept after a recovery, with [`Self::last_error_at`].
     pub last_error: Option<String>,
+    /// When [`Self::last_error`] happened.
+    pub last_error_at: Option<SystemTime>,
     /// Packets waiting in the outgoing queue.
     pub queued: usize,
     /// Bytes waiting in the outgoing queue.
@@ -63,6 +70,7 @@ pub(super) struct Counters {
     pub(super) discarded: AtomicU64,
     pub(super) too_large: AtomicU64,
     pub(super) reconnects: AtomicU64,
+    pub(super) connects: AtomicU64,
     pub(super) events_dropped: AtomicU64,
 }
 
@@ -70,7 +78,7 @@ pub(super) struct Inner {
     pub(super) queue: OutQueue<Encoded>,
     pub(super) connected: HashSet<String>,
     pub(super) state: ConnState,
-    pub(super) last_error: Option<String>,
+    pub(super) last_error: Option<(String, SystemTime)>,
     pub(super) failed_attempts: u32,
 }
 
@@ -184,8 +192,8 @@ impl Link {
             .discarded
             .fetch_add(discarded, Ordering::Relaxed);
         inner.state = state;
-        if error.is_some() {
-            inner.last_error = error;
+        if let Some(e) = error {
+            inner.last_error = Some((e, SystemTime::now()));
         }
         let was: Vec<String> = inner.connected.drain().collect();
         drop(inner);
@@ -207,8 +215,10 @@ impl Link {
                 + too_large,
             too_large,
             reconnects: c.reconnects.load(Ordering::Relaxed),
+            connects: c.connects.load(Ordering::Relaxed),
             failed_attempts: inner.failed_attempts,
-            last_error: inner.last_error.clone(),
+            last_error: inner.last_error.as_ref().map(|(e, _)| e.clone()),
+            last_error_at: inner.last_error.as_ref().map(|(_, at)| *at),
             queued: inner.queue.len(),
             queued_bytes: inner.queue.bytes(),
             events_dropped: c.events_dropped.load(Ordering::Relaxed),

@@ -225,7 +225,28 @@ impl Endpoint {
                 o.url
             ));
         }
-        let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+        // A port that is written but is not a number in 1..=65535 is an error, not the default.
+        let host_port = uri
+            .authority()
+            .map_or("", |a| a.as_str())
+            .rsplit('@')
+            .next()
+            .unwrap_or("");
+        let written = host_port
+            .rsplit_once(':')
+            .filter(|(host, _)| !host.starts_with('[') || host.ends_with(']'))
+            .map(|(_, port)| port);
+        let port = match written {
+            None if tls => 443,
+            None => 80,
+            Some(w) => w
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0 && w.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or_else(|| {
+                    format!("{:?}: port must be between 1 and 65535 (got {w:?})", o.url)
+                })?,
+        };
         let mut path = o.socketio_path.trim_matches('/').to_owned();
         path = if path.is_empty() {
             "/".into()
@@ -388,6 +409,22 @@ mod tests {
         let field = |o: ClientOptions| o.validate().unwrap_err().field;
         assert_eq!(field(ClientOptions::new("ftp://h")), "url");
         assert_eq!(field(ClientOptions::new("http://h/chat")), "url");
+        for bad_port in [
+            "http://h:99999",
+            "http://h:0",
+            "http://h:",
+            "http://h:+80",
+            "http://[::1]:8a",
+        ] {
+            assert_eq!(field(ClientOptions::new(bad_port)), "url", "{bad_port}");
+        }
+        assert_eq!(
+            ClientOptions::new("http://u:p@h:8080")
+                .validate()
+                .unwrap()
+                .port,
+            8080
+        );
         let mut o = ClientOptions::new("http://h");
         o.transports.clear();
         assert_eq!(field(o), "transports");

@@ -1,7 +1,7 @@
 //! The rustls client configuration (ring provider): system roots, the bundled Mozilla roots as a
 //! fallback, an optional private CA, or — explicitly and loudly — no verification at all.
 
-use crate::config::TlsOptions;
+use crate::config::{Escaped, TlsOptions};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -57,10 +57,11 @@ fn root_store(opts: &TlsOptions) -> Result<RootCertStore, ClientTlsError> {
     }
     if let Some(path) = &opts.ca_file {
         let err = |why: String| ClientTlsError::CaFile {
-            path: path.display().to_string(),
+            path: Escaped(&path.display().to_string()).to_string(),
             why,
         };
-        let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        // A regular file of at most 1 MiB: a whole system bundle fits (about 220 KB on Debian).
+        let pem = crate::files::read(path).map_err(|e| err(e.problem.to_string()))?;
         let mut count = 0;
         for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
             let cert = cert.map_err(|e| err(format!("invalid PEM: {e}")))?;
@@ -123,5 +124,33 @@ impl ServerCertVerifier for NoVerification {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ca_file_is_read_with_a_bound() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let big = dir.path().join("ca.pem");
+        std::fs::File::create(&big)
+            .and_then(|f| f.set_len(2 << 20))
+            .expect("sparse file");
+        for (file, why) in [
+            (big, "larger than 1 MiB"),
+            ("/dev/zero".into(), "not a regular file (character device)"),
+        ] {
+            let opts = TlsOptions {
+                ca_file: Some(file.clone()),
+                insecure_skip_verify: false,
+            };
+            let e = client_config(&opts).expect_err("refused");
+            assert_eq!(
+                e.to_string(),
+                format!("tls.ca_file {}: {why}", file.display())
+            );
+        }
     }
 }

@@ -6,7 +6,7 @@ use super::error::{BoxError, ClientError, ConnectStep, LinkFailure, ProtocolErro
 use super::options::Endpoint;
 use crate::config::Transport;
 use crate::engineio::Packet;
-use crate::engineio::{PayloadLimits, decode_payload};
+use crate::engineio::decode_payload;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
@@ -245,11 +245,7 @@ impl HttpConn {
     /// One long-polling GET: the packets the relay had for us.
     pub(super) async fn get(&mut self, sid: Option<&str>) -> Result<Vec<Packet>, ClientError> {
         let body = self.request(http::Method::GET, sid, Bytes::new()).await?;
-        let limits = PayloadLimits {
-            max_bytes: MAX_INCOMING,
-            max_packets: 100_000,
-        };
-        decode_payload(body, &limits).map_err(|e| ClientError::Protocol(e.into()))
+        decode_payload(body, MAX_INCOMING).map_err(|e| ClientError::Protocol(e.into()))
     }
 
     /// One POST of an encoded payload (the relay answers `ok` or `OK`).

@@ -1,23 +1,20 @@
 //! Config errors that point at the file, line, column and field, e.g.
 //! `/etc/sioedge/sioedge.toml:12:7: stream[1].video.fps: must be between 1 and 120 (got 0)`.
+//! What they echo from the file (names, values, keys) is escaped ([`Escaped`]), so an error is
+//! always one line per problem and never drives the terminal.
 
-use std::fmt;
+use crate::files::FileError;
+use std::fmt::{self, Write};
 use std::ops::Range;
-use std::path::PathBuf;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 /// Why a config file was rejected. Its `Display` is what `check-config` prints, one problem per line.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read at all.
-    #[error("{}: cannot read: {source}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    /// The file could not be read at all: missing, unreadable, not a regular file, too large.
+    #[error("{}", Escaped(&.0.to_string()))]
+    Read(#[from] FileError),
     /// The file was read but is not a valid config; every problem found is listed.
     #[error("{}", Problems(.0))]
     Invalid(Vec<Problem>),
@@ -27,7 +24,7 @@ impl ConfigError {
     /// The individual problems (empty for [`ConfigError::Read`]).
     pub fn problems(&self) -> &[Problem] {
         match self {
-            ConfigError::Read { .. } => &[],
+            ConfigError::Read(_) => &[],
             ConfigError::Invalid(p) => p,
         }
     }
@@ -64,11 +61,31 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        write!(f, "{}:{}:{}: ", Escaped(&self.file), self.line, self.column)?;
         if !self.field.is_empty() {
-            write!(f, "{}: ", self.field)?;
+            write!(f, "{}: ", Escaped(&self.field))?;
         }
-        f.write_str(&self.message)
+        Escaped(&self.message).fmt(f)
+    }
+}
+
+/// Text from a config file or a file name, written so that it cannot break a line or reach the
+/// terminal as a control sequence: every character Rust's `escape_debug` escapes is written that
+/// way (`\n`, `\u{1b}`, `\u{202e}`), except quotes and backslashes, which are harmless and keep
+/// quoted values readable. Values are best quoted with `{:?}`, which escapes those too.
+#[derive(Debug, Clone, Copy)]
+pub struct Escaped<'a>(pub &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if matches!(c, '"' | '\'' | '\\') {
+                f.write_char(c)?;
+            } else {
+                write!(f, "{}", c.escape_debug())?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -151,16 +168,27 @@ impl<'a> Locator<'a> {
     /// A problem at a byte span; the field is the deepest key containing the span start, else
     /// the deepest value containing it.
     pub(crate) fn at_span(&self, span: Option<Range<usize>>, message: String) -> Problem {
+        self.at(span, message, false)
+    }
+
+    /// A syntax error at a byte span: named after a field only when it lies in a key or in a
+    /// single value (a broken table header is no field's problem, whatever the parser recovered
+    /// around it).
+    pub(crate) fn at_syntax_error(&self, span: Option<Range<usize>>, message: String) -> Problem {
+        self.at(span, message, true)
+    }
+
+    fn at(&self, span: Option<Range<usize>>, message: String, scalars_only: bool) -> Problem {
         let start = span.map_or(0, |s| s.start);
         let deepest = |hit: &dyn Fn(&Entry) -> bool| {
             self.entries
                 .iter()
                 .filter(|e| hit(e))
-                .max_by_key(|(path, _, _)| path.0.len())
-                .map(|(path, _, _)| path.to_string())
+                .max_by_key(|e| e.path.0.len())
+                .map(|e| e.path.to_string())
         };
-        let field = deepest(&|(_, key, _)| key.as_ref().is_some_and(|k| k.contains(&start)))
-            .or_else(|| deepest(&|(_, _, value)| value.contains(&start)))
+        let field = deepest(&|e| e.key.as_ref().is_some_and(|k| k.contains(&start)))
+            .or_else(|| deepest(&|e| e.value.contains(&start) && (e.scalar || !scalars_only)))
             .unwrap_or_default();
         self.problem(start, field, message)
     }
@@ -170,8 +198,8 @@ impl<'a> Locator<'a> {
     pub(crate) fn at_field(&self, field: &FieldPath, message: String) -> Problem {
         let mut probe = field.0.as_slice();
         let start = loop {
-            if let Some((_, _, value)) = self.entries.iter().find(|(p, _, _)| p.0 == probe) {
-                break value.start;
+            if let Some(e) = self.entries.iter().find(|e| e.path.0 == probe) {
+                break e.value.start;
             }
             match probe.split_last() {
                 Some((_, rest)) => probe = rest,
@@ -197,26 +225,41 @@ impl<'a> Locator<'a> {
     }
 }
 
-/// A key or value of the document: its path, the key's span (none for array items), the value's span.
-type Entry = (FieldPath, Option<Range<usize>>, Range<usize>);
+/// A key or value of the document.
+struct Entry {
+    path: FieldPath,
+    /// The key's span (none for array items).
+    key: Option<Range<usize>>,
+    value: Range<usize>,
+    /// Neither a table nor an array.
+    scalar: bool,
+}
 type Entries = Vec<Entry>;
 
 fn collect_table(table: &DeTable<'_>, at: &FieldPath, out: &mut Entries) {
     for (key, value) in table.iter() {
         let path = at.key(key.get_ref());
-        out.push((path.clone(), Some(key.span()), value.span()));
-        collect_value(value.get_ref(), &path, out);
+        collect_value(value, Some(key.span()), path, out);
     }
 }
 
-fn collect_value(value: &DeValue<'_>, at: &FieldPath, out: &mut Entries) {
-    match value {
-        DeValue::Table(t) => collect_table(t, at, out),
+fn collect_value(
+    value: &Spanned<DeValue<'_>>,
+    key: Option<Range<usize>>,
+    path: FieldPath,
+    out: &mut Entries,
+) {
+    out.push(Entry {
+        path: path.clone(),
+        key,
+        value: value.span(),
+        scalar: !matches!(value.get_ref(), DeValue::Table(_) | DeValue::Array(_)),
+    });
+    match value.get_ref() {
+        DeValue::Table(t) => collect_table(t, &path, out),
         DeValue::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                let path = at.index(i);
-                out.push((path.clone(), None, item.span()));
-                collect_value(item.get_ref(), &path, out);
+                collect_value(item, None, path.index(i), out);
             }
         }
         _ => {}

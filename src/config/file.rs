@@ -1,10 +1,11 @@
 //! [`Config`]: the whole file, its top-level table (`device`, `user`, `[server]`, `[[relay]]`,
 //! `[[stream]]`, `[relay_server]`, `[log]`), and what it says about itself.
 
-use super::error::{ConfigError, Problem};
+use super::error::{ConfigError, Escaped, Problem};
 use super::relay::RelayConfig;
 use super::server::{LogConfig, RelayServerConfig, ServerConfig, ServerTls};
 use super::stream::StreamConfig;
+use crate::files;
 use crate::media::{AudioSpec, VideoSpec};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -41,10 +42,11 @@ pub struct Config {
 
 /// The device id used when the file sets none: the host name, else `sioedge`.
 fn default_device() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_owned())
+    files::read(Path::new("/proc/sys/kernel/hostname"))
+        .or_else(|_| files::read(Path::new("/etc/hostname")))
         .ok()
+        .and_then(|h| String::from_utf8(h).ok())
+        .map(|h| h.trim().to_owned())
         .filter(|h| {
             !h.is_empty()
                 && h.len() <= 64
@@ -100,7 +102,8 @@ impl Config {
             .as_ref()
             .map_or("<embedded default>".into(), |p| p.display().to_string())
     }
-    /// One line describing what this config runs (printed by `check-config`).
+    /// One line describing what this config runs (printed by `check-config`), escaped like
+    /// errors ([`Escaped`]).
     pub fn summary(&self) -> String {
         let mut parts = vec![format!("device {}", self.device)];
         if !self.streams.is_empty() {
@@ -147,7 +150,9 @@ impl Config {
                     .unwrap_or_default()
             ));
         }
-        parts.join(", ")
+        // Names and values from the file, so escaped: the line goes to a terminal, a log, and
+        // systemd's STATUS= (where a newline would start another assignment).
+        Escaped(&parts.join(", ")).to_string()
     }
     /// Makes every relative file path in the config relative to `base` (the file's directory).
     pub(super) fn rebase_paths(&mut self, base: &Path) {

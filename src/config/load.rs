@@ -2,8 +2,9 @@
 
 use super::error::{ConfigError, FieldPath, Locator, Problem};
 use super::file::Config;
-use super::parse::deserialize;
+use super::parse::{self, deserialize};
 use super::validate;
+use crate::files;
 use std::path::Path;
 use toml::de::DeTable;
 
@@ -20,16 +21,18 @@ impl Config {
             None => Ok(Config::embedded_default()),
         }
     }
-    /// Reads, parses and validates one file.
+    /// Reads (a regular file of at most 1 MiB), parses and validates one file.
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = files::read(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let mut cfg = Config::parse(&text, &path.display().to_string(), base)?;
+        let mut cfg = Config::parse_bytes(&bytes, &path.display().to_string(), base)?;
         cfg.source = Some(path.to_owned());
         Ok(cfg)
+    }
+    /// [`Config::parse`] for a file's raw bytes: text that is not UTF-8 is a problem at the line
+    /// and column of its first bad byte.
+    pub fn parse_bytes(bytes: &[u8], file: &str, base: &Path) -> Result<Config, ConfigError> {
+        Config::parse(parse::text(bytes, file)?, file, base)
     }
     /// Parses and validates config text; `file` names it in errors and relative paths are
     /// resolved against `base`.
@@ -50,11 +53,12 @@ impl Config {
     /// errors print it (`server.tls.cert`), located in this config's file like validation's own
     /// problems. The file is read again for that; at 1:1 when it cannot be.
     pub fn problem_at(&self, field: &str, message: String) -> Problem {
-        let text = self
+        let bytes = self
             .source
             .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|p| files::read(p).ok())
             .unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
         let (doc, _) = DeTable::parse_recoverable(&text);
         let loc = Locator::new(self.file_label(), &text, Some(&doc));
         loc.at_field(&FieldPath::parse(field), message)

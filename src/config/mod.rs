@@ -17,6 +17,8 @@ mod diff;
 mod duration;
 mod error;
 mod file;
+mod id;
+mod listen;
 mod load;
 mod parse;
 mod relay;
@@ -25,12 +27,15 @@ mod size;
 mod stream;
 mod tokens;
 mod units;
+mod url;
 mod validate;
 
+pub use crate::files::{FileError, FileProblem};
 pub use diff::Diff;
 pub use duration::HumanDuration;
-pub use error::{ConfigError, Problem};
+pub use error::{ConfigError, Escaped, Problem};
 pub use file::Config;
+pub use id::{ID_RULE, is_valid_id};
 pub use load::DEFAULT_PATH;
 pub use relay::{
     DEFAULT_CONNECT_TIMEOUT, QueueLimits, Reconnection, RelayConfig, TlsOptions, Transport,

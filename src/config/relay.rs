@@ -5,6 +5,7 @@
 use super::duration::HumanDuration;
 use super::server::DEFAULT_SOCKETIO_PATH;
 use super::size::ByteSize;
+use crate::files;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -70,12 +71,17 @@ fn default_connect_timeout() -> HumanDuration {
 pub const DEFAULT_CONNECT_TIMEOUT: HumanDuration = HumanDuration::from_secs(5);
 
 impl RelayConfig {
-    /// The token to present: `token`, or the trimmed content of `token_file` read now (so a
-    /// rotated token is picked up at the next reconnection).
+    /// The token to present: `token`, or the trimmed content of `token_file` (a regular file of
+    /// at most 1 MiB, in UTF-8) read now, so a rotated token is picked up at the next reconnection.
     pub fn read_token(&self) -> std::io::Result<Option<String>> {
         match (&self.token, &self.token_file) {
             (Some(t), _) => Ok(Some(t.clone())),
-            (None, Some(file)) => Ok(Some(std::fs::read_to_string(file)?.trim().to_owned())),
+            (None, Some(file)) => {
+                let bytes = files::read(file).map_err(|e| std::io::Error::from(e.problem))?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                Ok(Some(text.trim().to_owned()))
+            }
             (None, None) => Ok(None),
         }
     }

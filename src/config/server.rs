@@ -2,6 +2,7 @@
 //! settings plus the relay's own) and `[log]`.
 
 use super::duration::HumanDuration;
+use super::listen::ListenAddr;
 use super::size::ByteSize;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -18,6 +19,7 @@ pub const DEFAULT_SOCKETIO_PATH: &str = "/socket.io/";
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// `IP:port` to listen on; port 0 picks a free port (tests).
+    #[serde(deserialize_with = "super::listen::deserialize")]
     pub listen: SocketAddr,
     /// Socket.IO endpoint path, e.g. `/socket.io/`.
     pub path: String,
@@ -36,6 +38,20 @@ pub struct ServerConfig {
     pub max_payload: ByteSize,
     /// Serve HTTPS (and WSS) directly with rustls.
     pub tls: Option<ServerTls>,
+    /// Most connections open at once (HTTP and WebSocket; also bounds the Engine.IO sessions).
+    /// When reached, the connection idle for the longest is closed to make room, else a
+    /// newcomer gets 503. Lowered at start to what the file descriptor limit allows.
+    pub max_connections: usize,
+    /// Most connections open at once from one address (an IPv6 /64 counts as one); 0: no
+    /// limit (e.g. behind a reverse proxy, where every client has the proxy's address).
+    pub max_connections_per_address: usize,
+    /// How long a connection may stay open with no request in progress (before its first
+    /// request, between keep-alive requests); WebSockets are kept alive by pings instead.
+    pub idle_timeout: HumanDuration,
+    /// How long a request's headers may take from their first byte (then 408 and close).
+    pub header_timeout: HumanDuration,
+    /// How long a request body (a long-polling POST) may take (then 408 and close).
+    pub body_timeout: HumanDuration,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +66,13 @@ impl Default for ServerConfig {
             ping_timeout: HumanDuration::from_secs(20),
             max_payload: ByteSize::new(1_000_000),
             tls: None,
+            // A Pi with 512 MB: far more viewers than its uplink can feed, far fewer sockets than
+            // the descriptors it has; one LAN host gets a dozen browser tabs' worth.
+            max_connections: 512,
+            max_connections_per_address: 64,
+            idle_timeout: HumanDuration::from_secs(30),
+            header_timeout: HumanDuration::from_secs(10),
+            body_timeout: HumanDuration::from_secs(20),
         }
     }
 }
@@ -142,7 +165,8 @@ pub enum DuplicatePublisher {
 }
 
 /// `[relay_server]`: settings of `sioedge relay`: the [`ServerConfig`] keys (listen, path, CORS,
-/// viewer auth, ping, `max_payload`, TLS) with the relay's defaults, plus the relay's own.
+/// viewer auth, ping, `max_payload`, TLS, connection limits and timeouts) with the relay's
+/// defaults, plus the relay's own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RelayServerConfig {
     /// The HTTP + Socket.IO server, written at the top level of `[relay_server]`.
@@ -163,6 +187,12 @@ pub struct RelayServerConfig {
     pub adapter_prefix: String,
     /// How long the late-joiner cache lives in Redis without refresh.
     pub cache_ttl: HumanDuration,
+    /// Streams one publisher (device) may have on the relay at once; an `announce` past it is
+    /// refused with an error naming this key.
+    pub max_streams_per_publisher: usize,
+    /// Late-joiner cache one publisher's streams may hold together; past it, a keyframe that does
+    /// not fit is relayed live but not cached (late joiners wait for the next one that fits).
+    pub max_cache_per_publisher: ByteSize,
 }
 
 impl Default for RelayServerConfig {
@@ -171,6 +201,9 @@ impl Default for RelayServerConfig {
             server: ServerConfig {
                 listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
                 max_payload: ByteSize::new(4 * 1024 * 1024),
+                // An internet-facing server: many viewers, some behind one NAT address.
+                max_connections: 8192,
+                max_connections_per_address: 256,
                 ..ServerConfig::default()
             },
             publisher_namespace: "/publish".into(),
@@ -181,6 +214,8 @@ impl Default for RelayServerConfig {
             adapter: None,
             adapter_prefix: "sioedge".into(),
             cache_ttl: HumanDuration::from_secs(60),
+            max_streams_per_publisher: 32,
+            max_cache_per_publisher: ByteSize::new(32 << 20),
         }
     }
 }
@@ -199,6 +234,11 @@ enum RelayServerKey {
     PingTimeout,
     MaxPayload,
     Tls,
+    MaxConnections,
+    MaxConnectionsPerAddress,
+    IdleTimeout,
+    HeaderTimeout,
+    BodyTimeout,
     PublisherNamespace,
     ViewerNamespace,
     Tokens,
@@ -207,6 +247,8 @@ enum RelayServerKey {
     Adapter,
     AdapterPrefix,
     CacheTtl,
+    MaxStreamsPerPublisher,
+    MaxCachePerPublisher,
 }
 
 /// Reads `[relay_server]` key by key into [`RelayServerConfig::default`], so the server keys land
@@ -229,7 +271,7 @@ impl<'de> Deserialize<'de> for RelayServerConfig {
                 // TOML itself refuses a key given twice.
                 while let Some(key) = map.next_key::<RelayServerKey>()? {
                     match key {
-                        K::Listen => s.listen = map.next_value()?,
+                        K::Listen => s.listen = map.next_value::<ListenAddr>()?.0,
                         K::Path => s.path = map.next_value()?,
                         K::CorsOrigins => s.cors_origins = map.next_value()?,
                         K::ViewerToken => s.viewer_token = map.next_value()?,
@@ -238,6 +280,13 @@ impl<'de> Deserialize<'de> for RelayServerConfig {
                         K::PingTimeout => s.ping_timeout = map.next_value()?,
                         K::MaxPayload => s.max_payload = map.next_value()?,
                         K::Tls => s.tls = map.next_value()?,
+                        K::MaxConnections => s.max_connections = map.next_value()?,
+                        K::MaxConnectionsPerAddress => {
+                            s.max_connections_per_address = map.next_value()?
+                        }
+                        K::IdleTimeout => s.idle_timeout = map.next_value()?,
+                        K::HeaderTimeout => s.header_timeout = map.next_value()?,
+                        K::BodyTimeout => s.body_timeout = map.next_value()?,
                         K::PublisherNamespace => rs.publisher_namespace = map.next_value()?,
                         K::ViewerNamespace => rs.viewer_namespace = map.next_value()?,
                         K::Tokens => rs.tokens = map.next_value()?,
@@ -246,6 +295,10 @@ impl<'de> Deserialize<'de> for RelayServerConfig {
                         K::Adapter => rs.adapter = map.next_value()?,
                         K::AdapterPrefix => rs.adapter_prefix = map.next_value()?,
                         K::CacheTtl => rs.cache_ttl = map.next_value()?,
+                        K::MaxStreamsPerPublisher => {
+                            rs.max_streams_per_publisher = map.next_value()?
+                        }
+                        K::MaxCachePerPublisher => rs.max_cache_per_publisher = map.next_value()?,
                     }
                 }
                 Ok(rs)

@@ -1,8 +1,9 @@
 //! The relay's publisher tokens: inline, or a TOML file of `device = "token"` lines.
 
 use super::error::{ConfigError, FieldPath, Problem};
-use super::parse::deserialize;
+use super::parse::{deserialize, text};
 use super::server::RelayServerConfig;
+use crate::files;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -17,14 +18,11 @@ impl RelayServerConfig {
     }
 }
 
-/// Reads a tokens file: TOML lines `device = "token"`.
+/// Reads a tokens file (a regular file of at most 1 MiB): TOML lines `device = "token"`.
 pub(super) fn load_tokens(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let (tokens, loc) =
-        deserialize::<BTreeMap<String, String>>(&text, &path.display().to_string())?;
+    let bytes = files::read(path)?;
+    let file = path.display().to_string();
+    let (tokens, loc) = deserialize::<BTreeMap<String, String>>(text(&bytes, &file)?, &file)?;
     let problems: Vec<Problem> = tokens
         .iter()
         .filter(|(device, token)| device.is_empty() || token.trim().is_empty())

@@ -56,7 +56,7 @@ impl<'de> Visitor<'de> for UnitVisitor {
     fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
         self.0
             .parse(v)
-            .ok_or_else(|| E::custom(format!("invalid {} \"{v}\": {}", self.0.what, self.0.hint)))
+            .ok_or_else(|| E::custom(format!("invalid {} {v:?}: {}", self.0.what, self.0.hint)))
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {

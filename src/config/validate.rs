@@ -4,10 +4,13 @@
 use super::duration::HumanDuration;
 use super::error::{ConfigError, FieldPath, Locator, Problem};
 use super::file::Config;
+use super::id::{ID_RULE, is_valid_id};
 use super::relay::{RelayConfig, Transport};
 use super::server::{RelayServerConfig, ServerConfig, ServerTls};
 use super::stream::StreamConfig;
 use super::tokens::load_tokens;
+use super::url::{self, UrlError};
+use crate::files::{self, FileProblem};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -43,18 +46,22 @@ impl<'l> Checker<'l> {
     }
 
     fn id(&mut self, at: &FieldPath, v: &str) {
-        let ok = !v.is_empty()
-            && v.len() <= 64
-            && v.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-        self.ensure(ok, at, || {
-            format!("must be 1 to 64 characters among A-Z a-z 0-9 - _ . (got \"{v}\")")
+        self.ensure(is_valid_id(v), at, || {
+            format!("must be {ID_RULE} (got {v:?})")
         });
     }
 
     fn absolute_path(&mut self, at: &FieldPath, v: &str, what: &str) {
         self.ensure(v.starts_with('/'), at, || {
-            format!("{what} must start with \"/\" (got \"{v}\")")
+            format!("{what} must start with \"/\" (got {v:?})")
+        });
+    }
+
+    /// An absolute URL path, as a request line carries it.
+    fn url_path(&mut self, at: &FieldPath, v: &str) {
+        self.absolute_path(at, v, "the path");
+        self.ensure(!v.starts_with('/') || url::is_path(v), at, || {
+            format!("not a URL path (got {v:?})")
         });
     }
 
@@ -68,12 +75,15 @@ impl<'l> Checker<'l> {
         self.ensure(!d.get().is_zero(), at, || "must be greater than 0".into());
     }
 
+    /// A file the program will read: a regular file within the size bound (not opened: it may
+    /// be readable by the service's user only).
     fn file_exists(&mut self, at: &FieldPath, file: Option<&Path>) {
         let Some(file) = file else { return };
-        match std::fs::metadata(file) {
-            Ok(m) if m.is_file() => {}
-            Ok(_) => self.err(at, format!("{} is not a regular file", file.display())),
-            Err(e) => self.err(at, format!("cannot open {}: {e}", file.display())),
+        let checked = std::fs::metadata(file)
+            .map_err(FileProblem::Open)
+            .and_then(|m| files::check(&m));
+        if let Err(e) = checked {
+            self.err(at, format!("{}: {e}", file.display()));
         }
     }
 
@@ -95,7 +105,7 @@ pub(crate) fn config(c: &mut Checker<'_>, cfg: &Config) {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_".contains(&b));
         c.ensure(ok, &root.key("user"), || {
-            format!("not a valid user name (got \"{user}\")")
+            format!("not a valid user name (got {user:?})")
         });
     }
     c.ensure(
@@ -128,7 +138,7 @@ pub(crate) fn config(c: &mut Checker<'_>, cfg: &Config) {
         if let Some(first) = seen_streams.insert(s.id.as_str(), i) {
             c.err(
                 &at.key("id"),
-                format!("duplicate stream id \"{}\" (also stream[{first}])", s.id),
+                format!("duplicate stream id {:?} (also stream[{first}])", s.id),
             );
         }
     }
@@ -140,18 +150,22 @@ pub(crate) fn config(c: &mut Checker<'_>, cfg: &Config) {
 }
 
 fn server(c: &mut Checker<'_>, at: &FieldPath, s: &ServerConfig) {
-    c.absolute_path(&at.key("path"), &s.path, "the path");
+    c.url_path(&at.key("path"), &s.path);
     for (i, origin) in s.cors_origins.iter().enumerate() {
-        let ok = origin == "*"
-            || origin.parse::<http::Uri>().is_ok_and(|u| {
-                matches!(u.scheme_str(), Some("http" | "https"))
-                    && u.host().is_some_and(|h| !h.is_empty())
-                    && u.path_and_query().is_none_or(|p| p.as_str() == "/")
-                    && !origin.ends_with('/')
-            });
-        c.ensure(ok, &at.key("cors_origins").index(i), || {
-            format!("not an origin: expected \"*\" or \"http(s)://host[:port]\" (got \"{origin}\")")
-        });
+        let at = at.key("cors_origins").index(i);
+        match url::parse(origin, &["http", "https"]) {
+            _ if origin == "*" => {}
+            Err(e @ UrlError::Port(_)) => c.err(&at, e.to_string()),
+            Ok(u)
+                if u.path_and_query().is_none_or(|p| p.as_str() == "/")
+                    && !origin.ends_with('/') => {}
+            _ => c.err(
+                &at,
+                format!(
+                    "not an origin: expected \"*\" or \"http(s)://host[:port]\" (got {origin:?})"
+                ),
+            ),
+        }
     }
     c.non_empty(&at.key("viewer_token"), s.viewer_token.as_deref());
     c.non_empty(&at.key("viewer_password"), s.viewer_password.as_deref());
@@ -164,6 +178,21 @@ fn server(c: &mut Checker<'_>, at: &FieldPath, s: &ServerConfig) {
     c.positive(&at.key("ping_interval"), s.ping_interval);
     c.positive(&at.key("ping_timeout"), s.ping_timeout);
     c.range(&at.key("max_payload"), s.max_payload.get(), 1024, 256 << 20);
+    c.range(&at.key("max_connections"), s.max_connections, 1, 1_000_000);
+    let per_address = s.max_connections_per_address;
+    c.ensure(
+        per_address <= s.max_connections,
+        &at.key("max_connections_per_address"),
+        || {
+            format!(
+                "must be at most max_connections ({}), or 0 for no limit (got {per_address})",
+                s.max_connections
+            )
+        },
+    );
+    c.positive(&at.key("idle_timeout"), s.idle_timeout);
+    c.positive(&at.key("header_timeout"), s.header_timeout);
+    c.positive(&at.key("body_timeout"), s.body_timeout);
     if let Some(tls) = &s.tls {
         server_tls(c, &at.key("tls"), tls);
     }
@@ -208,26 +237,16 @@ fn server_tls(c: &mut Checker<'_>, at: &FieldPath, tls: &ServerTls) {
 }
 
 fn relay(c: &mut Checker<'_>, at: &FieldPath, r: &RelayConfig) {
-    match r.url.parse::<http::Uri>() {
-        Ok(u) if !matches!(u.scheme_str(), Some("http" | "https" | "ws" | "wss")) => c.err(
-            &at.key("url"),
-            format!(
-                "scheme must be http, https, ws or wss (got \"{}\")",
-                u.scheme_str().unwrap_or("")
-            ),
-        ),
-        Ok(u) if u.host().is_none_or(str::is_empty) => {
-            c.err(&at.key("url"), format!("no host in \"{}\"", r.url))
-        }
+    match url::parse(&r.url, &["http", "https", "ws", "wss"]) {
         Ok(u) if !matches!(u.path(), "" | "/") => c.err(
             &at.key("url"),
             format!(
-                "no path allowed in \"{}\": put it in socketio_path, and the namespace in namespace",
+                "no path allowed in {:?}: put it in socketio_path, and the namespace in namespace",
                 r.url
             ),
         ),
         Ok(_) => {}
-        Err(e) => c.err(&at.key("url"), format!("not a URL (\"{}\"): {e}", r.url)),
+        Err(e) => c.err(&at.key("url"), e.to_string()),
     }
     c.absolute_path(&at.key("namespace"), &r.namespace, "a namespace");
     c.ensure(
@@ -235,7 +254,7 @@ fn relay(c: &mut Checker<'_>, at: &FieldPath, r: &RelayConfig) {
         &at.key("namespace"),
         || format!("{:?} contains ',' or '?'", r.namespace),
     );
-    c.absolute_path(&at.key("socketio_path"), &r.socketio_path, "the path");
+    c.url_path(&at.key("socketio_path"), &r.socketio_path);
     c.non_empty(&at.key("token"), r.token.as_deref());
     c.exclusive(
         &at.key("token_file"),
@@ -256,7 +275,7 @@ fn relay(c: &mut Checker<'_>, at: &FieldPath, r: &RelayConfig) {
         c.ensure(
             http::HeaderName::from_bytes(name.as_bytes()).is_ok(),
             &at,
-            || format!("\"{name}\" is not a valid HTTP header name"),
+            || format!("{name:?} is not a valid HTTP header name"),
         );
         c.ensure(http::HeaderValue::from_str(value).is_ok(), &at, || {
             "not a valid HTTP header value".into()
@@ -301,7 +320,7 @@ fn stream(c: &mut Checker<'_>, at: &FieldPath, s: &StreamConfig) {
     }
     if let (Some(v), Some(a)) = (&s.video, &s.audio) {
         c.ensure(v.id != a.id, &at.key("audio").key("id"), || {
-            format!("duplicate track id \"{}\" (also video.id)", a.id)
+            format!("duplicate track id {:?} (also video.id)", a.id)
         });
     }
 }
@@ -323,7 +342,7 @@ fn relay_server(c: &mut Checker<'_>, at: &FieldPath, rs: &RelayServerConfig) {
         &at.key("publisher_namespace"),
         || {
             format!(
-                "must differ from viewer_namespace (both \"{}\")",
+                "must differ from viewer_namespace (both {:?})",
                 rs.viewer_namespace
             )
         },
@@ -347,7 +366,7 @@ fn relay_server(c: &mut Checker<'_>, at: &FieldPath, rs: &RelayServerConfig) {
     if let Some(file) = &rs.tokens_file {
         match load_tokens(file) {
             Ok(_) => {}
-            Err(e @ ConfigError::Read { .. }) => c.err(&at.key("tokens_file"), e.to_string()),
+            Err(ConfigError::Read(e)) => c.err(&at.key("tokens_file"), e.to_string()),
             Err(e) => {
                 c.err(
                     &at.key("tokens_file"),
@@ -358,13 +377,14 @@ fn relay_server(c: &mut Checker<'_>, at: &FieldPath, rs: &RelayServerConfig) {
         }
     }
     if let Some(adapter) = &rs.adapter {
-        // The same parser the Redis bus uses, so what passes here connects there.
-        if let Err(e) = redis::IntoConnectionInfo::into_connection_info(adapter.as_str()) {
+        // The same parser the Redis bus uses, so what passes here connects there; a port out
+        // of range said as such first (redis only says "did not parse").
+        if let Err(e @ UrlError::Port(_)) = url::parse(adapter, &["redis", "rediss"]) {
+            c.err(&at.key("adapter"), e.to_string());
+        } else if let Err(e) = redis::IntoConnectionInfo::into_connection_info(adapter.as_str()) {
             c.err(
                 &at.key("adapter"),
-                format!(
-                    "not a usable Redis URL \"{adapter}\" (expected redis://host:port/db): {e}"
-                ),
+                format!("not a usable Redis URL {adapter:?} (expected redis://host:port/db): {e}"),
             );
         }
     }
@@ -377,12 +397,25 @@ fn relay_server(c: &mut Checker<'_>, at: &FieldPath, rs: &RelayServerConfig) {
         &at.key("adapter_prefix"),
         || {
             format!(
-                "must be non-empty, among A-Z a-z 0-9 - _ . : (got \"{}\")",
+                "must be non-empty, among A-Z a-z 0-9 - _ . : (got {:?})",
                 rs.adapter_prefix
             )
         },
     );
     c.positive(&at.key("cache_ttl"), rs.cache_ttl);
+    c.range(
+        &at.key("max_streams_per_publisher"),
+        rs.max_streams_per_publisher,
+        1,
+        100_000,
+    );
+    // At least one 64 KiB keyframe; at most 1 TiB.
+    c.range(
+        &at.key("max_cache_per_publisher"),
+        rs.max_cache_per_publisher.get(),
+        64 << 10,
+        1 << 40,
+    );
 }
 
 fn log_level(c: &mut Checker<'_>, at: &FieldPath, level: &str) {
@@ -395,7 +428,7 @@ fn log_level(c: &mut Checker<'_>, at: &FieldPath, level: &str) {
     c.ensure(ok, at, || {
         format!(
             "expected off, error, warn, info, debug, trace or directives like \
-             \"info,sioedge=debug\" (got \"{level}\")"
+             \"info,sioedge=debug\" (got {level:?})"
         )
     });
 }

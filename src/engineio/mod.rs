@@ -19,7 +19,8 @@ mod str;
 pub use handshake::{Handshake, generate_sid};
 pub use packet::{Packet, PacketError, WsFrame};
 pub use payload::{
-    PayloadBuilder, PayloadError, PayloadLimits, decode_payload, encode_payload, payload_len,
+    PayloadBuilder, PayloadError, PayloadPackets, decode_payload, encode_payload, payload_len,
+    payload_packets,
 };
 pub use session::{
     CloseReason, RequestError, Session, SessionConfig, SessionEvent, State, Transmit, TransportKind,

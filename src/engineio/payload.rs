@@ -11,41 +11,17 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// The record separator between packets of a payload.
 pub(super) const SEPARATOR: u8 = 0x1e;
 
-/// Bounds applied while decoding a payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PayloadLimits {
-    /// Largest accepted body in bytes (the handshake's `maxPayload`).
-    pub max_bytes: usize,
-    /// Largest accepted number of packets in one body.
-    pub max_packets: usize,
-}
-
-impl Default for PayloadLimits {
-    fn default() -> Self {
-        PayloadLimits {
-            max_bytes: 1_000_000,
-            max_packets: 1_000,
-        }
-    }
-}
-
 /// Why a payload was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadError {
     /// The body is empty.
     #[error("empty payload")]
     Empty,
-    /// The body is larger than [`PayloadLimits::max_bytes`].
+    /// The body is larger than the limit (the handshake's `maxPayload`).
     #[error("payload of {len} bytes exceeds the limit of {max}")]
     TooLarge {
         /// Body length.
         len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// The body holds more packets than [`PayloadLimits::max_packets`].
-    #[error("payload holds more than {max} packets")]
-    TooManyPackets {
         /// The limit.
         max: usize,
     },
@@ -62,36 +38,60 @@ pub enum PayloadError {
     },
 }
 
-/// Decodes a long-polling body into packets. Text packets are zero-copy slices of `body`;
-/// base64 binary packets are decoded into fresh buffers (one allocation each).
-pub fn decode_payload(body: Bytes, limits: &PayloadLimits) -> Result<Vec<Packet>, PayloadError> {
+/// Decodes a long-polling body of at most `max_bytes` into packets. Text packets are
+/// zero-copy slices of `body`; base64 binary packets are decoded into fresh buffers (one
+/// allocation each). See [`payload_packets`] to handle them as they decode.
+pub fn decode_payload(body: Bytes, max_bytes: usize) -> Result<Vec<Packet>, PayloadError> {
+    payload_packets(body, max_bytes)?.collect()
+}
+
+/// The packets of a long-polling body of at most `max_bytes`, decoded one at a time: the body
+/// is bounded by bytes only (as the reference server: any number of packets within
+/// `maxPayload`), and a body of tiny packets costs no more memory than the body itself.
+pub fn payload_packets(body: Bytes, max_bytes: usize) -> Result<PayloadPackets, PayloadError> {
     if body.is_empty() {
         return Err(PayloadError::Empty);
     }
-    if body.len() > limits.max_bytes {
+    if body.len() > max_bytes {
         return Err(PayloadError::TooLarge {
             len: body.len(),
-            max: limits.max_bytes,
-        });
-    }
-    let count = 1 + memchr_count(SEPARATOR, &body);
-    if count > limits.max_packets {
-        return Err(PayloadError::TooManyPackets {
-            max: limits.max_packets,
+            max: max_bytes,
         });
     }
     let text = Str::from_utf8(body).map_err(|_| PayloadError::InvalidUtf8)?;
-    let mut packets = Vec::with_capacity(count);
-    for (index, record) in text.as_str().split(SEPARATOR as char).enumerate() {
-        let packet = Packet::decode_text(text.slice_ref(record))
-            .map_err(|error| PayloadError::Packet { index, error })?;
-        packets.push(packet);
-    }
-    Ok(packets)
+    Ok(PayloadPackets {
+        text,
+        at: 0,
+        index: 0,
+    })
 }
 
-fn memchr_count(needle: u8, haystack: &[u8]) -> usize {
-    haystack.iter().filter(|&&b| b == needle).count()
+/// Iterator over the packets of a payload ([`payload_packets`]); ends after the first error.
+#[derive(Debug)]
+pub struct PayloadPackets {
+    text: Str,
+    /// Where the next record starts; past the end once finished.
+    at: usize,
+    index: usize,
+}
+
+impl Iterator for PayloadPackets {
+    type Item = Result<Packet, PayloadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.text.as_str().get(self.at..)?;
+        let len = rest.find(SEPARATOR as char).unwrap_or(rest.len());
+        let record = self.text.slice_ref(&rest[..len]);
+        let index = self.index;
+        self.at += len + 1;
+        self.index += 1;
+        let packet =
+            Packet::decode_text(record).map_err(|error| PayloadError::Packet { index, error });
+        if packet.is_err() {
+            self.at = usize::MAX;
+        }
+        Some(packet)
+    }
 }
 
 /// Exact encoded size of `packets` as one payload.
@@ -190,7 +190,7 @@ mod tests {
         assert_eq!(enc(&packets), Bytes::from(wire));
         assert_eq!(payload_len(&packets), wire.len());
         assert_eq!(
-            decode_payload(Bytes::from(wire), &PayloadLimits::default()).unwrap(),
+            decode_payload(Bytes::from(wire), 1_000_000).unwrap(),
             packets
         );
         let packets = vec![
@@ -201,27 +201,20 @@ mod tests {
         let wire = "4hello\x1e2\x1e4world";
         assert_eq!(enc(&packets), Bytes::from(wire));
         assert_eq!(
-            decode_payload(Bytes::from(wire), &PayloadLimits::default()).unwrap(),
+            decode_payload(Bytes::from(wire), 1_000_000).unwrap(),
             packets
         );
     }
 
     #[test]
     fn limits_and_errors() {
-        let l = PayloadLimits {
-            max_bytes: 10,
-            max_packets: 2,
-        };
-        let d = |s: &'static [u8]| decode_payload(Bytes::from_static(s), &l);
+        let d = |s: &'static [u8]| decode_payload(Bytes::from_static(s), 10);
         assert_eq!(d(b""), Err(PayloadError::Empty));
         assert_eq!(
             d(b"4hello world"),
             Err(PayloadError::TooLarge { len: 12, max: 10 })
         );
-        assert_eq!(
-            d(b"4a\x1e4b\x1e4c"),
-            Err(PayloadError::TooManyPackets { max: 2 })
-        );
+        assert_eq!(d(b"4a\x1e4b\x1e4c").map(|p| p.len()), Ok(3));
         assert_eq!(d(b"4\xff"), Err(PayloadError::InvalidUtf8));
         assert_eq!(
             d(b"4a\x1eb!!"),
@@ -246,8 +239,34 @@ mod tests {
         );
         assert_eq!(
             d(b"4a\x1e2\x1e"),
-            Err(PayloadError::TooManyPackets { max: 2 })
+            Err(PayloadError::Packet {
+                index: 2,
+                error: PacketError::Empty
+            })
         );
+    }
+
+    #[test]
+    fn any_number_of_packets_within_the_byte_limit() {
+        // 500,000 noops in a 1 MB body: the reference server takes them all.
+        let body = Bytes::from("6\x1e".repeat(499_999) + "6");
+        let mut packets = payload_packets(body, 1_000_000).expect("within the limit");
+        assert!(
+            packets
+                .by_ref()
+                .take(499_999)
+                .all(|p| p == Ok(Packet::Noop))
+        );
+        assert_eq!(packets.next(), Some(Ok(Packet::Noop)));
+        assert_eq!(packets.next(), None);
+        // Decoding stops at the first bad record.
+        let mut packets = payload_packets(Bytes::from_static(b"6\x1e9\x1e6"), 100).unwrap();
+        assert_eq!(packets.next(), Some(Ok(Packet::Noop)));
+        assert!(matches!(
+            packets.next(),
+            Some(Err(PayloadError::Packet { index: 1, .. }))
+        ));
+        assert_eq!(packets.next(), None);
     }
 
     #[test]
@@ -274,17 +293,17 @@ mod tests {
             }));
             let body = enc(&packets);
             prop_assert_eq!(body.len(), payload_len(&packets));
-            prop_assert_eq!(decode_payload(body, &PayloadLimits::default()).unwrap(), packets);
+            prop_assert_eq!(decode_payload(body, 1_000_000).unwrap(), packets);
         }
 
         #[test]
         fn arbitrary_bytes_never_panic(v in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let _ = decode_payload(Bytes::from(v), &PayloadLimits { max_bytes: 48, max_packets: 4 });
+            let _ = decode_payload(Bytes::from(v), 48);
         }
 
         #[test]
         fn arbitrary_text_never_panics(s in "([0-6b][A-Za-z0-9+/=]{0,6}\x1e?){0,6}") {
-            let _ = decode_payload(Bytes::from(s), &PayloadLimits::default());
+            let _ = decode_payload(Bytes::from(s), 1_000_000);
         }
     }
 }

@@ -50,7 +50,7 @@
 
 use super::handshake::Handshake;
 use super::packet::{Packet, WsFrame};
-use super::payload::{PayloadError, PayloadLimits, decode_payload};
+use super::payload::{PayloadError, payload_packets};
 use super::str::Str;
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -152,8 +152,6 @@ pub struct SessionConfig {
     pub ping_timeout: Duration,
     /// Largest POST body / WebSocket message accepted (`maxPayload`, default 1 MB).
     pub max_payload: usize,
-    /// Most packets accepted in one POST body.
-    pub max_packets_per_payload: usize,
     /// Time allowed between a WebSocket attaching for an upgrade and its `5` (default 10 s).
     pub upgrade_timeout: Duration,
     /// How long a poll arriving during an upgrade is held before it is released with a noop
@@ -168,7 +166,6 @@ impl Default for SessionConfig {
             ping_interval: Duration::from_secs(25),
             ping_timeout: Duration::from_secs(20),
             max_payload: 1_000_000,
-            max_packets_per_payload: 1_000,
             upgrade_timeout: Duration::from_secs(10),
             upgrade_noop_delay: Duration::from_millis(100),
         }
@@ -396,22 +393,20 @@ impl Session {
             State::WebSocket => return Err(RequestError::WrongTransport),
             State::Polling | State::Probing | State::Upgrading => {}
         }
-        let limits = PayloadLimits {
-            max_bytes: self.config.max_payload,
-            max_packets: self.config.max_packets_per_payload,
-        };
-        let packets = match decode_payload(body, &limits) {
-            Ok(p) => p,
-            Err(e) => {
-                self.close_with_packet(CloseReason::ParseError, now);
-                return Err(e.into());
+        // Packets are handled as they decode, as the reference server does; the first bad one
+        // closes the session.
+        let decoded = payload_packets(body, self.config.max_payload).and_then(|packets| {
+            for p in packets {
+                if self.state == State::Closed {
+                    break;
+                }
+                self.handle_packet(p?, TransportKind::Polling, now);
             }
-        };
-        for p in packets {
-            if self.state == State::Closed {
-                break;
-            }
-            self.handle_packet(p, TransportKind::Polling, now);
+            Ok(())
+        });
+        if let Err(e) = decoded {
+            self.close_with_packet(CloseReason::ParseError, now);
+            return Err(e.into());
         }
         Ok(())
     }
@@ -714,7 +709,6 @@ mod tests {
             ping_interval: 300 * MS,
             ping_timeout: 200 * MS,
             max_payload: 1_000_000,
-            max_packets_per_payload: 16,
             upgrade_timeout: 1000 * MS,
             upgrade_noop_delay: 100 * MS,
         }

@@ -36,7 +36,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let s = &config.server;
     // Before binding and the privilege drop: the state directory may be root's.
     let tls = service::load_tls(s.tls.as_ref())?;
-    let server = service::viewer_server(s, observed.clone());
+    let server = service::viewer_server(s, observed.clone(), service::h264_decoder());
     let ns = server.of("/");
     let hub = viewers::hub(&ns, Arc::new(InProcess), CacheLimits::default());
     viewers::serve(&ns, hub.clone(), Access::from(s.viewer_auth()));

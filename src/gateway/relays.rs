@@ -186,9 +186,11 @@ impl Relays {
                         .and_then(|v| v.as_str().map(str::to_owned))
                         .unwrap_or_default(),
                     last_error: s.last_error,
+                    last_error_at: s.last_error_at,
                     sent: s.sent,
                     dropped: s.dropped,
                     reconnects: s.reconnects,
+                    attempts: s.failed_attempts,
                 }
             })
             .collect()
@@ -211,7 +213,9 @@ impl Relays {
     }
 }
 
-/// Logs what a relay link does and re-sends everything after each connect.
+/// Re-sends everything after each connect, and logs what the relay says (`error` events: e.g. a
+/// limit it enforces). The client logs the link's own life (connected, lost, refused, closed):
+/// one line per event, repeated failures summarised.
 async fn follow(
     name: String,
     mut events: tokio::sync::mpsc::Receiver<ClientEvent>,
@@ -220,21 +224,27 @@ async fn follow(
 ) {
     while let Some(event) = events.recv().await {
         match event {
-            ClientEvent::Connected { namespace } => {
-                tracing::info!(relay = %name, %namespace, "relay connected");
+            ClientEvent::Connected { .. } => {
                 if hub.resync(receiver).is_err() {
                     return;
                 }
             }
-            ClientEvent::Disconnected { reason, .. } => {
-                tracing::warn!(relay = %name, "relay disconnected: {reason}");
-            }
-            ClientEvent::ConnectError { message, .. } => {
-                tracing::warn!(relay = %name, "relay refused the connection: {message}");
+            ClientEvent::Event {
+                name: event, args, ..
+            } if event == "error" => {
+                let message = match args.first() {
+                    Some(Arg::Json(Value::Object(o))) => o.get("message").cloned(),
+                    Some(Arg::Json(v)) => Some(v.clone()),
+                    _ => None,
+                };
+                let message = message.unwrap_or(Value::Null);
+                let text = message.as_str().map_or(message.to_string(), str::to_owned);
+                tracing::warn!(relay = %name, "the relay says: {}", text.escape_debug());
             }
             ClientEvent::Event { name: event, .. } => {
                 tracing::debug!(relay = %name, "ignoring event {event:?} from the relay");
             }
+            ClientEvent::Disconnected { .. } | ClientEvent::ConnectError { .. } => {}
         }
     }
 }

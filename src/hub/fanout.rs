@@ -2,7 +2,8 @@
 //! bookkeeping, and the fan-out of each frame — encoded once — to every receiver that watches it.
 
 use super::adapter::Adapter;
-use super::cache::{CacheLimits, GopCache};
+use super::cache::{CacheBudget, CacheLimits, GopCache};
+use super::picture::NewestPicture;
 use super::snapshot::{HubSnapshot, ReceiverCounters, StreamSnapshot, TrackSnapshot};
 use crate::contract::{
     Announce, ContractEvent, MediaFrame, MediaMeta, Status, TrackInfo, TrackKind, TrackState,
@@ -218,12 +219,28 @@ impl<P: Send + Sync + 'static> Hub<P> {
     /// Announces a local stream, or changes its tracks. Watchers get the new `announce`; tracks whose
     /// description changed restart (fresh seq and cache, viewers wait for their next keyframe).
     pub fn announce(&self, announce: Announce) -> Result<(), HubError> {
-        let a = self.announce_inner(announce)?;
+        let a = self.announce_inner(announce, None)?;
         self.propagate(vec![Propagate::Announced(a)]);
         Ok(())
     }
 
-    fn announce_inner(&self, announce: Announce) -> Result<Arc<Announce>, HubError> {
+    /// [`Hub::announce`] for a stream whose late-joiner cache counts against `budget`, which the
+    /// streams of one publisher share (tracks kept from an earlier announce keep their budget).
+    pub fn announce_within(
+        &self,
+        announce: Announce,
+        budget: &Arc<CacheBudget>,
+    ) -> Result<(), HubError> {
+        let a = self.announce_inner(announce, Some(budget))?;
+        self.propagate(vec![Propagate::Announced(a)]);
+        Ok(())
+    }
+
+    fn announce_inner(
+        &self,
+        announce: Announce,
+        budget: Option<&Arc<CacheBudget>>,
+    ) -> Result<Arc<Announce>, HubError> {
         let mut ids = HashSet::new();
         if let Some(t) = announce.tracks.iter().find(|t| !ids.insert(&t.track)) {
             return Err(HubError::InvalidAnnounce(format!(
@@ -267,7 +284,7 @@ impl<P: Send + Sync + 'static> Hub<P> {
                         next_seq: 0,
                         state: TrackState::Live,
                         reason: String::new(),
-                        cache: GopCache::new(self.limits),
+                        cache: GopCache::new(self.limits, budget.cloned()),
                         frames_in: 0,
                         bytes_in: 0,
                         frames_out: 0,
@@ -349,7 +366,8 @@ impl<P: Send + Sync + 'static> Hub<P> {
     }
 
     /// Sets a local track live or down. Down clears its cache (no stale picture for late joiners)
-    /// and makes watchers wait for a keyframe when it comes back.
+    /// and makes watchers wait for a keyframe when it comes back. Watchers are told each change
+    /// once: a status equal to the track's current one (state and reason) is not sent again.
     pub fn status(&self, status: Status) -> Result<(), HubError> {
         self.status_inner(&status)?;
         self.propagate(vec![Propagate::Status(status)]);
@@ -361,6 +379,9 @@ impl<P: Send + Sync + 'static> Hub<P> {
         let mut guard = self.lock();
         let st = &mut *guard;
         let slot = st.track_mut(&status.stream, &status.track)?;
+        if slot.state == status.state && slot.reason == status.reason {
+            return Ok(());
+        }
         slot.state = status.state;
         slot.reason = status.reason.clone();
         slot.status_packet = packet.clone();
@@ -404,7 +425,7 @@ impl<P: Send + Sync + 'static> Hub<P> {
     /// Applies what another node published (called by the adapter); nothing is propagated back.
     pub fn apply_remote(&self, remote: Remote) -> Result<(), HubError> {
         match remote {
-            Remote::Announce(a) => self.announce_inner(a).map(drop),
+            Remote::Announce(a) => self.announce_inner(a, None).map(drop),
             Remote::Withdraw(s) => self.withdraw_inner(&s),
             Remote::Status(s) => self.status_inner(&s),
             Remote::Frame(m, data) => self
@@ -662,6 +683,26 @@ impl<P: Send + Sync + 'static> Hub<P> {
     pub fn receiver_counters(&self, id: ReceiverId) -> Option<ReceiverCounters> {
         self.lock().receivers.get(&id).map(|r| r.counters)
     }
+
+    /// The newest picture of `stream`'s first video track, from its late-joiner cache (snapshots
+    /// read it): `None` while no keyframe is cached or when the stream has no video.
+    pub fn newest_picture(&self, stream: &str) -> Result<Option<NewestPicture>, HubError> {
+        let st = self.lock();
+        let s = st
+            .streams
+            .get(stream)
+            .ok_or_else(|| HubError::UnknownStream(stream.to_owned()))?;
+        let Some(t) = s.tracks.iter().find(|t| t.info.kind() == TrackKind::Video) else {
+            return Ok(None);
+        };
+        let (cached, _) = t.cache.snapshot();
+        let info = t.info.clone();
+        drop(st);
+        Ok(NewestPicture::from_events(
+            info,
+            cached.iter().map(|(p, _)| &p.event),
+        ))
+    }
 }
 
 fn push_counted<P: Send + Sync + 'static>(
@@ -776,18 +817,28 @@ impl<P: Send + Sync + 'static> State<P> {
         }
     }
 
-    /// A changed announce for a receiver already watching: the announce, and restarted tracks wait
-    /// for their next keyframe.
+    /// A changed announce for a receiver already watching: the announce, then the `status` of each
+    /// restarted (new or changed) track it wants — a track that comes up is a state change like
+    /// any other — and those tracks wait for their next keyframe.
     fn reannounce(&mut self, id: ReceiverId, stream: &str, restarted: &[String]) {
         let (Some(s), Some(r)) = (self.streams.get(stream), self.receivers.get_mut(&id)) else {
             return;
         };
-        if let Some(w) = r.watches.get_mut(stream) {
-            for t in restarted {
-                w.waiting_key.insert(t.clone());
-            }
+        let Some(w) = r.watches.get_mut(stream) else {
+            return;
+        };
+        let wanted: Vec<&TrackSlot<P>> = s
+            .tracks
+            .iter()
+            .filter(|t| restarted.contains(&t.info.track) && w.wants(&t.info.track))
+            .collect();
+        for t in &wanted {
+            w.waiting_key.insert(t.info.track.clone());
         }
         push_counted(r, &s.announce_packet, Class::Control);
+        for t in wanted {
+            push_counted(r, &t.status_packet, Class::Control);
+        }
     }
 }
 
@@ -1178,13 +1229,8 @@ mod tests {
         let id = hub.add_receiver(sink.clone(), false);
         hub.watch(id, "cam0", None).unwrap();
         sink.drain();
-        hub.status(Status {
-            stream: "cam0".into(),
-            track: "video".into(),
-            state: TrackState::Down,
-            reason: "camera unplugged".into(),
-        })
-        .unwrap();
+        hub.status(video_status(TrackState::Down, "camera unplugged"))
+            .unwrap();
         let snap = hub.snapshot();
         assert_eq!(snap.streams[0].tracks[0].state, TrackState::Down);
         assert_eq!(snap.streams[0].tracks[0].cache_bytes, 0);
@@ -1219,6 +1265,68 @@ mod tests {
         hub.resync(id).unwrap();
         let names: Vec<String> = summary(&relay.drain()).into_iter().map(|s| s.0).collect();
         assert_eq!(names.iter().filter(|n| *n == "announce").count(), 2);
+    }
+
+    /// A `status` of cam0's video track.
+    fn video_status(state: TrackState, reason: &str) -> Status {
+        Status {
+            stream: "cam0".into(),
+            track: "video".into(),
+            state,
+            reason: reason.into(),
+        }
+    }
+
+    /// (track, state) of the `status` events among `packets`.
+    fn statuses(packets: &[SharedEvent<usize>]) -> Vec<(String, String)> {
+        packets
+            .iter()
+            .filter(|p| p.event.name == "status")
+            .map(|p| {
+                let v: serde_json::Value = serde_json::from_str(&p.event.json).unwrap();
+                (
+                    v["track"].as_str().unwrap().into(),
+                    v["state"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    }
+
+    /// A track that comes up after a viewer and a relay client are attached — audio first, video
+    /// once its SPS/PPS are known — reaches both as `announce` *and* `status` live, the same as
+    /// when they attach afterwards.
+    #[test]
+    fn a_track_that_comes_up_later_is_sent_as_status_live_to_everyone_attached() {
+        let hub = hub();
+        let mut audio_only = cam("cam0");
+        audio_only.tracks.remove(0);
+        hub.announce(audio_only).unwrap();
+        let viewer = QueueSink::new(100, 1 << 20);
+        let vid = hub.add_receiver(viewer.clone(), false);
+        hub.watch(vid, "cam0", None).unwrap();
+        let relay = QueueSink::new(100, 1 << 20);
+        hub.add_receiver(relay.clone(), true);
+        for sink in [&viewer, &relay] {
+            assert_eq!(statuses(&sink.drain()), [("audio".into(), "live".into())]);
+        }
+        hub.announce(cam("cam0")).unwrap();
+        for sink in [&viewer, &relay] {
+            let got = sink.drain();
+            assert_eq!(got[0].event.name, "announce");
+            assert_eq!(statuses(&got), [("video".into(), "live".into())]);
+        }
+        // The publisher's own `status` live for that track changes nothing: not sent twice.
+        hub.status(video_status(TrackState::Live, "")).unwrap();
+        assert!(viewer.drain().is_empty() && relay.drain().is_empty());
+        // A track whose description changed while it was down comes back live.
+        hub.status(video_status(TrackState::Down, "camera unplugged"))
+            .unwrap();
+        assert_eq!(statuses(&viewer.drain()), [("video".into(), "down".into())]);
+        let mut wider = cam("cam0");
+        wider.tracks[0].width = Some(640);
+        hub.announce(wider).unwrap();
+        assert_eq!(statuses(&viewer.drain()), [("video".into(), "live".into())]);
+        assert_eq!(hub.snapshot().streams[0].tracks[0].state, TrackState::Live);
     }
 
     #[test]

@@ -6,10 +6,12 @@
 mod adapter;
 mod cache;
 mod fanout;
+mod picture;
 pub(crate) mod requests;
 mod snapshot;
 
 pub use adapter::{Adapter, InProcess};
-pub use cache::{CacheLimits, GopCache};
+pub use cache::{CacheBudget, CacheLimits, GopCache};
 pub use fanout::{EncodedEvent, Hub, HubError, ReceiverId, Remote, SharedEvent, Sink};
+pub use picture::{FrameId, NewestPicture};
 pub use snapshot::{HubSnapshot, ReceiverCounters, StreamSnapshot, TrackSnapshot};

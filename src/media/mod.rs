@@ -62,6 +62,8 @@ pub mod modes;
 pub mod pipeline;
 #[cfg(feature = "media")]
 pub mod rpicam;
+#[cfg(feature = "media")]
+pub mod snapshot;
 
 pub use spec::{
     AUDIO_FRAME_MS, AudioCodec, AudioSource, AudioSpec, BCM2835_CODEC_MAX, BCM2835_CODEC_MIN,

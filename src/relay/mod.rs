@@ -19,8 +19,9 @@ use crate::hub::{Adapter, CacheLimits, InProcess};
 use crate::service::status::{LinkReport, Observed};
 use crate::service::viewers::{self, Access};
 use crate::service::{self, Service};
+use crate::sync::lock;
 use cluster::RedisAdapter;
-use publishers::Publishers;
+use publishers::{Limits, Publishers};
 use redis_bus::BusConfig;
 use std::future::Future;
 use std::path::Path;
@@ -35,12 +36,15 @@ fn links(publishers: &Publishers, redis: Option<&RedisAdapter>) -> Vec<LinkRepor
         name: "publishers".into(),
         state: format!("{} connected", publishers.count()),
         last_error: None,
+        last_error_at: None,
         sent: 0,
         dropped: 0,
         reconnects: 0,
+        attempts: 0,
     }];
     if let Some(redis) = redis {
         let s = redis.bus().stats();
+        let last_error = lock(&s.last_error).clone();
         links.push(LinkReport {
             name: "redis".into(),
             state: if s.connected.load(Ordering::Relaxed) {
@@ -48,11 +52,13 @@ fn links(publishers: &Publishers, redis: Option<&RedisAdapter>) -> Vec<LinkRepor
             } else {
                 "reconnecting".into()
             },
-            last_error: None,
+            last_error_at: last_error.as_ref().map(|(_, at)| *at),
+            last_error: last_error.map(|(e, _)| e),
             sent: s.published.load(Ordering::Relaxed),
             dropped: s.publish_dropped.load(Ordering::Relaxed)
                 + s.receive_dropped.load(Ordering::Relaxed),
             reconnects: s.reconnects.load(Ordering::Relaxed),
+            attempts: s.failed_attempts.load(Ordering::Relaxed),
         });
     }
     links
@@ -69,7 +75,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let tls = service::load_tls(rs.server.tls.as_ref())?;
     let node = format!("{}-{}", config.device, std::process::id());
     let observed = Arc::new(OnceLock::new());
-    let server = service::viewer_server(&rs.server, observed.clone());
+    // No decoder on a relay: MJPEG snapshots only, H.264 ones answer 501 (docs/viewer.md).
+    let server = service::viewer_server(&rs.server, observed.clone(), None);
 
     let (adapter, redis): (Arc<dyn Adapter>, Option<_>) = match &rs.adapter {
         Some(url) => {
@@ -91,12 +98,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         hub.clone(),
         Access::from(rs.server.viewer_auth()),
     );
-    let publishers = Publishers::new(rs.publisher_tokens()?, rs.duplicate_publisher);
-    publishers::serve(
-        &server.of(&rs.publisher_namespace),
+    let publishers = Publishers::new(
         hub.clone(),
-        publishers.clone(),
+        rs.publisher_tokens()?,
+        rs.duplicate_publisher,
+        Limits {
+            streams: rs.max_streams_per_publisher,
+            cache: rs.max_cache_per_publisher.as_usize(),
+        },
     );
+    publishers::serve(&server.of(&rs.publisher_namespace), publishers.clone());
     let redis = redis.map(|(adapter, feeder)| {
         tokio::spawn(feeder.run(hub.clone()));
         adapter

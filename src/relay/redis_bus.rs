@@ -28,9 +28,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::AsyncCommands;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, watch};
 
 /// Errors of the bus.
@@ -79,10 +79,23 @@ pub struct BusStats {
     pub received: AtomicU64,
     /// Received records dropped because the hub did not take them fast enough.
     pub receive_dropped: AtomicU64,
-    /// Reconnections of the subscriber.
+    /// Reconnection attempts of the subscriber, successful or not.
     pub reconnects: AtomicU64,
+    /// Failures in a row of the subscriber right now (0 while connected).
+    pub failed_attempts: AtomicU32,
+    /// The subscriber's last error and when it happened (kept after recovery).
+    pub last_error: Mutex<Option<(String, SystemTime)>>,
     /// The subscriber is connected and subscribed.
     pub connected: AtomicBool,
+}
+
+impl BusStats {
+    /// Records a failure of the subscriber (the error first: whoever sees it disconnected sees why).
+    fn failed(&self, error: String) {
+        *lock(&self.last_error) = Some((error, SystemTime::now()));
+        self.failed_attempts.fetch_add(1, Ordering::Relaxed);
+        self.connected.store(false, Ordering::Relaxed);
+    }
 }
 
 enum Cmd {
@@ -610,21 +623,19 @@ async fn subscriber(
         if out.is_closed() {
             return;
         }
+        if !std::mem::take(&mut first) {
+            inner.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
         let pubsub = match inner.client.get_async_pubsub().await {
             Ok(p) => p,
             Err(e) => {
-                inner.stats.connected.store(false, Ordering::Relaxed);
                 tracing::debug!(error = %e, "redis pubsub connect failed");
+                inner.stats.failed(e.to_string());
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(2));
                 continue;
             }
         };
-        if !first {
-            inner.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-            tracing::info!("redis bus reconnected");
-        }
-        first = false;
         let (mut sink, mut stream) = pubsub.split();
         let mut current: HashSet<Arc<str>> = HashSet::new();
         let mut failed = sink.subscribe(control_channel(&prefix)).await.is_err();
@@ -637,6 +648,9 @@ async fn subscriber(
             current.insert(s.clone());
         }
         if !failed {
+            if inner.stats.failed_attempts.swap(0, Ordering::Relaxed) > 0 {
+                tracing::info!("redis bus reconnected");
+            }
             inner.stats.connected.store(true, Ordering::Relaxed);
             backoff = Duration::from_millis(100);
         }
@@ -674,8 +688,13 @@ async fn subscriber(
                 }
             }
         }
-        inner.stats.connected.store(false, Ordering::Relaxed);
-        tracing::warn!("redis bus connection lost; reconnecting");
+        let why = if failed {
+            "subscribing failed"
+        } else {
+            "connection lost"
+        };
+        inner.stats.failed(why.into());
+        tracing::warn!("redis bus {why}; reconnecting");
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }

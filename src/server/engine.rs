@@ -18,6 +18,7 @@ use crate::sync::lock;
 use bytes::{Bytes, BytesMut};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -38,6 +39,11 @@ pub struct EngineConfig {
     pub queue_items: usize,
     /// Outgoing queue bound per connection, in bytes.
     pub queue_bytes: usize,
+    /// Most sessions open at once; a handshake beyond it is refused.
+    pub max_sessions: usize,
+    /// Most sessions open at once from one address (as connection limits count it); 0: no
+    /// limit.
+    pub max_sessions_per_address: usize,
 }
 
 impl Default for EngineConfig {
@@ -48,6 +54,8 @@ impl Default for EngineConfig {
             max_payload: 1_000_000,
             queue_items: 1024,
             queue_bytes: 8 << 20,
+            max_sessions: usize::MAX,
+            max_sessions_per_address: 0,
         }
     }
 }
@@ -279,9 +287,22 @@ pub(crate) fn uncork() {
     }
 }
 
+/// Why a session was not opened.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OpenError {
+    /// The endpoint has the most sessions allowed, in total or from this address.
+    #[error("the most sessions allowed are open")]
+    Full,
+    /// No randomness for a session id.
+    #[error("no randomness for a session id: {0}")]
+    Random(getrandom::Error),
+}
+
 /// One Engine.IO session.
 pub struct Conn {
     sid: Str,
+    /// The client's address, as [`EngineConfig::max_sessions_per_address`] counts it.
+    address: IpAddr,
     engine: Weak<Engine>,
     state: Mutex<State>,
     /// Wakes a pending poll.
@@ -645,7 +666,14 @@ impl Conn {
 pub struct Engine {
     pub(crate) config: EngineConfig,
     handler: Arc<dyn EngineHandler>,
-    conns: Mutex<HashMap<Str, Arc<Conn>>>,
+    conns: Mutex<Sessions>,
+}
+
+/// The open sessions of an endpoint, by sid, and how many from each address.
+#[derive(Default)]
+struct Sessions {
+    by_sid: HashMap<Str, Arc<Conn>>,
+    by_address: HashMap<IpAddr, usize>,
 }
 
 impl Engine {
@@ -654,23 +682,28 @@ impl Engine {
         Arc::new(Engine {
             config,
             handler,
-            conns: Mutex::new(HashMap::new()),
+            conns: Mutex::new(Sessions::default()),
         })
     }
 
-    fn conns(&self) -> MutexGuard<'_, HashMap<Str, Arc<Conn>>> {
+    fn conns(&self) -> MutexGuard<'_, Sessions> {
         lock(&self.conns)
     }
 
-    /// Opens a long-polling session; its first poll collects the handshake.
-    pub(crate) fn open_polling(self: &Arc<Self>) -> Result<Arc<Conn>, getrandom::Error> {
-        self.open(TransportKind::Polling, None)
+    /// Opens a long-polling session for a client at `address`; its first poll collects the
+    /// handshake.
+    pub(crate) fn open_polling(self: &Arc<Self>, address: IpAddr) -> Result<Arc<Conn>, OpenError> {
+        self.open(TransportKind::Polling, None, address)
     }
 
-    /// Opens a session on a WebSocket, attached as `link`; the handshake is its first frame.
-    pub(crate) fn open_ws(self: &Arc<Self>) -> Result<(Arc<Conn>, Arc<WsLink>), getrandom::Error> {
+    /// Opens a session on a WebSocket from `address`, attached as `link`; the handshake is its
+    /// first frame.
+    pub(crate) fn open_ws(
+        self: &Arc<Self>,
+        address: IpAddr,
+    ) -> Result<(Arc<Conn>, Arc<WsLink>), OpenError> {
         let link = WsLink::new();
-        let conn = self.open(TransportKind::WebSocket, Some(link.clone()))?;
+        let conn = self.open(TransportKind::WebSocket, Some(link.clone()), address)?;
         Ok((conn, link))
     }
 
@@ -678,12 +711,14 @@ impl Engine {
         self: &Arc<Self>,
         transport: TransportKind,
         ws: Option<Arc<WsLink>>,
-    ) -> Result<Arc<Conn>, getrandom::Error> {
-        let sid = Str::from(generate_sid()?);
+        address: IpAddr,
+    ) -> Result<Arc<Conn>, OpenError> {
+        let sid = Str::from(generate_sid().map_err(OpenError::Random)?);
         let cfg = &self.config;
         let session = Session::new(sid.clone(), transport, cfg.session(), now());
         let conn = Arc::new(Conn {
             sid: sid.clone(),
+            address,
             engine: Arc::downgrade(self),
             state: Mutex::new(State {
                 armed: session.poll_timeout(),
@@ -702,7 +737,18 @@ impl Engine {
             closed_tx: watch::Sender::new(false),
             handler: OnceLock::new(),
         });
-        self.conns().insert(sid, conn.clone());
+        {
+            let mut conns = self.conns();
+            let from_address = conns.by_address.get(&address).copied().unwrap_or(0);
+            let per_address = cfg.max_sessions_per_address;
+            if (per_address > 0 && from_address >= per_address)
+                || conns.by_sid.len() >= cfg.max_sessions
+            {
+                return Err(OpenError::Full);
+            }
+            conns.by_address.insert(address, from_address + 1);
+            conns.by_sid.insert(sid, conn.clone());
+        }
         let handler = self.handler.open(&conn);
         let _ = conn.handler.set(handler);
         tokio::spawn(conn.clone().run_timer());
@@ -711,26 +757,35 @@ impl Engine {
 
     /// Looks a session up by sid.
     pub(crate) fn get(&self, sid: &str) -> Option<Arc<Conn>> {
-        self.conns().get(&Str::from(sid)).cloned()
+        self.conns().by_sid.get(&Str::from(sid)).cloned()
     }
 
     fn remove(&self, sid: &Str) {
-        self.conns().remove(sid);
+        let mut conns = self.conns();
+        let Some(conn) = conns.by_sid.remove(sid) else {
+            return;
+        };
+        if let Some(n) = conns.by_address.get_mut(&conn.address) {
+            *n -= 1;
+            if *n == 0 {
+                conns.by_address.remove(&conn.address);
+            }
+        }
     }
 
     /// Number of open sessions.
     pub fn len(&self) -> usize {
-        self.conns().len()
+        self.conns().by_sid.len()
     }
 
     /// True when no session is open.
     pub fn is_empty(&self) -> bool {
-        self.conns().is_empty()
+        self.conns().by_sid.is_empty()
     }
 
     /// Closes every session (server shutdown).
     pub fn close_all(&self, reason: CloseReason) {
-        let conns: Vec<_> = self.conns().values().cloned().collect();
+        let conns: Vec<_> = self.conns().by_sid.values().cloned().collect();
         for conn in conns {
             conn.close(reason);
         }

@@ -32,12 +32,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Layers: `router` (hyper connections, routing, CORS), `polling` (Engine.IO long-polling),
+//! Layers: `router` (accepting, hyper connections, routing, CORS), `connections` (limits,
+//! admission, eviction of idle connections, counters) and `timed_io` (the idle and header
+//! timeouts), `polling` (Engine.IO long-polling),
 //! `websocket` (the upgrade and the read/write loops), `ws` (RFC 6455 frames), `engine` (each
 //! connection's [`crate::engineio::Session`] next to its bounded queue, driven by one timer task;
 //! the session holds heartbeat, upgrade, close), `sio` (per-connection Socket.IO decoding and
 //! dispatch), [`Namespace`]/[`Broadcast`] (rooms and fan-out) and [`Socket`].
 
+mod connections;
 mod encoded;
 mod engine;
 mod namespace;
@@ -47,15 +50,18 @@ mod router;
 mod sink;
 mod sio;
 mod socket;
+mod summarized;
+mod timed_io;
 mod tls;
 mod websocket;
 mod ws;
 
 pub use crate::engineio::TransportKind;
+pub use connections::{Closed, ConnLimits, ConnectionStats, Connections, Refused};
 pub use encoded::EncodedPacket;
 pub use engine::{CloseReason, Conn, ConnHandler, Engine, EngineConfig, EngineHandler, Incoming};
 pub use namespace::{Broadcast, ConnectHandler, Namespace};
-pub use router::{AssetHook, Cors, RouteHook};
+pub use router::{AssetHook, Cors, RouteFuture, RouteHook};
 pub use socket::{
     AckError, AckSender, DisconnectHandler, DisconnectReason, EmitError, EventHandler, Socket,
 };
@@ -79,6 +85,7 @@ pub struct ServerBuilder {
     routes: Option<RouteHook>,
     endpoints: Vec<(String, Arc<dyn EngineHandler>)>,
     shutdown_grace: Duration,
+    connections: Option<Connections>,
 }
 
 impl ServerBuilder {
@@ -140,15 +147,11 @@ impl ServerBuilder {
         self
     }
 
-    /// Extra routes, tried before assets (e.g. `/api/status`, `/metrics`).
+    /// Extra routes, tried before assets (e.g. `/api/status`, `/metrics`): the hook decides at once
+    /// whether it answers, and answers with a future.
     pub fn routes(
         mut self,
-        hook: impl Fn(
-            &::http::request::Parts,
-        ) -> Option<::http::Response<http_body_util::Full<bytes::Bytes>>>
-        + Send
-        + Sync
-        + 'static,
+        hook: impl Fn(&::http::request::Parts) -> Option<RouteFuture> + Send + Sync + 'static,
     ) -> Self {
         self.routes = Some(Arc::new(hook));
         self
@@ -166,8 +169,22 @@ impl ServerBuilder {
         self
     }
 
+    /// The connection table: its [`ConnLimits`] (default [`ConnLimits::default`]) bound the
+    /// connections and the Engine.IO sessions; share the handle to read its
+    /// [`Connections::stats`] elsewhere (also [`Server::connection_stats`]).
+    pub fn connections(mut self, connections: Connections) -> Self {
+        self.connections = Some(connections);
+        self
+    }
+
     /// Builds the server (it serves once [`Server::serve`] runs).
-    pub fn build(self) -> Server {
+    pub fn build(mut self) -> Server {
+        let connections = self
+            .connections
+            .unwrap_or_else(|| Connections::new(ConnLimits::default()));
+        let limits = connections.limits();
+        self.engine.max_sessions = limits.max_connections;
+        self.engine.max_sessions_per_address = limits.max_per_address;
         let sio = Arc::new(sio::SioServer {
             namespaces: Arc::new(RwLock::new(HashMap::new())),
             connect_timeout: self.connect_timeout,
@@ -186,6 +203,7 @@ impl ServerBuilder {
             assets: self.assets,
             routes: self.routes,
             shutdown_grace: self.shutdown_grace,
+            connections,
         });
         Server {
             inner: Arc::new(ServerInner {
@@ -235,6 +253,7 @@ impl Server {
             routes: None,
             endpoints: Vec::new(),
             shutdown_grace: Duration::from_secs(2),
+            connections: None,
         }
     }
 
@@ -269,6 +288,12 @@ impl Server {
     /// Number of open Engine.IO sessions (all endpoints).
     pub fn connections(&self) -> usize {
         self.inner.engines.iter().map(|e| e.len()).sum()
+    }
+
+    /// The connections as of now: how many are open, the limits, and the refused and closed
+    /// ones by reason.
+    pub fn connection_stats(&self) -> ConnectionStats {
+        self.inner.app.connections.stats()
     }
 
     /// Stops accepting, closes every session with a close packet (after flushing what is

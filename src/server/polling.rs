@@ -1,35 +1,35 @@
 //! Engine.IO long-polling: the GET that waits for packets and the POST that brings them, each
 //! reported to the session however it ends (answered, aborted, too large).
 
+use super::connections::{Busy, Event};
 use super::engine::{Conn, Engine, PollStep};
-use super::responses::{engine_error, refused, text_response};
+use super::responses::{closing, engine_error, refused, session_refused, text_response};
 use bytes::Bytes;
 use bytes::BytesMut;
 use http::{Method, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use std::sync::Arc;
 
 pub(super) async fn polling(
     engine: Arc<Engine>,
-    method: Method,
+    busy: &Busy,
+    method: &Method,
     sid: Option<String>,
     body: Incoming,
 ) -> Response<Full<Bytes>> {
+    let max_payload = engine.config.max_payload;
     match (method, sid) {
-        (Method::GET, None) => match engine.open_polling() {
-            Ok(conn) => poll(conn, engine.config.max_payload).await,
-            Err(e) => {
-                tracing::error!("no randomness for a session id: {e}");
-                engine_error(StatusCode::INTERNAL_SERVER_ERROR, 3, "Bad request")
-            }
+        (&Method::GET, None) => match engine.open_polling(busy.address()) {
+            Ok(conn) => poll(conn, max_payload).await,
+            Err(e) => session_refused(&e, busy),
         },
-        (Method::GET, Some(sid)) => match engine.get(&sid) {
-            Some(conn) => poll(conn, engine.config.max_payload).await,
+        (&Method::GET, Some(sid)) => match engine.get(&sid) {
+            Some(conn) => poll(conn, max_payload).await,
             None => engine_error(StatusCode::BAD_REQUEST, 1, "Session ID unknown"),
         },
-        (Method::POST, Some(sid)) => match engine.get(&sid) {
-            Some(conn) => post(conn, body, engine.config.max_payload).await,
+        (&Method::POST, Some(sid)) => match engine.get(&sid) {
+            Some(conn) => post(conn, busy, body, max_payload).await,
             None => engine_error(StatusCode::BAD_REQUEST, 1, "Session ID unknown"),
         },
         _ => engine_error(StatusCode::BAD_REQUEST, 2, "Bad handshake method"),
@@ -92,14 +92,46 @@ impl Drop for PostGuard {
     }
 }
 
-async fn post(conn: Arc<Conn>, body: Incoming, max_payload: usize) -> Response<Full<Bytes>> {
+/// Reads a POST body of at most `max_payload` bytes (a larger declared length is refused before
+/// reading, with 413) within the body timeout (else 408), and hands it to the session.
+async fn post(
+    conn: Arc<Conn>,
+    busy: &Busy,
+    body: Incoming,
+    max_payload: usize,
+) -> Response<Full<Bytes>> {
     if let Err(e) = conn.session(|s, now| s.handle_post_request(now)) {
         return refused(&e);
     }
     let mut guard = PostGuard { conn, done: false };
-    let body = Limited::new(body, max_payload).collect().await;
+    let too_large = || {
+        closing(engine_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            3,
+            "Payload too large",
+        ))
+    };
+    // The declared Content-Length.
+    if body.size_hint().lower() > max_payload as u64 {
+        guard.done = true;
+        guard
+            .conn
+            .session(|s, now| s.handle_post_aborted(true, now));
+        return too_large();
+    }
+    let timeout = busy.connections().limits().body_timeout;
+    let read = tokio::time::timeout(timeout, Limited::new(body, max_payload).collect()).await;
+    let Ok(read) = read else {
+        // Dropping the guard reports the abort; the connection closes after the answer.
+        busy.connections().count(Event::BodyTimeout);
+        tracing::debug!("polling POST body not complete in {timeout:?}");
+        return closing(text_response(
+            StatusCode::REQUEST_TIMEOUT,
+            "request timeout",
+        ));
+    };
     guard.done = true;
-    let body = match body {
+    let body = match read {
         Ok(b) => b.to_bytes(),
         Err(e) => {
             let too_big = e
@@ -109,7 +141,7 @@ async fn post(conn: Arc<Conn>, body: Incoming, max_payload: usize) -> Response<F
                 .conn
                 .session(|s, now| s.handle_post_aborted(too_big, now));
             return if too_big {
-                engine_error(StatusCode::PAYLOAD_TOO_LARGE, 3, "Payload too large")
+                too_large()
             } else {
                 engine_error(StatusCode::BAD_REQUEST, 3, "Bad request")
             };

@@ -1,5 +1,7 @@
 //! The plain responses every HTTP handler of the server gives: text, and Engine.IO's JSON errors.
 
+use super::connections::{Busy, Event};
+use super::engine::OpenError;
 use crate::engineio::RequestError;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -32,5 +34,27 @@ pub(super) fn refused(e: &RequestError) -> Response<Full<Bytes>> {
     match e {
         RequestError::Closed => engine_error(StatusCode::BAD_REQUEST, 1, "Session ID unknown"),
         _ => engine_error(StatusCode::BAD_REQUEST, 3, "Bad request"),
+    }
+}
+
+/// `resp` with `Connection: close`: the request was not read to its end, the connection ends.
+pub(super) fn closing(mut resp: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+/// The answer to a handshake the endpoint refused: 503 when it has the most sessions allowed.
+pub(super) fn session_refused(e: &OpenError, busy: &Busy) -> Response<Full<Bytes>> {
+    match e {
+        OpenError::Full => {
+            busy.connections().count(Event::RefusedSession);
+            tracing::debug!("refused an Engine.IO session: {e}");
+            engine_error(StatusCode::SERVICE_UNAVAILABLE, 3, "Server full")
+        }
+        OpenError::Random(_) => {
+            tracing::error!("{e}");
+            engine_error(StatusCode::INTERNAL_SERVER_ERROR, 3, "Bad request")
+        }
     }
 }

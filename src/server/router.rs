@@ -2,9 +2,12 @@
 //! (HTTP/1.1) connections, and routing each request — Engine.IO endpoints (with CORS) to the
 //! long-polling and WebSocket handlers, then extra routes, then static assets.
 
+use super::connections::{Busy, ConnLimits, Connections, Event, Refusal, Slot};
 use super::engine::Engine;
 use super::polling::polling;
 use super::responses::{engine_error, text_response};
+use super::summarized::{Summarized, since_last};
+use super::timed_io::TimedIo;
 use super::websocket::websocket;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -15,18 +18,23 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 /// Serves a static asset: path (e.g. `/index.html`) → content type and bytes.
 pub type AssetHook = Arc<dyn Fn(&str) -> Option<(&'static str, Bytes)> + Send + Sync>;
 
+/// The answer of an extra route, computed asynchronously (e.g. a snapshot decoded off the runtime).
+pub type RouteFuture = Pin<Box<dyn Future<Output = Response<Full<Bytes>>> + Send>>;
+
 /// Serves extra routes (e.g. `/api/status`, `/metrics`): `None` falls through to assets / 404.
-pub type RouteHook =
-    Arc<dyn Fn(&http::request::Parts) -> Option<Response<Full<Bytes>>> + Send + Sync>;
+pub type RouteHook = Arc<dyn Fn(&http::request::Parts) -> Option<RouteFuture> + Send + Sync>;
 
 /// Cross-origin policy for the Engine.IO endpoints.
 #[derive(Debug, Clone, Default)]
@@ -77,6 +85,8 @@ pub(crate) struct App {
     pub routes: Option<RouteHook>,
     /// Bound on flushing and closing at shutdown.
     pub shutdown_grace: Duration,
+    /// The connection table: limits, admission, counters.
+    pub connections: Connections,
 }
 
 impl App {
@@ -93,8 +103,61 @@ impl App {
 /// 2.5 Mbit/s stream.
 const NOTSENT_LOWAT: u32 = 64 * 1024;
 
+/// Largest request head (beyond it: 431), and the read buffer a connection grows to while the
+/// head is incomplete. hyper's default buffer, about 400 KiB, would let a Pi's 512 connections
+/// hold 200 MB of half-sent headers; Node allows 16 KiB of headers, nginx 4 × 8 KiB.
+const MAX_HEAD: usize = 32 * 1024;
+
+/// The answer to a connection refused at accept (plain HTTP only; a TLS client gets a close).
+const SERVICE_UNAVAILABLE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\
+      Content-Length: 0\r\nRetry-After: 5\r\n\r\n";
+
+/// First and longest pause after a failed `accept` (Go's `net/http` uses the same).
+const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
+
+/// What the accept loop logs, each at most once a minute with a count.
+#[derive(Default)]
+struct AcceptLog {
+    failed: Summarized,
+    full: Summarized,
+    per_address: Summarized,
+}
+
+impl AcceptLog {
+    fn failed(&mut self, e: &std::io::Error, retry: Duration) {
+        if let Some(more) = self.failed.occurred(Instant::now()) {
+            let more = since_last(more);
+            tracing::warn!("accept: {e} (retrying in {retry:?}; {more})");
+        }
+    }
+
+    fn refused(&mut self, refusal: Refusal, peer: SocketAddr, limits: &ConnLimits) {
+        let now = Instant::now();
+        match refusal {
+            Refusal::Full => {
+                if let Some(more) = self.full.occurred(now) {
+                    let (max, more) = (limits.max_connections, since_last(more));
+                    tracing::warn!(
+                        "refused a connection from {peer}: {max} open, none idle ({more})"
+                    );
+                }
+            }
+            Refusal::PerAddress => {
+                if let Some(more) = self.per_address.occurred(now) {
+                    let (max, more) = (limits.max_per_address, since_last(more));
+                    tracing::warn!(
+                        "refused a connection from {peer}: {max} open from its address ({more})"
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Accepts connections until `shutdown` turns true; with `tls`, each connection's handshake runs
-/// in its own task, so a client that stalls it holds up nobody else.
+/// in its own task, so a client that stalls it holds up nobody else. Connections beyond the
+/// limits are refused at once; a failing `accept` (out of file descriptors) is retried with
+/// backoff.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Arc<App>,
@@ -102,39 +165,79 @@ pub(crate) async fn serve(
     tls: Option<super::tls::TlsConfig>,
 ) {
     let mut stop = shutdown.clone();
+    let mut log = AcceptLog::default();
+    let mut backoff = Duration::ZERO;
     loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    if let Err(e) = stream.set_nodelay(true) {
-                        tracing::debug!("set_nodelay: {e}");
-                    }
-                    // Keep at most this much unsent data in the kernel: beyond it writes stall, so
-                    // a slow viewer's backlog builds up in its OutQueue, where the media drop policy
-                    // applies, instead of as seconds of stale video in a multi-megabyte send buffer.
-                    if let Err(e) =
-                        socket2::SockRef::from(&stream).set_tcp_notsent_lowat(NOTSENT_LOWAT)
-                    {
-                        tracing::debug!("TCP_NOTSENT_LOWAT: {e}");
-                    }
-                    let (app, shutdown) = (app.clone(), shutdown.clone());
-                    match tls.clone() {
-                        None => tokio::spawn(serve_conn(stream, app, shutdown)),
-                        Some(tls) => tokio::spawn(async move {
-                            if let Some(stream) = tls.accept(stream).await {
-                                serve_conn(stream, app, shutdown).await;
-                            }
-                        }),
-                    };
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!("accept: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
             _ = stopped(&mut stop) => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                app.connections.count(Event::AcceptError);
+                backoff = (backoff * 2).clamp(ACCEPT_BACKOFF.0, ACCEPT_BACKOFF.1);
+                log.failed(&e, backoff);
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => continue,
+                    _ = stopped(&mut stop) => return,
+                }
+            }
+        };
+        backoff = Duration::ZERO;
+        let slot = match app.connections.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                log.refused(refusal, peer, app.connections.limits());
+                if tls.is_none() {
+                    // A fresh socket's buffer takes it whole; if not, the close says enough.
+                    let _ = stream.try_write(SERVICE_UNAVAILABLE);
+                }
+                continue;
+            }
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!("set_nodelay: {e}");
         }
+        // Keep at most this much unsent data in the kernel: beyond it writes stall, so a slow
+        // viewer's backlog builds up in its OutQueue, where the media drop policy applies,
+        // instead of as seconds of stale video in a multi-megabyte send buffer.
+        if let Err(e) = socket2::SockRef::from(&stream).set_tcp_notsent_lowat(NOTSENT_LOWAT) {
+            tracing::debug!("TCP_NOTSENT_LOWAT: {e}");
+        }
+        tokio::spawn(connection(
+            stream,
+            slot,
+            app.clone(),
+            shutdown.clone(),
+            tls.clone(),
+        ));
+    }
+}
+
+/// Serves one admitted connection (after its TLS handshake, with `tls`) until it ends, or
+/// until the server, full, closes it while idle to make room.
+async fn connection(
+    stream: TcpStream,
+    slot: Arc<Slot>,
+    app: Arc<App>,
+    shutdown: watch::Receiver<bool>,
+    tls: Option<super::tls::TlsConfig>,
+) {
+    let served = async {
+        match tls {
+            None => serve_conn(TimedIo::new(stream, slot.clone()), &slot, app, shutdown).await,
+            Some(tls) => {
+                if let Some(stream) = tls.accept(stream).await {
+                    serve_conn(TimedIo::new(stream, slot.clone()), &slot, app, shutdown).await;
+                }
+            }
+        }
+    };
+    tokio::select! {
+        () = served => {}
+        () = slot.evicted() => tracing::debug!("closed an idle connection to make room"),
     }
 }
 
@@ -143,16 +246,26 @@ async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
 
-async fn serve_conn<S>(stream: S, app: Arc<App>, mut shutdown: watch::Receiver<bool>)
-where
+async fn serve_conn<S>(
+    stream: TimedIo<S>,
+    slot: &Arc<Slot>,
+    app: Arc<App>,
+    mut shutdown: watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let grace = app.shutdown_grace;
-    let svc = service_fn(move |req| {
+    let slot = slot.clone();
+    let svc = service_fn(move |req: Request<Incoming>| {
+        // Busy from the end of the headers until the answer is ready (an upgraded WebSocket
+        // keeps a clone for its life).
+        let busy = slot.busy();
         let app = app.clone();
-        async move { Ok::<_, Infallible>(handle(app, req).await) }
+        async move { Ok::<_, Infallible>(handle(app, &busy, req).await) }
     });
     let conn = http1::Builder::new()
+        .max_buf_size(MAX_HEAD)
+        .max_header_size(MAX_HEAD)
         .serve_connection(TokioIo::new(stream), svc)
         .with_upgrades();
     tokio::pin!(conn);
@@ -165,16 +278,16 @@ where
     }
 }
 
-async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(app: Arc<App>, busy: &Busy, req: Request<Incoming>) -> Response<Full<Bytes>> {
     if let Some(engine) = app.endpoint(req.uri().path()) {
         let engine = engine.clone();
-        return engine_request(&app, engine, req).await;
+        return engine_request(&app, engine, busy, req).await;
     }
     let (parts, _body) = req.into_parts();
     if let Some(routes) = &app.routes
         && let Some(resp) = routes(&parts)
     {
-        return resp;
+        return resp.await;
     }
     if (parts.method == Method::GET || parts.method == Method::HEAD)
         && let Some(assets) = &app.assets
@@ -227,19 +340,21 @@ impl<'a> Query<'a> {
 async fn engine_request(
     app: &App,
     engine: Arc<Engine>,
+    busy: &Busy,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let (parts, body) = req.into_parts();
     let Ok(origin) = app.cors.check(&parts) else {
         return engine_error(StatusCode::FORBIDDEN, 4, "Forbidden");
     };
-    let mut resp = engine_dispatch(engine, parts, body, origin.is_some()).await;
+    let mut resp = engine_dispatch(engine, busy, parts, body, origin.is_some()).await;
     app.cors.apply(&origin, &mut resp);
     resp
 }
 
 async fn engine_dispatch(
     engine: Arc<Engine>,
+    busy: &Busy,
     mut parts: http::request::Parts,
     body: Incoming,
     cross_origin: bool,
@@ -262,8 +377,8 @@ async fn engine_dispatch(
     }
     let sid = q.sid.map(str::to_owned);
     match q.transport {
-        Some("websocket") => websocket(engine, &mut parts, sid.as_deref()),
-        Some("polling") => polling(engine, parts.method, sid, body).await,
+        Some("websocket") => websocket(engine, busy, &mut parts, sid.as_deref()),
+        Some("polling") => polling(engine, busy, &parts.method, sid, body).await,
         _ => engine_error(StatusCode::BAD_REQUEST, 0, "Transport unknown"),
     }
 }

@@ -219,10 +219,12 @@ async fn redirect_to_https(mut stream: TcpStream) {
     let _ = stream.shutdown().await;
 }
 
+/// A certificate or key file: a regular file of at most 1 MiB (a FIFO or `/dev/zero` named by
+/// mistake is refused, not read).
 fn read(path: &Path) -> Result<Vec<u8>, ServerTlsError> {
-    std::fs::read(path).map_err(|source| ServerTlsError::Read {
-        path: path.to_owned(),
-        source,
+    crate::files::read(path).map_err(|e| ServerTlsError::Read {
+        path: e.path,
+        source: e.problem.into(),
     })
 }
 
@@ -408,6 +410,21 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ServerTlsError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_device_or_an_oversized_file_is_refused_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.pem");
+        std::fs::File::create(&big)
+            .and_then(|f| f.set_len(2 << 20))
+            .unwrap();
+        let e = TlsConfig::load(&big, &big).unwrap_err();
+        let want = format!("cannot read {}: larger than 1 MiB", big.display());
+        assert_eq!(e.to_string(), want);
+        let e = TlsConfig::load(Path::new("/dev/zero"), &big).unwrap_err();
+        let want = "cannot read /dev/zero: not a regular file (character device)";
+        assert_eq!(e.to_string(), want);
+    }
 
     #[test]
     fn names_cover_loopback_and_no_link_local() {

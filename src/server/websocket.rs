@@ -2,16 +2,19 @@
 //! session (corked, so a burst of messages is written out in one batch) and one writing what the
 //! session and its queue have, plain TCP on the direct write path.
 
+use super::connections::Busy;
 use super::encoded::EncodedPacket;
 use super::engine::{self, CloseReason, Conn, Engine, WsLink, WsStep};
-use super::responses::{engine_error, refused};
+use super::responses::{engine_error, refused, session_refused};
 use super::sink::{Cursor, MAX_SLICES, SharedTcpSink, TcpSink};
+use super::timed_io::TimedIo;
 use super::ws::{self, FrameDecoder, Message};
-use crate::engineio::{Str, WsFrame};
+use crate::engineio::{RequestError, Str, WsFrame};
+use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
 use http::header::{self, HeaderValue};
-use http::{Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
@@ -21,60 +24,56 @@ use tokio::net::TcpStream;
 
 pub(super) fn websocket(
     engine: Arc<Engine>,
+    busy: &Busy,
     parts: &mut http::request::Parts,
     sid: Option<&str>,
 ) -> Response<Full<Bytes>> {
-    let h = &parts.headers;
-    let is_upgrade = h
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let version_ok = h
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .is_some_and(|v| v == "13");
-    let Some(key) = h.get(header::SEC_WEBSOCKET_KEY) else {
-        return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
+    let accept = match accept_key(parts) {
+        Ok(accept) => accept,
+        Err(refusal) => return refusal.response(),
     };
-    if !is_upgrade || !version_ok {
-        return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
-    }
-    let accept = async_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
         return engine_error(StatusCode::BAD_REQUEST, 3, "Bad request");
     };
-    let candidate = match sid {
+    let attach = match sid {
         Some(sid) => match engine.get(sid) {
             Some(conn) => match conn.attach_ws() {
-                Ok(link) => Some((conn, link)),
-                Err(e) => return refused(&e),
+                Ok(link) => Attach::Session(conn, link),
+                Err(RequestError::Closed) => return refused(&RequestError::Closed),
+                // The session is upgrading or upgraded already. As the reference server does
+                // (engine.io lib/server.ts, `onWebSocket`): complete this handshake, then close
+                // only the new socket; the session and its WebSocket carry on.
+                Err(_) => Attach::Ignored,
             },
             None => return engine_error(StatusCode::BAD_REQUEST, 1, "Session ID unknown"),
         },
-        None => None,
+        None => match engine.open_ws(busy.address()) {
+            Ok((conn, link)) => Attach::Session(conn, link),
+            Err(e) => return session_refused(&e, busy),
+        },
     };
     let max = engine.config.max_payload;
+    // The connection stays busy (no idle deadline, never evicted) while the WebSocket lives.
+    let busy = busy.clone();
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(e) => {
                 tracing::debug!("websocket upgrade failed: {e}");
-                if let Some((conn, link)) = candidate {
+                if let Attach::Session(conn, link) = attach {
                     conn.ws_closed(&link, true);
                 }
                 return;
             }
         };
-        let (conn, link) = match candidate {
-            Some(attached) => attached,
-            None => match engine.open_ws() {
-                Ok(opened) => opened,
-                Err(e) => return tracing::error!("no randomness for a session id: {e}"),
-            },
+        let (conn, link) = match attach {
+            Attach::Session(conn, link) => (conn, link),
+            Attach::Ignored => return close_ignored(TokioIo::new(upgraded)).await,
         };
         // Plain TCP gets the direct write path (see `sink`); TLS keeps hyper's stream.
-        match upgraded.downcast::<TokioIo<TcpStream>>() {
+        match upgraded.downcast::<TokioIo<TimedIo<TcpStream>>>() {
             Ok(parts) => {
-                let (rd, wr) = parts.io.into_inner().into_split();
+                let (rd, wr) = parts.io.into_inner().into_inner().into_split();
                 let sink = TcpSink::new(wr);
                 link.set_direct(sink.clone());
                 run_ws(rd, SharedTcpSink(sink), parts.read_buf, conn, link, max).await
@@ -84,6 +83,7 @@ pub(super) fn websocket(
                 run_ws(rd, wr, Bytes::new(), conn, link, max).await
             }
         }
+        drop(busy);
     });
     let mut resp = Response::new(Full::new(Bytes::new()));
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -94,6 +94,81 @@ pub(super) fn websocket(
         h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
     resp
+}
+
+/// What an accepted upgrade becomes once the handshake is done.
+enum Attach {
+    /// The transport of a new session, or the upgrade candidate of a polling session.
+    Session(Arc<Conn>, Arc<WsLink>),
+    /// A second WebSocket for a session that is upgrading or upgraded: closed right away.
+    Ignored,
+}
+
+/// Why an upgrade request is not a WebSocket opening handshake we accept.
+enum Refusal {
+    /// Not a GET, no `Upgrade: websocket` or `Connection: Upgrade`, or a bad key: 400.
+    NotAHandshake,
+    /// Another `Sec-WebSocket-Version` than 13: 426 with the version we speak (§4.4).
+    Version,
+}
+
+impl Refusal {
+    fn response(self) -> Response<Full<Bytes>> {
+        match self {
+            Refusal::NotAHandshake => engine_error(StatusCode::BAD_REQUEST, 3, "Bad request"),
+            Refusal::Version => {
+                let mut resp = engine_error(StatusCode::UPGRADE_REQUIRED, 3, "Bad request");
+                resp.headers_mut().insert(
+                    header::SEC_WEBSOCKET_VERSION,
+                    HeaderValue::from_static("13"),
+                );
+                resp
+            }
+        }
+    }
+}
+
+/// Checks an upgrade request against RFC 6455 section 4.2.1 and gives the
+/// `Sec-WebSocket-Accept` value: a GET with `Upgrade: websocket`, `Connection: Upgrade`,
+/// `Sec-WebSocket-Version: 13` and a key that is the base64 of 16 bytes.
+fn accept_key(parts: &http::request::Parts) -> Result<String, Refusal> {
+    let h = &parts.headers;
+    let has_token = |name: header::HeaderName, token: &str| {
+        h.get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    if parts.method != Method::GET
+        || !has_token(header::UPGRADE, "websocket")
+        || !has_token(header::CONNECTION, "upgrade")
+    {
+        return Err(Refusal::NotAHandshake);
+    }
+    if h.get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return Err(Refusal::Version);
+    }
+    let key = h
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or(Refusal::NotAHandshake)?;
+    let nonce = base64::engine::general_purpose::STANDARD.decode(key.as_bytes());
+    if !nonce.is_ok_and(|n| n.len() == 16) {
+        return Err(Refusal::NotAHandshake);
+    }
+    Ok(async_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes()))
+}
+
+/// Says goodbye on a WebSocket the session ignores: a close frame without a status, as the
+/// reference server's `websocket.close()` sends, then the end of the stream.
+async fn close_ignored<S: AsyncWrite + Unpin>(mut stream: S) {
+    let _ = tokio::time::timeout(WS_CLOSE_GRACE, async {
+        stream.write_all(ws::CLOSE_NO_STATUS).await?;
+        stream.shutdown().await
+    })
+    .await;
 }
 
 /// How long a closing WebSocket may take to flush what is queued and say goodbye.
@@ -272,13 +347,18 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, conn: Arc<Conn>, link: Arc
             }
             WsStep::Wait => link.wait().await,
             WsStep::Close(reason) => {
-                let code = match reason {
-                    Some(CloseReason::ServerShuttingDown) => ws::CLOSE_GOING_AWAY,
+                let (code, why) = match reason {
+                    Some(CloseReason::ServerShuttingDown) => (ws::CLOSE_GOING_AWAY, ""),
                     // A packet that is not Engine.IO, or an abandoned upgrade probe.
-                    Some(CloseReason::ParseError) | None => ws::CLOSE_PROTOCOL,
-                    Some(_) => link.close_code().unwrap_or(ws::CLOSE_NORMAL),
+                    Some(CloseReason::ParseError) | None => (ws::CLOSE_PROTOCOL, ""),
+                    // Said with a reason: this is the server's policy, not a normal end.
+                    Some(CloseReason::QueueOverflow) => (
+                        ws::CLOSE_POLICY,
+                        "queue overflow: the client reads too slowly",
+                    ),
+                    Some(_) => (link.close_code().unwrap_or(ws::CLOSE_NORMAL), ""),
                 };
-                let _ = wr.write_all(&ws::close_frame(code)).await;
+                let _ = wr.write_all(&ws::close_frame(code, why)).await;
                 let _ = wr.shutdown().await;
                 return;
             }

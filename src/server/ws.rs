@@ -26,8 +26,10 @@ pub(super) const CLOSE_NORMAL: u16 = 1000;
 pub(super) const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code: protocol error.
 pub(super) const CLOSE_PROTOCOL: u16 = 1002;
-/// Close code: invalid UTF-8 in a text message.
+/// Close code: invalid UTF-8 in a text message (or a close reason).
 pub(super) const CLOSE_INVALID_DATA: u16 = 1007;
+/// Close code: policy violation (e.g. a client that lets its outgoing queue overflow).
+pub(super) const CLOSE_POLICY: u16 = 1008;
 /// Close code: message too big.
 pub(super) const CLOSE_TOO_BIG: u16 = 1009;
 
@@ -107,14 +109,7 @@ impl FrameDecoder {
             let mut payload = buf.split_to(len);
             unmask(&mut payload, mask);
             match opcode {
-                OP_CLOSE => {
-                    if payload.len() == 1 {
-                        return Err(WsError::Protocol("close frame with a 1-byte payload"));
-                    }
-                    let code =
-                        (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
-                    return Ok(Some(Message::Close(code)));
-                }
+                OP_CLOSE => return close_status(&payload).map(|code| Some(Message::Close(code))),
                 OP_PING => return Ok(Some(Message::Ping(payload.freeze()))),
                 OP_PONG => return Ok(Some(Message::Pong)),
                 OP_TEXT | OP_BINARY if fin => {
@@ -208,6 +203,26 @@ impl FrameDecoder {
     }
 }
 
+/// The status of a client's close frame: none, or a code a peer may send (RFC 6455 section
+/// 7.4: 1000–1003, 1007–1014 and 3000–4999; 1004–1006, 1015 and the rest are reserved or
+/// never sent) with a UTF-8 reason. Anything else fails the connection.
+fn close_status(payload: &[u8]) -> Result<Option<u16>, WsError> {
+    let Some((code, reason)) = payload.split_first_chunk::<2>() else {
+        return match payload.len() {
+            0 => Ok(None),
+            _ => Err(WsError::Protocol("close frame with a 1-byte payload")),
+        };
+    };
+    let code = u16::from_be_bytes(*code);
+    if !matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999) {
+        return Err(WsError::Protocol("invalid close code"));
+    }
+    if std::str::from_utf8(reason).is_err() {
+        return Err(WsError::InvalidUtf8);
+    }
+    Ok(Some(code))
+}
+
 fn finish(opcode: u8, payload: Bytes) -> Result<Message, WsError> {
     if opcode == OP_TEXT {
         if std::str::from_utf8(&payload).is_err() {
@@ -262,10 +277,19 @@ pub(super) fn frame(opcode: u8, payload: &[u8]) -> Bytes {
     out.freeze()
 }
 
-/// A close frame with a status code.
-pub(super) fn close_frame(code: u16) -> Bytes {
-    frame(OP_CLOSE, &code.to_be_bytes())
+/// A close frame with a status code and a reason (at most 123 bytes of UTF-8, RFC 6455 §5.5).
+pub(super) fn close_frame(code: u16, reason: &str) -> Bytes {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(&reason.as_bytes()[..end]);
+    frame(OP_CLOSE, &payload)
 }
+
+/// A close frame without a status code.
+pub(super) const CLOSE_NO_STATUS: &[u8] = &[0x80 | OP_CLOSE, 0];
 
 /// A pong answering a ping payload.
 pub(super) fn pong_frame(payload: &[u8]) -> Bytes {
@@ -389,6 +413,38 @@ mod tests {
     }
 
     #[test]
+    fn close_frames_with_a_code_no_peer_may_send_fail_with_1002() {
+        let close = |payload: &[u8]| {
+            let raw = client_frame(true, OP_CLOSE, payload, [7, 7, 7, 7]);
+            FrameDecoder::new(100).decode(&mut BytesMut::from(&raw[..]))
+        };
+        for code in [
+            0u16, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535,
+        ] {
+            let got = close(&code.to_be_bytes());
+            assert_eq!(
+                got.map_err(|e| e.close_code()),
+                Err(CLOSE_PROTOCOL),
+                "{code}"
+            );
+        }
+        for code in [
+            1000u16, 1001, 1002, 1003, 1007, 1011, 1013, 1014, 3000, 4999,
+        ] {
+            assert_eq!(
+                close(&code.to_be_bytes()),
+                Ok(Some(Message::Close(Some(code))))
+            );
+        }
+        assert_eq!(close(b""), Ok(Some(Message::Close(None))));
+        assert_eq!(close(b"\x03\xe8bye"), Ok(Some(Message::Close(Some(1000)))));
+        assert_eq!(
+            close(b"\x03\xe8\xff").map_err(|e| e.close_code()),
+            Err(CLOSE_INVALID_DATA)
+        );
+    }
+
+    #[test]
     fn too_big_is_detected_from_the_header_and_across_fragments() {
         // Only the header of a huge frame: rejected before the payload is buffered.
         let mut buf = BytesMut::from(&[0x82u8, 0x80 | 127, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4][..]);
@@ -418,7 +474,16 @@ mod tests {
             &header(OP_BINARY, 70000)[..],
             &[0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]
         );
-        assert_eq!(&close_frame(1009)[..], &[0x88, 2, 0x03, 0xF1]);
+        assert_eq!(&close_frame(1009, "")[..], &[0x88, 2, 0x03, 0xF1]);
+        assert_eq!(&close_frame(1008, "slow")[..], b"\x88\x06\x03\xF0slow");
+        let long = "é".repeat(100);
+        let f = close_frame(1008, &long);
+        assert_eq!(
+            f[1],
+            2 + 122,
+            "cut at a character boundary within 125 bytes"
+        );
+        assert!(std::str::from_utf8(&f[4..]).is_ok());
     }
 
     proptest::proptest! {

@@ -1,8 +1,10 @@
 //! [`Service`]: the life of a running mode under systemd, the same for `sioedge run` and
-//! `sioedge relay` — signals installed early, root dropped once the ports are bound, `READY=1`
-//! once serving, the watchdog pinged from the main loop, SIGHUP → reload, SIGTERM/SIGINT → stop.
+//! `sioedge relay` — the file descriptor limit raised and signals installed early, root dropped
+//! once the ports are bound, `READY=1` once serving, the watchdog pinged from the main loop,
+//! SIGHUP → reload, SIGTERM/SIGINT → stop.
 
 use super::error::ServiceError;
+use super::fd_limit::raise_fd_limit;
 use super::notify::Notifier;
 use super::privileges::{PrivilegeDrop, drop_privileges};
 use super::signals::{Signal, Signals};
@@ -23,10 +25,11 @@ fn notified(what: &str, result: Result<(), ServiceError>) {
 }
 
 impl Service {
-    /// Reads `$NOTIFY_SOCKET` and `$WATCHDOG_USEC`, and installs the signal handlers: from here on
-    /// SIGHUP, SIGTERM and SIGINT no longer kill the process, so call it first thing. Needs a
-    /// tokio runtime.
+    /// Reads `$NOTIFY_SOCKET` and `$WATCHDOG_USEC`, installs the signal handlers (from here on
+    /// SIGHUP, SIGTERM and SIGINT no longer kill the process, so call it first thing) and raises
+    /// the soft file descriptor limit to the hard one. Needs a tokio runtime.
     pub fn start() -> Result<Service, ServiceError> {
+        raise_fd_limit();
         Ok(Service {
             notifier: Notifier::from_env()?,
             signals: Signals::new()?,

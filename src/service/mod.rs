@@ -3,12 +3,14 @@
 //!
 //! - [`Service`]: running unattended under systemd — `sd_notify` readiness, status and watchdog
 //!   ([`Notifier`]), SIGHUP/SIGTERM ([`Signals`]), dropping root once the ports are bound
-//!   ([`drop_privileges`]).
+//!   ([`drop_privileges`]), the file descriptor limit raised at start (`fd_limit`).
 //! - [`listen`], [`BindError`], [`viewer_url`]: the listening socket and the URL printed for it.
 //! - [`load_tls`], [`check_tls_files`]: a server's `tls` section at startup.
 //! - [`viewer_server`] and `viewers`: the server with the viewer page, and the viewer contract
 //!   bound to its namespace over a hub.
-//! - `status`: `/api/status` and `/metrics`.
+//! - `status`: `/api/status` and `/metrics`; `snapshot`: `/api/streams/<id>/snapshot.jpg`
+//!   ([`h264_decoder`] is the gateway's decoder for it).
+//! - `secret`: tokens and passwords compared in constant time (viewers and publishers alike).
 //!
 //! How a mode's main loop uses it:
 //!
@@ -31,11 +33,14 @@
 //! ```
 
 mod error;
+mod fd_limit;
 mod lifecycle;
 mod listen;
 mod notify;
 mod privileges;
+pub(crate) mod secret;
 mod signals;
+mod snapshot;
 pub(crate) mod status;
 mod tls;
 mod viewer_server;
@@ -47,5 +52,6 @@ pub use listen::{BindError, listen, viewer_url};
 pub use notify::{Notifier, WatchdogTimer};
 pub use privileges::{PrivilegeDrop, drop_privileges};
 pub use signals::{Signal, Signals};
+pub use snapshot::{Decode, DecodeError, SnapshotLimits, h264_decoder};
 pub use tls::{check_tls_files, load_tls};
 pub use viewer_server::viewer_server;

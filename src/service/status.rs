@@ -5,13 +5,13 @@
 use super::viewers::ViewerHub;
 use crate::contract::{TrackKind, TrackState};
 use crate::hub::{HubSnapshot, TrackSnapshot};
-use crate::server::Namespace;
+use crate::server::{ConnectionStats, Namespace};
 use bytes::Bytes;
 use http_body_util::Full;
 use serde::Serialize;
 use std::fmt::Write;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// What `/api/status` and `/metrics` read, set once the server and the links exist.
 pub struct Observed {
@@ -28,12 +28,13 @@ pub struct Observed {
 }
 
 impl Observed {
-    /// The report as of now.
-    pub fn report(&self) -> StatusReport {
+    /// The report as of now, with the server's `connections`.
+    pub fn report(&self, connections: ConnectionStats) -> StatusReport {
         StatusReport {
             device: self.device.clone(),
             uptime_seconds: self.started.elapsed().as_secs(),
             viewers: self.viewers.sockets().len(),
+            connections,
             hub: self.hub.snapshot(),
             relays: (self.links)(),
         }
@@ -72,14 +73,40 @@ pub struct LinkReport {
     pub name: String,
     /// `connected`, `connecting`, `reconnecting`, `stopped`, …
     pub state: String,
-    /// The last error, if any (kept after recovery so a flapping link shows its cause).
+    /// The last error, if any (kept after recovery so a flapping link shows its cause; see
+    /// `last_error_at`).
     pub last_error: Option<String>,
+    /// When `last_error` happened (RFC 3339, UTC, in the JSON).
+    #[serde(serialize_with = "rfc3339")]
+    pub last_error_at: Option<SystemTime>,
     /// Media frames sent.
     pub sent: u64,
     /// Media frames dropped by the link's queue.
     pub dropped: u64,
-    /// Successful reconnections.
+    /// Reconnection attempts, successful or not.
     pub reconnects: u64,
+    /// Failures in a row right now (0 while connected).
+    pub attempts: u32,
+}
+
+/// Writes a time as RFC 3339 UTC to the second (`2026-11-23T22:41:02Z`), `null` for none.
+fn rfc3339<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    let utc = t
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .and_then(|secs| time::OffsetDateTime::from_unix_timestamp(secs).ok());
+    match utc {
+        Some(d) => s.serialize_str(&format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            d.year(),
+            u8::from(d.month()),
+            d.day(),
+            d.hour(),
+            d.minute(),
+            d.second()
+        )),
+        None => s.serialize_none(),
+    }
 }
 
 impl LinkReport {
@@ -99,6 +126,8 @@ pub struct StatusReport {
     pub uptime_seconds: u64,
     /// Connected viewers.
     pub viewers: usize,
+    /// The server's connections: open, limits, refused and closed by reason.
+    pub connections: ConnectionStats,
     /// Streams and tracks with their counters.
     #[serde(flatten)]
     pub hub: HubSnapshot,
@@ -192,6 +221,70 @@ impl StatusReport {
             "Connected viewers.",
             vec![(String::new(), self.viewers.to_string())],
         );
+        let c = &self.connections;
+        let counts = [
+            (
+                "sioedge_connections",
+                "gauge",
+                "Open HTTP and WebSocket connections.",
+                c.open as u64,
+            ),
+            (
+                "sioedge_connections_limit",
+                "gauge",
+                "Most connections open at once (max_connections).",
+                c.limit as u64,
+            ),
+            (
+                "sioedge_connections_per_address_limit",
+                "gauge",
+                "Most connections open at once from one address (0: none).",
+                c.per_address_limit as u64,
+            ),
+            (
+                "sioedge_connections_accepted_total",
+                "counter",
+                "Connections accepted.",
+                c.accepted,
+            ),
+            (
+                "sioedge_accept_errors_total",
+                "counter",
+                "Failed accepts (out of file descriptors and the like).",
+                c.accept_errors,
+            ),
+        ];
+        for (name, kind, help, value) in counts {
+            family(name, kind, help, vec![(String::new(), value.to_string())]);
+        }
+        let reasons = [
+            (
+                "sioedge_connections_refused_total",
+                "Connections (or Engine.IO sessions) refused, by limit reached.",
+                vec![
+                    ("limit", c.refused.limit),
+                    ("per_address", c.refused.per_address),
+                    ("sessions", c.refused.sessions),
+                ],
+            ),
+            (
+                "sioedge_connections_closed_total",
+                "Connections the server closed, by reason.",
+                vec![
+                    ("idle_timeout", c.closed.idle_timeout),
+                    ("header_timeout", c.closed.header_timeout),
+                    ("body_timeout", c.closed.body_timeout),
+                    ("evicted", c.closed.evicted),
+                ],
+            ),
+        ];
+        for (name, help, counts) in reasons {
+            let rows = counts
+                .iter()
+                .map(|(r, v)| (format!("{{reason=\"{r}\"}}"), v.to_string()))
+                .collect();
+            family(name, "counter", help, rows);
+        }
         let relay = |f: &dyn Fn(&LinkReport) -> String| -> Vec<(String, String)> {
             self.relays
                 .iter()
@@ -219,8 +312,14 @@ impl StatusReport {
         family(
             "sioedge_relay_reconnects_total",
             "counter",
-            "Reconnections to the relay.",
+            "Reconnection attempts to the relay, successful or not.",
             relay(&|r| r.reconnects.to_string()),
+        );
+        family(
+            "sioedge_relay_failed_attempts",
+            "gauge",
+            "Failures in a row on the relay link right now (0 while connected).",
+            relay(&|r| r.attempts.to_string()),
         );
         out
     }
@@ -237,6 +336,24 @@ mod tests {
             device: "pi".into(),
             uptime_seconds: 5,
             viewers: 3,
+            connections: crate::server::ConnectionStats {
+                open: 5,
+                limit: 512,
+                per_address_limit: 64,
+                accepted: 40,
+                refused: crate::server::Refused {
+                    limit: 1,
+                    per_address: 7,
+                    sessions: 0,
+                },
+                closed: crate::server::Closed {
+                    idle_timeout: 11,
+                    header_timeout: 2,
+                    body_timeout: 3,
+                    evicted: 4,
+                },
+                accept_errors: 9,
+            },
             hub: HubSnapshot {
                 streams: vec![StreamSnapshot {
                     stream: "cam\"0".into(),
@@ -263,9 +380,11 @@ mod tests {
                 name: "ws://r/publish".into(),
                 state: "reconnecting".into(),
                 last_error: Some("refused".into()),
+                last_error_at: Some(UNIX_EPOCH + std::time::Duration::from_secs(1_795_473_662)),
                 sent: 7,
                 dropped: 1,
                 reconnects: 2,
+                attempts: 3,
             }],
         }
     }
@@ -281,6 +400,14 @@ mod tests {
             "sioedge_viewers 3",
             "sioedge_relay_connected{relay=\"ws://r/publish\"} 0",
             "sioedge_relay_reconnects_total{relay=\"ws://r/publish\"} 2",
+            "sioedge_relay_failed_attempts{relay=\"ws://r/publish\"} 3",
+            "sioedge_connections 5",
+            "sioedge_connections_limit 512",
+            "sioedge_connections_per_address_limit 64",
+            "sioedge_connections_refused_total{reason=\"per_address\"} 7",
+            "sioedge_connections_closed_total{reason=\"header_timeout\"} 2",
+            "sioedge_connections_closed_total{reason=\"evicted\"} 4",
+            "sioedge_accept_errors_total 9",
             "# TYPE sioedge_frames_out_total counter",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
@@ -294,6 +421,13 @@ mod tests {
         assert_eq!(v["streams"][0]["tracks"][0]["state"], "down");
         assert_eq!(v["streams"][0]["tracks"][0]["reason"], "unplugged");
         assert_eq!(v["relays"][0]["lastError"], "refused");
+        assert_eq!(v["relays"][0]["lastErrorAt"], "2026-11-23T22:41:02Z");
+        assert_eq!(v["relays"][0]["attempts"], 3);
         assert_eq!(v["relays"][0]["state"], "reconnecting");
+        assert_eq!(v["connections"]["limit"], 512);
+        assert_eq!(v["connections"]["perAddressLimit"], 64);
+        assert_eq!(v["connections"]["refused"]["perAddress"], 7);
+        assert_eq!(v["connections"]["closed"]["idleTimeout"], 11);
+        assert_eq!(v["connections"]["acceptErrors"], 9);
     }
 }

@@ -6,6 +6,7 @@
 //! [`OutQueue`](crate::queue::OutQueue) (one queue per viewer, in front of its socket), and each
 //! event is encoded once for the namespace and shared by every viewer.
 
+use super::secret::secrets_match;
 use crate::config::ViewerAuth;
 use crate::contract::{ContractEvent, STREAMS, UNWATCH, WATCH};
 use crate::hub::{Adapter, CacheLimits, Hub, SharedEvent, Sink, requests};
@@ -80,23 +81,18 @@ impl From<Option<ViewerAuth<'_>>> for Access {
 
 impl Access {
     /// `Err` with the CONNECT_ERROR payload when `auth` does not grant access.
-    fn check(&self, auth: &Value) -> Result<(), Value> {
+    pub(super) fn check(&self, auth: &Value) -> Result<(), Value> {
         let (field, secret) = match self {
             Access::Open => return Ok(()),
             Access::Token(t) => ("token", t),
             Access::Password(p) => ("password", p),
         };
         match auth.get(field).and_then(Value::as_str) {
-            Some(given) if constant_time_eq(given.as_bytes(), secret.as_bytes()) => Ok(()),
+            Some(given) if secrets_match(given, secret) => Ok(()),
             Some(_) => Err(json!({ "message": format!("invalid viewer {field}") })),
             None => Err(json!({ "message": format!("viewer {field} required") })),
         }
     }
-}
-
-/// Compares secrets without an early exit on the first differing byte.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The JSON arguments of an incoming event (binary arguments read as `null`).

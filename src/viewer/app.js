@@ -11,6 +11,7 @@ const CFG = {
   server: params.get('server') || location.origin.replace(/^http/, 'ws'),
   secret: params.get('token') || params.get('password') || sessionStorage.getItem('sioedge-secret') || '',
   mode: params.get('mode') || '', // "mse" forces the MSE path on a secure origin (debugging)
+  lipSync: params.get('lipsync') !== '0', // MSE with sound on: hold the picture to the sound (see MseTrack.steer)
 };
 const MS = window.ManagedMediaSource || window.MediaSource;
 const FEAT = {
@@ -387,7 +388,9 @@ class PcmAudio {
  * each frame is shown once decoded. The audio element only starts on "sound on": most viewers never
  * unmute, and a second media pipeline starting beside the video's slows its first second.
  * After every append the playhead is steered to the newest frame (see steer()); about one frame
- * is kept in hand so arrival jitter does not run the buffer dry every frame.
+ * is kept in hand so arrival jitter does not run the buffer dry every frame. With sound on, the
+ * audio element plays those 200-400 ms behind the newest frame and cannot play closer without
+ * running dry, so the picture is steered to the sound instead (lip sync), only while it is on.
  */
 const KEY_SKIP_S = 0.1, JUMP_S = 0.5, SLACK_FRAMES = 1.5;
 class MseTrack {
@@ -475,8 +478,12 @@ class MseTrack {
       st.lag = lag;
       if (this.seq - this.q.length < 3) return; // fragments appended so far: just the first keyframe
       if (!v.requestVideoFrameCallback && v.readyState >= 2) this.player.shown(undefined, performance.now()); // no per-frame callback: count appends
-      const slack = SLACK_FRAMES * d;
-      if ((!this.jumped && !this.shown && behind > d / 2) || behind > JUMP_S || outside) jump(end - d);
+      const slack = SLACK_FRAMES * d, sound = CFG.lipSync && this.shown && this.player.soundClock();
+      if (sound) { // lip sync: the picture follows the sound (by rate; a seek only when far off)
+        const late = Math.min(sound.currentTime, end - d) - v.currentTime;
+        if (Math.abs(late) > JUMP_S || outside) jump(Math.max(b.start(b.length - 1), Math.min(sound.currentTime, end - d)));
+        else v.playbackRate = Math.abs(late) > d ? Math.min(1.5, Math.max(0.5, Math.round((1 + late * 2.5) * 20) / 20)) : 1;
+      } else if ((!this.jumped && !this.shown && behind > d / 2) || behind > JUMP_S || outside) jump(end - d);
       else if (this.keyTime > v.currentTime && this.keyTime < end && behind > KEY_SKIP_S) jump(this.keyTime);
       else v.playbackRate = behind > slack ? Math.min(2, Math.round((1 + (behind - slack) * 4) * 20) / 20) : 1;
     }
@@ -487,6 +494,7 @@ class MseTrack {
     const t = this.tmap.get(Math.round(md.mediaTime * 90000));
     this.shown = true;
     if (t !== undefined) this.player.shown(t, md.expectedDisplayTime);
+    this.player.avSample(md);
     if (!this.closed) this.el.requestVideoFrameCallback((n, m) => this.presented(m));
   }
   close() {
@@ -512,6 +520,7 @@ class Player {
     this.soundBtn = el('button', { className: 'sound', hidden: true, onclick: () => this.setMuted(!this.muted) });
     // The toolbar: [text, title, action, class]; a further button is one more entry here.
     const tools = [
+      ['Snapshot', 'save the picture as JPEG', () => this.snapshot(), 'snap-btn'],
       ['Stats', 'statistics (s)', toggleStats, 'stats-btn'],
       ['Full screen', 'full screen (f)', () => this.fullscreen(), 'fs-btn'],
       ['✕', 'stop watching', () => stop(name), 'close'],
@@ -520,10 +529,12 @@ class Player {
       this.box, this.statusEl, this.statsEl, this.soundBtn,
       el('div', { className: 'bar' }, el('b', { textContent: name }),
         ...tools.map(([textContent, title, onclick, className]) => el('button', { textContent, title, onclick, className }))));
+    this.snapBtn = this.view.querySelector('.snap-btn');
+    this.snapBtn.hidden = true; // until the server says it has snapshots (probeSnapshot)
     this.card = el('section', { className: 'player', dataset: { stream: name } }, this.view);
     $('#players').append(this.card);
     this.st = dbg.players[name] = { path: null, state: 'starting', recvFrames: 0, videoRecv: 0, recvBytes: 0, muted: true, videoDecoded: 0, audioDecoded: 0, audioPlayed: 0,
-      drawn: 0, dropped: 0, skipped: 0, seqGaps: 0, seeks: 0, stalls: 0, waiting: 0, lag: null, audioLag: null, lat: [], latencyP50: null, latencyP99: null,
+      drawn: 0, dropped: 0, skipped: 0, seqGaps: 0, seeks: 0, stalls: 0, snapshots: 0, snapshotProbe: null, waiting: 0, lag: null, audioLag: null, av: [], avP50: null, lat: [], latencyP50: null, latencyP99: null,
       fps: 0, kbps: 0, width: 0, height: 0, offsetMs: 0, startAt: performance.now(), firstPictureMs: null, pageToPictureMs: null, notes: [] };
     this.last = { drawn: 0, bytes: 0, at: performance.now() };
     this.seq = {};
@@ -554,6 +565,42 @@ class Player {
     const a = this.mseAudio;
     if (!m && a && !this.sinks[a.track]) this.box.append((this.sinks[a.track] = new MseTrack(this, 'audio', a)).el);
     for (const s of Object.values(this.sinks)) if (s.el && !s.video) { s.el.muted = m; if (!m) s.el.play().catch(() => {}); }
+  }
+  /** Shows the Snapshot button when the server answers HEAD on the stream's snapshot URL (a relay has none for H.264, a third-party server none at all). */
+  async probeSnapshot() {
+    let status = 0;
+    try { status = (await fetch(snapshotUrl(this.name), { method: 'HEAD', headers: authHeaders() })).status; } catch {}
+    this.st.snapshotProbe = status;
+    this.snapBtn.hidden = status !== 200;
+  }
+  /** Downloads the server's JPEG of the newest picture as <stream>-<yyyymmdd>-<hhmmss>.jpg. */
+  async snapshot() {
+    const b = this.snapBtn;
+    b.disabled = true;
+    try {
+      const r = await fetch(snapshotUrl(this.name), { headers: authHeaders(), cache: 'no-store' });
+      if (!r.ok) throw new Error(`${r.status} ${(await r.text()).trim()}`);
+      const d = new Date(), two = (n) => String(n).padStart(2, '0');
+      const stamp = `${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}-${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}`;
+      const a = el('a', { href: URL.createObjectURL(await r.blob()), download: `${this.name.replace(/[^\w.-]+/g, '_')}-${stamp}.jpg` });
+      document.body.append(a); a.click(); a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+      this.st.snapshots++;
+    } catch (e) { this.note('snapshot: ' + e.message); b.title = 'snapshot failed: ' + e.message; }
+    b.disabled = false;
+  }
+  /** The audio element while the sound plays (MSE path, sound on), for lip sync; else null. */
+  soundClock() {
+    const e = !this.muted && this.mseAudio && this.sinks[this.mseAudio.track]?.el;
+    return e && !e.paused && e.readyState >= 3 ? e : null;
+  }
+  /** How far the sound trails the picture just presented (ms, positive: sound late), while it plays. */
+  avSample(md) {
+    const a = this.soundClock();
+    if (!a) return;
+    const av = this.st.av, heard = a.currentTime + (md.expectedDisplayTime - performance.now()) / 1000;
+    av.push((md.mediaTime - heard) * 1000);
+    if (av.length > 600) av.shift();
   }
   fullscreen() {
     const c = this.card;
@@ -635,7 +682,7 @@ class Player {
     if (this.lastShown !== undefined && when - this.lastShown > STALL_MS && st.videoRecv - this.recvAtShown > 1) st.stalls++;
     this.lastShown = when; this.recvAtShown = st.videoRecv;
     st.drawn++;
-    if (st.firstPictureMs === null) { st.firstPictureMs = Math.round(when - st.startAt); st.pageToPictureMs = Math.round(when); }
+    if (st.firstPictureMs === null) { st.firstPictureMs = Math.round(when - st.startAt); st.pageToPictureMs = Math.round(when); this.probeSnapshot(); }
     if (st.state !== 'live' && sio.state === 'connected') this.setState('live', 'ok'); // not a buffered picture after a disconnect
   }
   report() {
@@ -647,6 +694,7 @@ class Player {
     this.last = { drawn: st.drawn, bytes: st.recvBytes, frames: st.recvFrames, at: now };
     const recent = st.lat.slice(-300);
     st.latencyP50 = pct(recent, 0.5); st.latencyP99 = pct(recent, 0.99);
+    st.avP50 = this.soundClock() ? pct(st.av.slice(-30), 0.5) : null;
     st.offsetMs = this.offsetMs();
     const pic = Object.values(this.sinks).find((s) => s.canvas || s.video), e = pic?.canvas || pic?.el;
     st.width = e?.videoWidth ?? e?.width ?? 0; st.height = e?.videoHeight ?? e?.height ?? 0;
@@ -654,7 +702,7 @@ class Player {
     const f = (x, unit = ' ms') => (x === null ? '–' : x.toFixed(0) + unit);
     this.statsEl.textContent = `${st.width}×${st.height}  ${st.fps} fps  ${st.kbps} kbit/s\n` +
       `latency ${f(st.latencyP50)} (p99 ${f(st.latencyP99)})` + (st.lag !== null ? `  buffer ${f(st.lag * 1000)}` : '') + '\n' +
-      `${st.path || '–'}${H264_PATH === 'mse' && !FEAT.secure ? ' (plain HTTP)' : ''}` + (st.audioLag !== null ? `  audio +${f((st.audioLag - (st.lag ?? 0)) * 1000)}` : '') + '\n' +
+      `${st.path || '–'}${H264_PATH === 'mse' && !FEAT.secure ? ' (plain HTTP)' : ''}` + (st.avP50 !== null ? `  audio ${st.avP50 < 0 ? '' : '+'}${f(st.avP50)}` : '') + '\n' +
       `stalls ${st.stalls}  dropped ${st.dropped + st.seqGaps}  first picture ${f(st.firstPictureMs)}`;
   }
   close() { clearInterval(this.timer); clearTimeout(this.retry); this.teardown(); this.audio.close(); this.card.remove(); delete dbg.players[this.name]; }
@@ -664,6 +712,9 @@ class Player {
 const players = new Map();
 // The server checks whichever it is configured with (viewer_token → auth.token, viewer_password → auth.password).
 const authFor = (secret) => (secret ? { token: secret, password: secret } : null);
+/** The snapshot URL of a stream on the server the page talks to, and the secret for it. */
+const snapshotUrl = (name) => `${CFG.server.replace(/^ws/, 'http')}/api/streams/${encodeURIComponent(name)}/snapshot.jpg`;
+const authHeaders = () => (sio.auth?.token ? { Authorization: 'Bearer ' + sio.auth.token } : {});
 const sio = new Sio(CFG.server + CFG.path + '?EIO=4&transport=websocket', CFG.nsp, authFor(CFG.secret));
 
 function showNotice(text) { const n = $('#notice'); if (!n.textContent.includes(text)) n.textContent += (n.textContent ? ' ' : '') + text; n.hidden = false; }

@@ -64,18 +64,29 @@ impl Gateway {
 
     /// Starts `sioedge run` with extra environment and stderr; waits only for the viewer URL.
     pub fn start_with(config: &str, env: &[(&str, &str)], stderr: Stdio) -> Gateway {
+        Gateway::start_prepared(config, env, stderr, |_| {})
+    }
+
+    /// [`Gateway::start_with`], with `prepare` adjusting the command first (e.g. a resource
+    /// limit set in `pre_exec`).
+    pub fn start_prepared(
+        config: &str,
+        env: &[(&str, &str)],
+        stderr: Stdio,
+        prepare: impl FnOnce(&mut Command),
+    ) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("sioedge.toml");
         std::fs::write(&path, config).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sioedge"))
-            .arg("run")
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sioedge"));
+        cmd.arg("run")
             .arg("--config")
             .arg(&path)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn sioedge");
+            .stderr(stderr);
+        prepare(&mut cmd);
+        let mut child = cmd.spawn().expect("spawn sioedge");
         let stdout = child.stdout.take().expect("stdout");
         let proc = ChildGuard(child);
         let (tx, rx) = std::sync::mpsc::channel();

@@ -27,6 +27,22 @@ pub async fn serve(server: &sioedge::server::Server) -> (SocketAddr, tokio::task
     (addr, serving)
 }
 
+/// Builds `builder`'s server with namespace `/` answering `message` with `message-back` (same
+/// arguments) and serves it like [`serve`]: the server and its address.
+pub async fn serve_echo(
+    builder: sioedge::server::ServerBuilder,
+) -> (sioedge::server::Server, SocketAddr) {
+    let server = builder.build();
+    server.of("/").on_connect(|socket, _auth| {
+        socket.on("message", |s, args, _| {
+            let _ = s.emit("message-back", args);
+        });
+        Ok(())
+    });
+    let (addr, _) = serve(&server).await;
+    (server, addr)
+}
+
 /// `tests/peers` (node_modules live there).
 pub fn peers_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers")
@@ -55,12 +71,18 @@ pub fn example(name: &str) -> PathBuf {
 
 /// Starts the conformance server on a free port; returns it and its base URL.
 pub fn start_conformance_server() -> (ChildGuard, String) {
-    let mut child = Command::new(example("conformance-server"))
-        .args(["--port", "0"])
+    start_conformance_server_with(|_| {})
+}
+
+/// [`start_conformance_server`], with `prepare` adjusting the command first (environment,
+/// stderr, resource limits).
+pub fn start_conformance_server_with(prepare: impl FnOnce(&mut Command)) -> (ChildGuard, String) {
+    let mut cmd = Command::new(example("conformance-server"));
+    cmd.args(["--port", "0"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start conformance-server");
+        .stderr(Stdio::inherit());
+    prepare(&mut cmd);
+    let mut child = cmd.spawn().expect("start conformance-server");
     let stdout = child.stdout.take().expect("piped stdout");
     let guard = ChildGuard(child);
     let (tx, rx) = std::sync::mpsc::channel();

@@ -5,9 +5,12 @@ use bytes::{Buf, BytesMut};
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The Socket.IO endpoint's long-polling handshake path.
+pub const POLLING: &str = "/socket.io/?EIO=4&transport=polling";
 
 /// One HTTP request on a fresh connection: (status, body).
 pub async fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
@@ -37,12 +40,84 @@ pub async fn http(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u
     (status, out[body_at..].to_vec())
 }
 
+/// A TCP connection to `addr` from the loopback address `from`.
+pub async fn connect_from(from: &str, addr: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    let ip = from.parse().expect("an IPv4 address");
+    socket.bind(SocketAddr::new(ip, 0)).expect("bind");
+    socket.connect(addr).await.expect("connect")
+}
+
+/// What the server sent before it closed `s`, if it does within `within`; `None` if it is
+/// still open then.
+pub async fn closed_within(s: &mut TcpStream, within: Duration) -> Option<String> {
+    let mut got = Vec::new();
+    let end = tokio::time::timeout(within, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    end.ok()
+        .map(|()| String::from_utf8_lossy(&got).into_owned())
+}
+
+/// Opens a long-polling session at `/socket.io/`: its sid.
+pub async fn open_polling(addr: SocketAddr) -> String {
+    let (status, body) = http(addr, "GET", POLLING, b"").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let v: serde_json::Value = serde_json::from_slice(&body[1..]).expect("handshake json");
+    v["sid"].as_str().expect("sid").to_owned()
+}
+
+/// A POST to session `sid` declaring `length` bytes, of which it sends none yet.
+pub async fn post_head(addr: SocketAddr, sid: &str, length: usize) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST {POLLING}&sid={sid} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {length}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.expect("write");
+    s
+}
+
+/// A WebSocket upgrade request head for `path`: the headers RFC 6455 asks for, each of which
+/// `replace` may drop (an empty value) or change.
+pub fn upgrade_request(
+    method: &str,
+    path: &str,
+    addr: SocketAddr,
+    replace: &[(&str, &str)],
+) -> String {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    let standard = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "13"),
+    ];
+    for (name, value) in standard {
+        let value = replace
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map_or(value, |(_, v)| v);
+        if !value.is_empty() {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+    }
+    head + "\r\n"
+}
+
 /// A frame from the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
     Text(String),
     Binary(Vec<u8>),
-    Close(Option<u16>),
+    /// The status code, if any, and the reason.
+    Close(Option<u16>, String),
     Ping(Vec<u8>),
     Pong,
 }
@@ -57,8 +132,7 @@ impl RawWs {
     /// Opens `path` (e.g. `/socket.io/?EIO=4&transport=websocket`); `Err(status line)` when the
     /// server refuses the upgrade.
     pub async fn connect(addr: SocketAddr, path: &str) -> Result<RawWs, String> {
-        let stream = TcpStream::connect(addr).await.expect("connect");
-        Self::upgrade(stream, addr, path).await
+        RawWs::upgrade(addr, &upgrade_request("GET", path, addr, &[])).await
     }
 
     /// [`RawWs::connect`] over a socket with a receive buffer of about `bytes`: a server's writes
@@ -67,16 +141,19 @@ impl RawWs {
         let socket = tokio::net::TcpSocket::new_v4().expect("socket");
         socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
         let stream = socket.connect(addr).await.expect("connect");
-        Self::upgrade(stream, addr, path).await
+        RawWs::upgrade_on(stream, &upgrade_request("GET", path, addr, &[])).await
     }
 
-    async fn upgrade(mut stream: TcpStream, addr: SocketAddr, path: &str) -> Result<RawWs, String> {
+    /// Sends `request` (a whole request head) and reads the answer: the WebSocket on a 101,
+    /// else `Err(the response head)`.
+    pub async fn upgrade(addr: SocketAddr, request: &str) -> Result<RawWs, String> {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        RawWs::upgrade_on(stream, request).await
+    }
+
+    async fn upgrade_on(mut stream: TcpStream, request: &str) -> Result<RawWs, String> {
         stream.set_nodelay(true).expect("nodelay");
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        stream.write_all(req.as_bytes()).await.expect("write");
+        stream.write_all(request.as_bytes()).await.expect("write");
         let mut buf = BytesMut::new();
         let head_end = loop {
             if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -92,7 +169,7 @@ impl RawWs {
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
         if !head.starts_with("HTTP/1.1 101") {
-            return Err(head.lines().next().unwrap_or("").to_owned());
+            return Err(head);
         }
         buf.advance(head_end);
         Ok(RawWs { stream, buf })
@@ -160,12 +237,19 @@ impl RawWs {
         }
     }
 
-    /// Waits for the connection to end (close frame or EOF), answering pings meanwhile.
+    /// Waits for the connection to end (close frame or EOF), answering pings meanwhile: the
+    /// close frame's code.
     pub async fn expect_closed(&mut self) -> Option<u16> {
+        self.expect_close_frame().await.and_then(|(code, _)| code)
+    }
+
+    /// Waits for the connection to end, answering pings meanwhile: the close frame's code and
+    /// reason, `None` at the end of the stream without one.
+    pub async fn expect_close_frame(&mut self) -> Option<(Option<u16>, String)> {
         loop {
             match self.recv().await {
                 None => return None,
-                Some(Frame::Close(code)) => return code,
+                Some(Frame::Close(code, reason)) => return Some((code, reason)),
                 Some(Frame::Text(t)) if t == "2" => self.text("3").await,
                 Some(_) => {}
             }
@@ -198,9 +282,10 @@ fn parse(buf: &[u8]) -> Option<(Frame, usize)> {
     let frame = match opcode {
         0x1 => Frame::Text(String::from_utf8_lossy(&payload).into_owned()),
         0x2 => Frame::Binary(payload),
-        0x8 => {
-            Frame::Close((payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]])))
-        }
+        0x8 => Frame::Close(
+            (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]])),
+            String::from_utf8_lossy(payload.get(2..).unwrap_or_default()).into_owned(),
+        ),
         0x9 => Frame::Ping(payload),
         _ => Frame::Pong,
     };

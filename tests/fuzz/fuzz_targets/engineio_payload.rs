@@ -4,24 +4,16 @@
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
-use sioedge::engineio::{PayloadLimits, decode_payload, encode_payload, payload_len};
+use sioedge::engineio::{decode_payload, encode_payload, payload_len};
 
 fuzz_target!(|data: &[u8]| {
-    let limits = PayloadLimits {
-        max_bytes: 4096,
-        max_packets: 32,
-    };
-    if let Ok(packets) = decode_payload(Bytes::copy_from_slice(data), &limits) {
-        assert!(!packets.is_empty() && packets.len() <= limits.max_packets);
+    if let Ok(packets) = decode_payload(Bytes::copy_from_slice(data), 4096) {
+        assert!(!packets.is_empty() && packets.len() <= data.len());
         let mut out = BytesMut::new();
         encode_payload(&packets, &mut out);
         assert_eq!(out.len(), payload_len(&packets));
-        let unlimited = PayloadLimits {
-            max_bytes: usize::MAX,
-            max_packets: usize::MAX,
-        };
         let again =
-            decode_payload(out.freeze(), &unlimited).expect("re-encoded payload must decode");
+            decode_payload(out.freeze(), usize::MAX).expect("re-encoded payload must decode");
         assert_eq!(again, packets);
     }
 });

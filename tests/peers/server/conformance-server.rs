@@ -52,8 +52,10 @@ fn port_from_args() -> Result<u16, String> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Logs on stderr: stdout carries the `listening on` line.
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
         .init();
     let port = port_from_args()?;
     let server = Server::builder()

@@ -8,6 +8,8 @@
 //   {"op":"viewport","width":390,"height":844}
 //   {"op":"fill","selector":"#secret","value":"s3cret"}
 //   {"op":"screenshot","path":"target/viewer.png","selector":".player"}
+//   {"op":"download","selector":".player .snap-btn","dir":"target/x"} -> {"name","bytes","width","height"}
+//      (clicks, saves the download in dir, and decodes it as an image in the page: its size)
 //   {"op":"close"}
 // Each run uses a fresh user-data-dir, removed on close.
 'use strict';
@@ -33,6 +35,17 @@ const ops = {
   async press({ key }) { await page.keyboard.press(key); },
   async viewport({ width, height }) { await page.setViewportSize({ width, height }); },
   async fill({ selector, value }) { await page.fill(selector, value, { timeout: 10000 }); },
+  async download({ selector, dir }) {
+    const [dl] = await Promise.all([page.waitForEvent('download', { timeout: 15000 }), page.click(selector, { timeout: 10000 })]);
+    const name = dl.suggestedFilename(), file = path.join(dir, name);
+    await dl.saveAs(file);
+    const bytes = fs.readFileSync(file);
+    const [width, height] = await page.evaluate(async (b64) => {
+      const bmp = await createImageBitmap(new Blob([Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))], { type: 'image/jpeg' }));
+      return [bmp.width, bmp.height];
+    }, bytes.toString('base64'));
+    return { name, bytes: bytes.length, width, height, jpeg: bytes[0] === 0xff && bytes[1] === 0xd8 };
+  },
   async screenshot({ path: p, selector }) { await (selector ? page.locator(selector).first() : page).screenshot({ path: p }); },
   async close() { await shutdown(); },
 };
