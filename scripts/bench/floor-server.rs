@@ -48,6 +48,10 @@ const READ_MIN: usize = 4096;
 const READ_MAX: usize = 1 << 20;
 /// Reads of one connection per turn of the loop before the others get theirs.
 const READS_PER_TURN: usize = 8;
+/// Event buffers kept for reuse (fresh 16-32 KiB buffers cost brk calls and page faults): how
+/// many, and the largest kept.
+const POOL_MAX: usize = 256;
+const POOL_BUF_MAX: usize = 64 << 10;
 /// The longest HTTP upgrade request.
 const MAX_REQUEST: usize = 8192;
 
@@ -162,8 +166,9 @@ impl Conn {
         }
     }
 
-    /// One `writev` with everything pending (again only while whole batches go through).
-    fn flush(&mut self) -> io::Result<()> {
+    /// One `writev` with everything pending (again only while whole batches go through); frames
+    /// written by their last holder go back to `pool`.
+    fn flush(&mut self, pool: &mut Vec<Vec<u8>>) -> io::Result<()> {
         while !self.out.is_empty() {
             let (written, bytes) = {
                 let mut slices = [IoSlice::new(&[]); WRITE_MAX_SLICES];
@@ -182,7 +187,7 @@ impl Conn {
             match written {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(w) => {
-                    self.advance(w);
+                    self.advance(w, pool);
                     if w < bytes {
                         return Ok(());
                     }
@@ -196,7 +201,7 @@ impl Conn {
     }
 
     /// Drops `written` bytes from the front of the pending frames.
-    fn advance(&mut self, written: usize) {
+    fn advance(&mut self, written: usize, pool: &mut Vec<Vec<u8>>) {
         self.queued -= written;
         let mut left = written;
         while let Some(front) = self.out.front()
@@ -205,8 +210,14 @@ impl Conn {
             let rest = front.len() - self.offset;
             if left >= rest {
                 left -= rest;
-                self.out.pop_front();
                 self.offset = 0;
+                if let Some(Ok(mut frames)) = self.out.pop_front().map(Rc::try_unwrap)
+                    && pool.len() < POOL_MAX
+                    && frames.capacity() <= POOL_BUF_MAX
+                {
+                    frames.clear();
+                    pool.push(frames);
+                }
             } else {
                 self.offset += left;
                 left = 0;
@@ -229,6 +240,8 @@ struct Relay {
     dirty: Vec<usize>,
     /// Connections whose reads stopped at `READS_PER_TURN` before draining the socket.
     again: Vec<usize>,
+    /// Event buffers written to every viewer, for the next events.
+    pool: Vec<Vec<u8>>,
     sids: u64,
 }
 
@@ -246,6 +259,7 @@ impl Relay {
             outbox: Vec::new(),
             dirty: Vec::new(),
             again: Vec::new(),
+            pool: Vec::new(),
             sids: 0,
         })
     }
@@ -287,7 +301,7 @@ impl Relay {
                     continue;
                 };
                 c.dirty = false;
-                if c.flush().is_err() {
+                if c.flush(&mut self.pool).is_err() {
                     self.close(i);
                 }
             }
@@ -493,11 +507,14 @@ impl Relay {
                 // Re-emitted as it came, without the ack id: `45N-` + body (or `42` + body).
                 let room = stream.filter(|_| name == "frame");
                 let count = attachments.to_string();
-                let frames = match attachments {
-                    0 => text_frame(&[b"42", body]),
-                    1..=MAX_ATTACHMENTS => text_frame(&[b"45", count.as_bytes(), b"-", body]),
+                let mut frames = self.pool.pop().unwrap_or_default();
+                match attachments {
+                    0 => push_text(&mut frames, &[b"42", body]),
+                    1..=MAX_ATTACHMENTS => {
+                        push_text(&mut frames, &[b"45", count.as_bytes(), b"-", body]);
+                    }
                     _ => return Err(violation("too many attachments")),
-                };
+                }
                 match (attachments, room) {
                     (0, Some(room)) => self.outbox.push((room, Rc::new(frames))),
                     (0, None) => {}
@@ -680,13 +697,19 @@ fn push_head(out: &mut Vec<u8>, opcode: u8, len: usize) {
 
 /// One server text frame made of `parts`.
 fn text_frame(parts: &[&[u8]]) -> Vec<u8> {
-    let len = parts.iter().map(|p| p.len()).sum();
-    let mut frame = Vec::with_capacity(10 + len);
-    push_head(&mut frame, OP_TEXT, len);
-    for p in parts {
-        frame.extend_from_slice(p);
-    }
+    let mut frame = Vec::new();
+    push_text(&mut frame, parts);
     frame
+}
+
+/// Appends a server text frame made of `parts`.
+fn push_text(out: &mut Vec<u8>, parts: &[&[u8]]) {
+    let len = parts.iter().map(|p| p.len()).sum();
+    out.reserve(10 + len);
+    push_head(out, OP_TEXT, len);
+    for p in parts {
+        out.extend_from_slice(p);
+    }
 }
 
 /// The decimal number at the start of `s` (at most 18 digits), and what follows it.
