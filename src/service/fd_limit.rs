@@ -8,7 +8,7 @@ use nix::sys::resource::{Resource, getrlimit, setrlimit};
 
 /// Descriptors kept for everything but connections: capture devices and their buffers, relay
 /// links, Redis, files, the runtime's own.
-const FD_RESERVE: u64 = 128;
+const FD_RESERVE: nix::libc::rlim_t = 128;
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit and logs both.
 pub(super) fn raise_fd_limit() {
