@@ -200,10 +200,16 @@ async fn one_decode_per_picture_however_many_ask() {
     let path = format!("/api/streams/cam0/snapshot.jpg?token={TOKEN}");
     // back to back: the second finds the same newest frame (5 fps) and gets the cached JPEG
     let mut pair = None;
+    let (mut answered, mut decodes) = (0, 0);
     for _ in 0..20 {
         let a = request(gw.addr, "GET", &path, &[]).await;
         let b = request(gw.addr, "GET", &path, &[]).await;
         assert_eq!((a.status().as_u16(), b.status().as_u16()), (200, 200));
+        answered += 2;
+        decodes += [&a, &b]
+            .iter()
+            .filter(|r| header(r, "x-snapshot") == "decoded")
+            .count();
         if header(&a, "x-snapshot-frame") == header(&b, "x-snapshot-frame") {
             pair = Some((a, b));
             break;
@@ -255,6 +261,20 @@ async fn one_decode_per_picture_however_many_ask() {
         decoded >= 1,
         "the frame had changed, yet nothing was decoded: {by_frame:?}"
     );
+
+    // /metrics counts every answer and every decode
+    let metrics = request(gw.addr, "GET", "/metrics", &[]).await;
+    let text = String::from_utf8_lossy(metrics.body());
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<usize>().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    };
+    assert_eq!(
+        value("sioedge_snapshots_total{status=\"200\"}"),
+        answered + answers.len()
+    );
+    assert_eq!(value("sioedge_snapshot_decodes_total"), decodes + decoded);
 }
 
 /// `sioedge relay` decodes nothing: the gateway's MJPEG stream, relayed as `<device>/mjpeg0`, has

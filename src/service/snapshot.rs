@@ -14,6 +14,8 @@
 //! - `HEAD` answers whether a picture can be had (the page shows its button on 200) without
 //!   decoding anything. Every answer is `Cache-Control: no-store`; `X-Snapshot` says where the
 //!   picture came from (`decoded`, `cached`, `shared`, `mjpeg`) and `X-Snapshot-Frame` its seq.
+//! - Counted ([`SnapshotStats`]): answers by status code and decodes started, in `/api/status`
+//!   and `/metrics`, so an operator sees how often something polls and what it costs.
 
 use super::viewers::Access;
 use crate::contract::Codec;
@@ -25,8 +27,9 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode};
 use http_body_util::Full;
+use serde::Serialize;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
@@ -134,6 +137,16 @@ struct Slot {
     running: Option<watch::Receiver<Option<Result<Made, DecodeError>>>>,
 }
 
+/// What the snapshot route did since start: how often a camera entity or a page asked, what it
+/// got, and how many of those requests cost a decode.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SnapshotStats {
+    /// Answers by HTTP status code (200, 401, 404, 503…).
+    pub answers: BTreeMap<u16, u64>,
+    /// Decodes started (each one a cached GOP turned into a JPEG).
+    pub decodes: u64,
+}
+
 /// The snapshot route of one server (see the module docs).
 pub(crate) struct Snapshots {
     access: Access,
@@ -141,6 +154,7 @@ pub(crate) struct Snapshots {
     within: Duration,
     permits: Arc<Semaphore>,
     slots: Mutex<HashMap<String, Slot>>,
+    stats: Mutex<SnapshotStats>,
 }
 
 type Answer = Response<Full<Bytes>>;
@@ -231,7 +245,13 @@ impl Snapshots {
             within: limits.within,
             permits: Arc::new(Semaphore::new(limits.decodes.max(1))),
             slots: Mutex::new(HashMap::new()),
+            stats: Mutex::default(),
         }
+    }
+
+    /// The counts so far.
+    pub(crate) fn stats(&self) -> SnapshotStats {
+        lock(&self.stats).clone()
     }
 
     /// Answers a snapshot request from `hub` (`None` while the server is starting); `None` for any
@@ -247,27 +267,42 @@ impl Snapshots {
         let secret = secret_of(parts);
         let hub = hub();
         Some(Box::pin(async move {
-            let Ok(stream) = stream else {
-                return text(StatusCode::BAD_REQUEST, "bad stream id");
-            };
-            if method != Method::GET && method != Method::HEAD {
-                let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD");
-                r.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-                return r;
-            }
-            let Some(hub) = hub else {
-                return busy("starting");
-            };
-            let answer = this
-                .answer(&hub, &stream, secret, method == Method::HEAD)
-                .await;
-            if method == Method::HEAD {
-                let (head, _) = answer.into_parts();
-                return Response::from_parts(head, Full::new(Bytes::new()));
-            }
+            let answer = this.serve(stream, method, secret, hub).await;
+            *lock(&this.stats)
+                .answers
+                .entry(answer.status().as_u16())
+                .or_default() += 1;
             answer
         }))
+    }
+
+    async fn serve<P: Send + Sync + 'static>(
+        self: &Arc<Self>,
+        stream: Result<String, ()>,
+        method: Method,
+        secret: Option<String>,
+        hub: Option<Arc<Hub<P>>>,
+    ) -> Answer {
+        let Ok(stream) = stream else {
+            return text(StatusCode::BAD_REQUEST, "bad stream id");
+        };
+        if method != Method::GET && method != Method::HEAD {
+            let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD");
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return r;
+        }
+        let Some(hub) = hub else {
+            return busy("starting");
+        };
+        let answer = self
+            .answer(&hub, &stream, secret, method == Method::HEAD)
+            .await;
+        if method == Method::HEAD {
+            let (head, _) = answer.into_parts();
+            return Response::from_parts(head, Full::new(Bytes::new()));
+        }
+        answer
     }
 
     async fn answer<P: Send + Sync + 'static>(
@@ -374,6 +409,7 @@ impl Snapshots {
                     };
                     let (tx, rx) = watch::channel(None);
                     slot.running = Some(rx.clone());
+                    lock(&self.stats).decodes += 1;
                     self.clone()
                         .start(stream, key, picture, decoder, permit, tx);
                     (rx, "decoded")
@@ -729,6 +765,14 @@ mod tests {
             ask(&s, &hub, "HEAD", "/api/streams/cam1/snapshot.jpg", &[]).await;
         assert_eq!((status, body.as_str()), (200, ""));
         assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            s.stats(),
+            SnapshotStats {
+                answers: [(200, 4), (404, 1)].into(),
+                decodes: 2,
+            },
+            "every answer counted by status, decodes apart"
+        );
     }
 
     #[tokio::test]
@@ -796,6 +840,9 @@ mod tests {
             (200, "decoded"),
             "the permit came back"
         );
+        let stats = s.stats();
+        assert_eq!(stats.answers, [(200, 3), (503, 1)].into());
+        assert_eq!(stats.decodes, 2, "the joined request shared a decode");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

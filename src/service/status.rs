@@ -2,6 +2,7 @@
 //! state of the outgoing links (a gateway's relays; a relay's publishers and Redis bus). Shared by
 //! the gateway and the relay.
 
+use super::snapshot::SnapshotStats;
 use super::viewers::ViewerHub;
 use crate::contract::{TrackKind, TrackState};
 use crate::hub::{HubSnapshot, TrackSnapshot};
@@ -28,13 +29,14 @@ pub struct Observed {
 }
 
 impl Observed {
-    /// The report as of now, with the server's `connections`.
-    pub fn report(&self, connections: ConnectionStats) -> StatusReport {
+    /// The report as of now, with the server's `connections` and `snapshots` counts.
+    pub fn report(&self, connections: ConnectionStats, snapshots: SnapshotStats) -> StatusReport {
         StatusReport {
             device: self.device.clone(),
             uptime_seconds: self.started.elapsed().as_secs(),
             viewers: self.viewers.sockets().len(),
             connections,
+            snapshots,
             hub: self.hub.snapshot(),
             relays: (self.links)(),
         }
@@ -128,6 +130,8 @@ pub struct StatusReport {
     pub viewers: usize,
     /// The server's connections: open, limits, refused and closed by reason.
     pub connections: ConnectionStats,
+    /// The snapshot route's answers by status code, and its decodes.
+    pub snapshots: SnapshotStats,
     /// Streams and tracks with their counters.
     #[serde(flatten)]
     pub hub: HubSnapshot,
@@ -285,6 +289,22 @@ impl StatusReport {
                 .collect();
             family(name, "counter", help, rows);
         }
+        family(
+            "sioedge_snapshots_total",
+            "counter",
+            "Snapshot requests answered, by HTTP status code.",
+            self.snapshots
+                .answers
+                .iter()
+                .map(|(code, n)| (format!("{{status=\"{code}\"}}"), n.to_string()))
+                .collect(),
+        );
+        family(
+            "sioedge_snapshot_decodes_total",
+            "counter",
+            "Snapshots decoded from a stream's cached GOP.",
+            vec![(String::new(), self.snapshots.decodes.to_string())],
+        );
         let relay = |f: &dyn Fn(&LinkReport) -> String| -> Vec<(String, String)> {
             self.relays
                 .iter()
@@ -354,6 +374,10 @@ mod tests {
                 },
                 accept_errors: 9,
             },
+            snapshots: SnapshotStats {
+                answers: [(200, 12), (503, 2)].into(),
+                decodes: 3,
+            },
             hub: HubSnapshot {
                 streams: vec![StreamSnapshot {
                     stream: "cam\"0".into(),
@@ -408,6 +432,9 @@ mod tests {
             "sioedge_connections_closed_total{reason=\"header_timeout\"} 2",
             "sioedge_connections_closed_total{reason=\"evicted\"} 4",
             "sioedge_accept_errors_total 9",
+            "sioedge_snapshots_total{status=\"200\"} 12",
+            "sioedge_snapshots_total{status=\"503\"} 2",
+            "sioedge_snapshot_decodes_total 3",
             "# TYPE sioedge_frames_out_total counter",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line}\n{text}");
@@ -429,5 +456,7 @@ mod tests {
         assert_eq!(v["connections"]["refused"]["perAddress"], 7);
         assert_eq!(v["connections"]["closed"]["idleTimeout"], 11);
         assert_eq!(v["connections"]["acceptErrors"], 9);
+        assert_eq!(v["snapshots"]["answers"]["200"], 12);
+        assert_eq!(v["snapshots"]["decodes"], 3);
     }
 }

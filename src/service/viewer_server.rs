@@ -52,7 +52,11 @@ pub fn viewer_server(
             snapshots
                 .route(parts, || observed.get().map(|o| o.hub.clone()))
                 .or_else(|| {
-                    let report = || observed.get().map(|o| o.report(connections.stats()));
+                    let report = || {
+                        observed
+                            .get()
+                            .map(|o| o.report(connections.stats(), snapshots.stats()))
+                    };
                     let status = http_route(parts.uri.path(), report);
                     status.map(|r| Box::pin(std::future::ready(r)) as RouteFuture)
                 })
