@@ -1,7 +1,8 @@
 //! [`Repeats`]: a failure that keeps happening (a relay refusing every attempt, a publisher over
 //! its limit at every keyframe) becomes one line when it starts, a summary with the count now and
 //! then — after 1 min, then at intervals that double up to 1 h — and one line when it stops,
-//! instead of a line per occurrence for as long as it lasts.
+//! instead of a line per occurrence for as long as it lasts. [`Repeats::every`] keeps one interval
+//! instead (the accept loop: a failure many times a second, logged once a minute).
 //!
 //! Sans-IO: the caller passes the time and writes the lines it is told to (at the level it
 //! chooses: the first and the summaries are warnings, the end is news).
@@ -14,9 +15,23 @@ const FIRST_SUMMARY: Duration = Duration::from_secs(60);
 const MAX_SUMMARY: Duration = Duration::from_secs(3600);
 
 /// One kind of failure, counted while it repeats.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Repeats {
     run: Option<Run>,
+    /// The first interval between summaries, and the longest they double to.
+    first: Duration,
+    max: Duration,
+}
+
+impl Default for Repeats {
+    /// Summaries after 1 min, then at intervals that double up to 1 h.
+    fn default() -> Self {
+        Repeats {
+            run: None,
+            first: FIRST_SUMMARY,
+            max: MAX_SUMMARY,
+        }
+    }
 }
 
 /// An unbroken run of failures.
@@ -56,6 +71,15 @@ pub(crate) struct Ended {
 }
 
 impl Repeats {
+    /// Summaries every `interval`, for as long as the failure lasts.
+    pub(crate) fn every(interval: Duration) -> Repeats {
+        Repeats {
+            run: None,
+            first: interval,
+            max: interval,
+        }
+    }
+
     /// Counts a failure at `now`; says what to write, if anything (`None`: count it silently).
     pub(crate) fn failed(&mut self, now: Instant) -> Option<Report> {
         let Some(run) = &mut self.run else {
@@ -63,8 +87,8 @@ impl Repeats {
                 since: now,
                 total: 1,
                 unreported: 0,
-                next_summary: now + FIRST_SUMMARY,
-                interval: FIRST_SUMMARY,
+                next_summary: now + self.first,
+                interval: self.first,
             });
             return Some(Report::First);
         };
@@ -73,7 +97,7 @@ impl Repeats {
         if now < run.next_summary {
             return None;
         }
-        run.interval = (run.interval * 2).min(MAX_SUMMARY);
+        run.interval = (run.interval * 2).min(self.max);
         run.next_summary = now + run.interval;
         let count = std::mem::take(&mut run.unreported);
         Some(Report::Summary {
@@ -155,6 +179,31 @@ mod tests {
             r.failed(t0 + Duration::from_secs(4 * 3600)),
             Some(Report::First)
         );
+    }
+
+    /// A failure every 50 ms: one line a minute with the count in between.
+    #[test]
+    fn every_keeps_one_interval() {
+        let minute = Duration::from_secs(60);
+        let mut r = Repeats::every(minute);
+        let t0 = Instant::now();
+        assert_eq!(r.failed(t0), Some(Report::First));
+        for i in 1..=1000 {
+            assert_eq!(r.failed(t0 + Duration::from_millis(50 * i)), None);
+        }
+        let summary = |count, total, since| Report::Summary {
+            count,
+            total,
+            since,
+        };
+        assert_eq!(r.failed(t0 + minute), Some(summary(1001, 1002, minute)));
+        assert_eq!(r.failed(t0 + minute), None);
+        assert_eq!(
+            r.failed(t0 + minute * 3),
+            Some(summary(2, 1004, minute * 3))
+        );
+        assert_eq!(r.failed(t0 + minute * 3 + Duration::from_secs(59)), None);
+        assert!(r.failed(t0 + minute * 4).is_some(), "no doubling");
     }
 
     #[test]

@@ -50,7 +50,6 @@ mod router;
 mod sink;
 mod sio;
 mod socket;
-mod summarized;
 mod timed_io;
 mod tls;
 mod websocket;

@@ -6,9 +6,9 @@ use super::connections::{Busy, ConnLimits, Connections, Event, Refusal, Slot};
 use super::engine::Engine;
 use super::polling::polling;
 use super::responses::{engine_error, text_response};
-use super::summarized::{Summarized, since_last};
 use super::timed_io::TimedIo;
 use super::websocket::websocket;
+use crate::repeats::{Repeats, Report};
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
@@ -115,17 +115,37 @@ const SERVICE_UNAVAILABLE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nConnect
 /// First and longest pause after a failed `accept` (Go's `net/http` uses the same).
 const ACCEPT_BACKOFF: (Duration, Duration) = (Duration::from_millis(5), Duration::from_secs(1));
 
+/// How often the accept loop logs each kind of failure at most.
+const LOG_EVERY: Duration = Duration::from_secs(60);
+
 /// What the accept loop logs, each at most once a minute with a count.
-#[derive(Default)]
 struct AcceptLog {
-    failed: Summarized,
-    full: Summarized,
-    per_address: Summarized,
+    failed: Repeats,
+    full: Repeats,
+    per_address: Repeats,
+}
+
+/// How a line ends: the first says what to expect, the next ones how many were not logged.
+fn since_last(report: Report) -> String {
+    match report {
+        Report::First | Report::Summary { count: 1, .. } => {
+            "repeats are logged once a minute".to_owned()
+        }
+        Report::Summary { count, .. } => format!("{} more since the last report", count - 1),
+    }
 }
 
 impl AcceptLog {
+    fn new() -> AcceptLog {
+        AcceptLog {
+            failed: Repeats::every(LOG_EVERY),
+            full: Repeats::every(LOG_EVERY),
+            per_address: Repeats::every(LOG_EVERY),
+        }
+    }
+
     fn failed(&mut self, e: &std::io::Error, retry: Duration) {
-        if let Some(more) = self.failed.occurred(Instant::now()) {
+        if let Some(more) = self.failed.failed(Instant::now()) {
             let more = since_last(more);
             tracing::warn!("accept: {e} (retrying in {retry:?}; {more})");
         }
@@ -135,7 +155,7 @@ impl AcceptLog {
         let now = Instant::now();
         match refusal {
             Refusal::Full => {
-                if let Some(more) = self.full.occurred(now) {
+                if let Some(more) = self.full.failed(now) {
                     let (max, more) = (limits.max_connections, since_last(more));
                     tracing::warn!(
                         "refused a connection from {peer}: {max} open, none idle ({more})"
@@ -143,7 +163,7 @@ impl AcceptLog {
                 }
             }
             Refusal::PerAddress => {
-                if let Some(more) = self.per_address.occurred(now) {
+                if let Some(more) = self.per_address.failed(now) {
                     let (max, more) = (limits.max_per_address, since_last(more));
                     tracing::warn!(
                         "refused a connection from {peer}: {max} open from its address ({more})"
@@ -165,7 +185,7 @@ pub(crate) async fn serve(
     tls: Option<super::tls::TlsConfig>,
 ) {
     let mut stop = shutdown.clone();
-    let mut log = AcceptLog::default();
+    let mut log = AcceptLog::new();
     let mut backoff = Duration::ZERO;
     loop {
         let accepted = tokio::select! {
